@@ -1,0 +1,47 @@
+GO       ?= go
+BUILD    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X tapline/version.Build=$(BUILD)
+RUNDIR   := run
+
+.PHONY: all build run deps test vet fmt-check fuzz bench docs clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tapline ./cmd/tapline
+
+# The main job on embedded defaults: TCP 127.0.0.1:5029 plus a Unix socket
+# under ./run. No Redis, no root.
+run: build
+	@mkdir -p $(RUNDIR)
+	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock
+
+deps:
+	@./scripts/deps.sh
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags tapline_testcmds ./...
+
+test: deps fmt-check vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+# Short coverage-guided runs of every fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzNextLine$$' -fuzztime 30s ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONArgs$$' -fuzztime 30s ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s ./config/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Regenerate docs/COMMANDS.md from the command table.
+docs:
+	$(GO) test ./commands/ -run TestCommandsDoc -update
+
+clean:
+	rm -rf bin $(RUNDIR)

@@ -1,0 +1,68 @@
+package clients
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// Dial connects to network ("tcp" or "unix") and addr, honouring ctx.
+func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s %s: %w", network, addr, err)
+	}
+	return c, nil
+}
+
+// Do sends one text request and returns the whole reply. It half-closes
+// after the request (like nc -N) so the server never waits, and reads until
+// the server closes: EOF is the only end-of-reply marker of the protocol.
+func Do(ctx context.Context, network, addr, line string) ([]byte, error) {
+	c, err := Dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		return nil, fmt.Errorf("send request: %w", err)
+	}
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return reply, fmt.Errorf("read reply: %w", err)
+	}
+	return reply, nil
+}
+
+// DoTo is Do that streams the reply into w instead of memory.
+func DoTo(ctx context.Context, network, addr, line string, w io.Writer) (int64, error) {
+	c, err := Dial(ctx, network, addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		return 0, fmt.Errorf("send request: %w", err)
+	}
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	n, err := io.Copy(w, c)
+	if err != nil {
+		return n, fmt.Errorf("read reply: %w", err)
+	}
+	return n, nil
+}

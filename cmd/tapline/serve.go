@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"tapline/commands"
+	"tapline/config"
+	"tapline/server"
+	"tapline/version"
+)
+
+func serveCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "serve [-c FILE] [flags]",
+		Short: "run the sensor and its manager socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(file, cmd.Flags())
+			if err != nil {
+				return &exitError{2, err}
+			}
+			return serve(cfg)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file in voipmonitor.conf syntax")
+	addKeyFlags(cmd.Flags())
+	return cmd
+}
+
+// addKeyFlags registers one flag per config key, so flags and file keys
+// can never drift apart.
+func addKeyFlags(fs *pflag.FlagSet) {
+	for _, k := range config.Keys() {
+		fs.String(k.Flag, k.Default, k.Help)
+	}
+}
+
+// loadConfig reads the file (if any), then applies the flags the user set.
+func loadConfig(file string, fs *pflag.FlagSet) (config.Config, error) {
+	cfg := config.Default()
+	var warns []config.Warning
+	if file != "" {
+		var err error
+		if cfg, warns, err = config.Load(file); err != nil {
+			return cfg, err
+		}
+	}
+	for _, k := range config.Keys() {
+		if f := fs.Lookup(k.Flag); f != nil && f.Changed {
+			if err := cfg.Set(k.Name, f.Value.String()); err != nil {
+				return cfg, fmt.Errorf("flag --%s: %w", k.Flag, err)
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	setupLogging(cfg)
+	for _, w := range warns {
+		slog.Warn("config: unknown key ignored", "file", w.File, "line", w.Line, "key", w.Key, "msg", w.Msg)
+	}
+	return cfg, nil
+}
+
+func setupLogging(cfg config.Config) {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	slog.SetDefault(slog.New(h))
+}
+
+// serve runs until SIGINT/SIGTERM (exit 0 after a bounded drain) or until a
+// listener dies on its own (exit 1: a supervisor should restart us).
+func serve(cfg config.Config) error {
+	srv := server.New(cfg, commands.Default())
+	if err := srv.Start(); err != nil {
+		_ = srv.Shutdown(context.Background())
+		return &exitError{1, err}
+	}
+	slog.Info("tapline serving", "version", version.VerBuild(), "config", cfg.File)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		slog.Info("shutting down")
+		if err := srv.Shutdown(context.Background()); err != nil {
+			slog.Warn("shutdown", "err", err)
+		}
+		slog.Info("stopped")
+		return nil
+	case err := <-srv.Fatal():
+		slog.Error("fatal", "err", err)
+		_ = srv.Shutdown(context.Background())
+		return &exitError{1, err}
+	}
+}

@@ -1,0 +1,83 @@
+package commands
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Host is what handlers may ask of the server that runs them. It is an
+// interface so commands does not import server (the server imports commands).
+type Host interface {
+	Table() *Table
+	Stats() Stats
+	Clients() []ClientInfo
+	ManagerFileStart(path string, from ConnInfo) string
+	ManagerFileStop(from ConnInfo) string
+}
+
+// Stats is a snapshot of the manager's counters.
+type Stats struct {
+	Started       time.Time
+	ConnsOpen     int64
+	ConnsTotal    int64
+	ConnsRejected int64
+	BytesIn       int64
+	BytesOut      int64
+	Errors        int64
+	Requests      []int64 // by Command.Index
+	Listeners     []string
+}
+
+// ClientInfo describes one open manager connection.
+type ClientInfo struct {
+	ID       uint64 `json:"id"`
+	Peer     string `json:"peer"`
+	Listener string `json:"listener"`
+	Mode     string `json:"mode"`
+	State    string `json:"state"`
+	AgeMS    int64  `json:"age_ms"`
+	Requests int64  `json:"requests"`
+	BytesIn  int64  `json:"bytes_in"`
+	BytesOut int64  `json:"bytes_out"`
+}
+
+// Split separates the command word from its arguments: the word ends at the
+// first blank, leading blanks are skipped, trailing blanks are dropped from
+// the arguments. No allocation.
+func Split(line []byte) (name, args []byte) {
+	i := 0
+	for i < len(line) && isBlank(line[i]) {
+		i++
+	}
+	j := i
+	for j < len(line) && !isBlank(line[j]) {
+		j++
+	}
+	name = line[i:j]
+	for j < len(line) && isBlank(line[j]) {
+		j++
+	}
+	end := len(line)
+	for end > j && isBlank(line[end-1]) {
+		end--
+	}
+	return name, line[j:end]
+}
+
+// Run executes req.Cmd into rep. A panicking handler fails its one request
+// instead of taking the process down.
+func Run(req *Request, rep *Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			slog.Error("command panicked", "cmd", req.Cmd.Name, "panic", fmt.Sprint(p))
+			rep.Fail(CodeFailed, "internal error in "+req.Cmd.Name)
+		}
+	}()
+	req.Cmd.Handler(req, rep)
+}
+
+// NotFound fills rep with VoIPmonitor's unknown-command reply.
+func NotFound(rep *Reply) {
+	rep.FailText(CodeUnknownCommand, "command not found", "command not found\n")
+}

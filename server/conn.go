@@ -1,0 +1,100 @@
+package server
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"tapline/commands"
+)
+
+// phase is where a connection is in its life. Loop-owned; mirrored into an
+// atomic for the `clients` command and the timeout scanner.
+type phase uint32
+
+const (
+	phReading phase = iota // waiting for (more of) a request
+	phBusy                 // a request is at a worker or its reply is being written
+	phLinger               // reply done, our side shut down, waiting for the client's EOF
+	phClosed
+)
+
+func (p phase) String() string {
+	return [...]string{"reading", "busy", "linger", "closed"}[p]
+}
+
+// conn is the per-connection state. Fields under "loop-owned" are touched
+// only on the connection's event loop; out is shared with the writer
+// goroutine under its mutex; the atomics may be read anywhere.
+type conn struct {
+	id       uint64
+	eng      *engine
+	gc       gnet.Conn
+	loop     gnet.EventLoop
+	peer     string
+	listener string
+	opened   time.Time
+
+	// loop-owned
+	mode       Mode
+	closed     bool // gnet has closed its descriptor
+	inflight   bool // a job is out at a worker
+	rejected   bool
+	rejectSlot bool   // counted in Server.rejectLinger
+	tail       []byte // JSON input still unread when the client half-closed
+	leftover   int    // inbound bytes seen but not consumed
+	partial    int64  // unix nanos when an incomplete line started, 0 = none
+
+	out output
+
+	finalized atomic.Bool
+	phase     atomic.Uint32
+	deadline  atomic.Int64 // unix nanos; the scanner acts after it, 0 = none
+	modeA     atomic.Uint32
+	requests  atomic.Int64
+	bytesIn   atomic.Int64
+	bytesOut  atomic.Int64
+}
+
+// output is the ordered queue of reply pieces that the event loop could not
+// write at once. Only one writer goroutine drains it at a time.
+type output struct {
+	mu      sync.Mutex
+	queue   []outItem
+	queued  int  // bytes in queue (streams count as 0)
+	writing bool // a writer goroutine owns the queue
+	dup     net.Conn
+}
+
+// outItem is one piece of output: bytes, or a stream produced by a handler.
+type outItem struct {
+	buf    []byte
+	pooled *[]byte // returned to the pool once written
+	stream func(io.Writer) error
+	size   int64 // expected stream length, -1 = unchecked
+	close  bool  // the connection ends after this piece
+}
+
+func (c *conn) setPhase(p phase) { c.phase.Store(uint32(p)) }
+func (c *conn) getPhase() phase  { return phase(c.phase.Load()) }
+
+func (c *conn) setDeadline(d time.Duration) {
+	if d <= 0 {
+		c.deadline.Store(0)
+		return
+	}
+	c.deadline.Store(time.Now().Add(d).UnixNano())
+}
+
+func (c *conn) info(now time.Time) commands.ClientInfo {
+	return commands.ClientInfo{
+		ID: c.id, Peer: c.peer, Listener: c.listener,
+		Mode: Mode(c.modeA.Load()).String(), State: c.getPhase().String(),
+		AgeMS:    now.Sub(c.opened).Milliseconds(),
+		Requests: c.requests.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+	}
+}

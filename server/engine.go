@@ -1,0 +1,184 @@
+package server
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// engine is one gnet engine: the TCP listener, or one Unix socket listener.
+// Unix listeners get their own engine because gnet cannot add or remove a
+// listener on a running engine, and a Unix address would turn SO_REUSEPORT
+// off for TCP too.
+type engine struct {
+	gnet.BuiltinEventEngine
+	srv        *Server
+	name       string // "tcp" or "unix"
+	addr       string // gnet address
+	path       string // Unix socket path
+	configured bool   // from managersocket: manager_file stop refuses it
+
+	booted   chan struct{}
+	exited   chan struct{}
+	runErr   error
+	ge       gnet.Engine
+	stopping atomic.Bool
+	draining atomic.Bool
+	jobs     atomic.Int64 // jobs whose result has not reached the loop yet
+	writers  atomic.Int64
+
+	mu    sync.Mutex
+	conns map[uint64]*conn
+}
+
+func newEngine(s *Server, name, addr, path string) *engine {
+	return &engine{srv: s, name: name, addr: addr, path: path,
+		booted: make(chan struct{}), exited: make(chan struct{}), conns: map[uint64]*conn{}}
+}
+
+func (e *engine) OnBoot(ge gnet.Engine) gnet.Action {
+	e.ge = ge
+	close(e.booted)
+	return gnet.None
+}
+
+func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := e.srv
+	c := &conn{id: s.nextID.Add(1), eng: e, gc: gc, loop: gc.EventLoop(), listener: e.name, opened: time.Now()}
+	c.peer = peerOf(gc, e.name)
+	gc.SetContext(c)
+	s.total.Add(1)
+	e.mu.Lock()
+	e.conns[c.id] = c
+	e.mu.Unlock()
+	if e.draining.Load() {
+		c.rejected = true
+		return nil, gnet.Close
+	}
+	if s.served.Add(1) > int64(s.cfg.MaxConnections) {
+		s.served.Add(-1)
+		return e.reject(c)
+	}
+	c.setDeadline(s.cfg.ReadTimeout)
+	return nil, gnet.None
+}
+
+// reject answers a connection over the limit. It lingers like any reply so the
+// message is not lost to a reset, but only while few rejects are pending, so
+// a flood cannot hold file descriptors.
+func (e *engine) reject(c *conn) ([]byte, gnet.Action) {
+	s := e.srv
+	c.rejected = true
+	s.rejected.Add(1)
+	msg := []byte("error: too many connections\n")
+	if s.rejectLinger.Add(1) > maxRejectLinger {
+		s.rejectLinger.Add(-1)
+		return msg, gnet.Close
+	}
+	c.rejectSlot = true
+	c.deliver([]outItem{{buf: msg, close: true}})
+	return nil, gnet.None
+}
+
+const maxRejectLinger = 64
+
+func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	buf, _ := gc.Peek(-1)
+	if n := len(buf) - c.leftover; n > 0 {
+		c.bytesIn.Add(int64(n))
+		e.srv.bytesIn.Add(int64(n))
+	}
+	if c.rejected || c.getPhase() == phLinger || (c.mode == ModeText && c.getPhase() != phReading) {
+		_, _ = gc.Discard(-1) // after the one request, input is ignored
+		c.leftover = 0
+		return gnet.None
+	}
+	if len(buf) == 0 {
+		return gnet.None
+	}
+	if c.mode == ModeUnknown {
+		c.mode = DetectMode(buf[0])
+		c.modeA.Store(uint32(c.mode))
+	}
+	if c.mode == ModeText {
+		c.trafficText(buf)
+	} else {
+		c.trafficJSON(buf)
+	}
+	return gnet.None
+}
+
+func (e *engine) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	if c, ok := gc.Context().(*conn); ok {
+		c.onClose()
+	}
+	return gnet.None
+}
+
+// forget removes c from the registry and the counters, once. The registry
+// keeps a connection whose reply still flows on a dup after gnet let go, so
+// `clients` and the connection limit see it until it is really done.
+func (e *engine) forget(c *conn) {
+	if c.finalized.Swap(true) {
+		return
+	}
+	s := e.srv
+	e.mu.Lock()
+	delete(e.conns, c.id)
+	e.mu.Unlock()
+	if c.rejectSlot {
+		s.rejectLinger.Add(-1)
+	} else if !c.rejected {
+		s.served.Add(-1)
+	}
+}
+
+// OnTick runs on gnet's ticker goroutine, not on a loop: it only reads
+// atomics and hands expired connections to their loops.
+func (e *engine) OnTick() (time.Duration, gnet.Action) {
+	now := time.Now().UnixNano()
+	e.mu.Lock()
+	var due []*conn
+	for _, c := range e.conns {
+		if d := c.deadline.Load(); d != 0 && now >= d && c.deadline.CompareAndSwap(d, 0) {
+			due = append(due, c)
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range due {
+		e.execute(c, c.onDeadline)
+	}
+	return tickEvery, gnet.None
+}
+
+const tickEvery = 200 * time.Millisecond
+
+// execute runs fn on c's event loop. It reports false when the engine has
+// shut down and fn will never run.
+func (e *engine) execute(c *conn, fn func()) bool {
+	err := c.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		fn()
+		return nil
+	}))
+	return err == nil
+}
+
+func peerOf(gc gnet.Conn, listener string) string {
+	if listener == "tcp" {
+		if a := gc.RemoteAddr(); a != nil {
+			return a.String()
+		}
+		return "?"
+	}
+	cred, err := unix.GetsockoptUcred(gc.Fd(), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return "unix"
+	}
+	return "pid=" + strconv.Itoa(int(cred.Pid)) + " uid=" + strconv.Itoa(int(cred.Uid))
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"tapline/commands"
+)
+
+// JSON session envelopes. Written by hand: they are on the per-request path
+// and their shape is fixed, so encoding/json would only add allocations.
+
+func appendEnvelopeHead(b, id []byte) []byte {
+	b = append(b, `{"id":`...)
+	if len(id) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, id...)
+	}
+	return append(b, `,"error":""`...)
+}
+
+func appendEnvelopeOK(b, id []byte, kind commands.Kind, body []byte) []byte {
+	switch kind {
+	case commands.Binary:
+		b = appendEnvelopeBinary(b, id, int64(len(body)))
+		return append(b, body...)
+	case commands.JSON:
+		b = appendEnvelopeHead(b, id)
+		b = append(b, `,"result":`...)
+		body = trimTrailingSpace(body)
+		if len(body) == 0 {
+			body = []byte("null")
+		}
+		b = append(b, body...)
+	default:
+		b = appendEnvelopeHead(b, id)
+		b = append(b, `,"result":`...)
+		b = appendJSONString(b, trimOneNewline(body))
+	}
+	return append(b, "}\n"...)
+}
+
+func appendEnvelopeBinary(b, id []byte, n int64) []byte {
+	b = appendEnvelopeHead(b, id)
+	b = append(b, `,"binary":`...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, "}\n"...)
+}
+
+func appendEnvelopeErr(b, id []byte, msg, code string) []byte {
+	b = append(b, `{"id":`...)
+	if len(id) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, id...)
+	}
+	b = append(b, `,"error":`...)
+	b = appendJSONString(b, []byte(msg))
+	b = append(b, `,"code":"`...)
+	b = append(b, code...)
+	return append(b, "\"}\n"...)
+}
+
+func trimOneNewline(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+func trimTrailingSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b, s []byte) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

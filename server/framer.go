@@ -1,0 +1,74 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+)
+
+// errTooLarge reports a request line longer than the configured maximum.
+var errTooLarge = errors.New("request too large")
+
+// Mode is how a connection talks, decided by its first byte.
+type Mode uint8
+
+const (
+	ModeUnknown Mode = iota
+	ModeText         // VoIPmonitor one-shot: first line is the request, reply, close
+	ModeJSON         // persistent: one JSON object per line each way
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeText:
+		return "text"
+	case ModeJSON:
+		return "json"
+	}
+	return "new"
+}
+
+// DetectMode classifies a connection by its first byte.
+func DetectMode(first byte) Mode {
+	if first == '{' {
+		return ModeJSON
+	}
+	return ModeText
+}
+
+// NextLine finds the first complete line in buf. It returns the line without
+// its "\n" or "\r\n" terminator and how many bytes it used; n == 0 means the
+// line is not complete yet. A line (or an incomplete prefix) longer than max
+// is errTooLarge, so nothing is buffered without bound.
+func NextLine(buf []byte, max int) (line []byte, n int, err error) {
+	limit := len(buf)
+	if limit > max+2 {
+		limit = max + 2 // room for "\r\n" after a max-length line
+	}
+	i := bytes.IndexByte(buf[:limit], '\n')
+	if i < 0 {
+		if len(buf) > max {
+			return nil, 0, errTooLarge
+		}
+		return nil, 0, nil
+	}
+	line = trimCR(buf[:i])
+	if len(line) > max {
+		return nil, 0, errTooLarge
+	}
+	return line, i + 1, nil
+}
+
+// LastLine is the request of a client that half-closed without a newline.
+func LastLine(buf []byte, max int) ([]byte, error) {
+	if line, n, err := NextLine(buf, max); err != nil || n > 0 {
+		return line, err
+	}
+	return trimCR(buf), nil
+}
+
+func trimCR(b []byte) []byte {
+	for len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	return b
+}

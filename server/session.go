@@ -1,0 +1,273 @@
+package server
+
+import (
+	"bytes"
+	"time"
+)
+
+// trafficText handles a one-shot connection: the first line is the request.
+// On the loop.
+func (c *conn) trafficText(buf []byte) {
+	s := c.eng.srv
+	line, n, err := NextLine(buf, s.cfg.MaxRequest)
+	if err != nil {
+		_, _ = c.gc.Discard(-1)
+		c.leftover = 0
+		c.failNow("request too large", "too_large")
+		return
+	}
+	if n == 0 {
+		c.leftover = len(buf)
+		return
+	}
+	j := newJob(c)
+	j.add(line)
+	_, _ = c.gc.Discard(-1)
+	c.leftover = 0
+	c.dispatch(j)
+}
+
+// trafficJSON takes a batch of complete lines from a JSON session, unless a
+// batch is still at a worker or its output is still being written: then the
+// input waits in gnet's buffer (bounded by MaxPending) and resume picks it up.
+// On the loop.
+func (c *conn) trafficJSON(buf []byte) {
+	s := c.eng.srv
+	if c.inflight || c.queueBusy() {
+		c.leftover = len(buf)
+		if len(buf) > s.cfg.MaxPending {
+			_, _ = c.gc.Discard(-1)
+			c.leftover = 0
+			c.failNow("too much pipelined input", "too_large")
+		}
+		return
+	}
+	j, used := c.batch(buf)
+	_, _ = c.gc.Discard(used)
+	c.leftover = len(buf) - used
+	c.trackPartial()
+	if j == nil {
+		c.armJSONDeadline()
+		return
+	}
+	c.dispatch(j)
+}
+
+// Batches bound the work and output one worker round trip carries.
+const (
+	batchLines = 256
+	batchBytes = 256 << 10
+)
+
+// batch copies up to batchLines complete lines out of buf into a job. It
+// returns nil when buf holds no complete line. A too-long line ends the batch
+// with a too_large error and the session.
+func (c *conn) batch(buf []byte) (*job, int) {
+	max := c.eng.srv.cfg.MaxRequest
+	var j *job
+	used := 0
+	for used < len(buf) && (j == nil || (j.lines < batchLines && len(j.in) < batchBytes)) {
+		line, n, err := NextLine(buf[used:], max)
+		if err == nil && n == 0 {
+			break
+		}
+		if j == nil {
+			j = newJob(c)
+		}
+		if err != nil {
+			j.tooLarge = true
+			return j, len(buf)
+		}
+		used += n
+		if len(bytes.TrimSpace(line)) > 0 {
+			j.add(line)
+		}
+	}
+	if j != nil && j.lines == 0 && !j.tooLarge {
+		j.release()
+		j = nil
+	}
+	return j, used
+}
+
+func (c *conn) trackPartial() {
+	if c.leftover == 0 {
+		c.partial = 0
+	} else if c.partial == 0 {
+		c.partial = time.Now().UnixNano()
+	}
+}
+
+// armJSONDeadline: a half-received request must complete within ReadTimeout,
+// an idle session ends after IdleTimeout.
+func (c *conn) armJSONDeadline() {
+	s := c.eng.srv
+	c.setPhase(phReading)
+	if c.partial != 0 {
+		c.deadline.Store(c.partial + int64(s.cfg.ReadTimeout))
+		return
+	}
+	c.setDeadline(s.cfg.IdleTimeout)
+}
+
+// resume continues a JSON session once its output is written: pipelined
+// input already buffered is processed through a fresh OnTraffic.
+func (c *conn) resume() {
+	c.armJSONDeadline()
+	if c.leftover > 0 {
+		_ = c.gc.Wake(nil)
+	}
+}
+
+// dispatch sends j to the worker pool. On the loop.
+func (c *conn) dispatch(j *job) {
+	e := c.eng
+	if e.draining.Load() {
+		j.release()
+		c.failNow("shutting down", "shutting_down")
+		return
+	}
+	c.inflight = true
+	c.setPhase(phBusy)
+	c.deadline.Store(0)
+	e.jobs.Add(1)
+	if !e.srv.pool.submit(j) {
+		e.jobs.Add(-1)
+		c.inflight = false
+		j.release()
+		c.failNow("server busy", "busy")
+	}
+}
+
+// complete receives a worker's output. On the loop.
+func (c *conn) complete(j *job) {
+	c.eng.jobs.Add(-1)
+	c.inflight = false
+	items := j.items
+	j.items = nil
+	j.release()
+	c.deliver(items)
+}
+
+// failNow answers with an error produced on the loop (no worker) and ends
+// the connection.
+func (c *conn) failNow(msg, code string) {
+	var b []byte
+	if c.mode == ModeJSON {
+		b = appendEnvelopeErr(nil, nil, msg, code)
+	} else {
+		b = []byte("error: " + msg + "\n")
+	}
+	c.eng.srv.errors.Add(1)
+	c.setPhase(phBusy)
+	c.deliver([]outItem{{buf: b, close: true}})
+}
+
+// onClose runs in gnet's OnClose, the last moment the descriptor is ours. A
+// request or reply still in progress gets a dup of the socket so it completes
+// after gnet lets go; a request that ended with the client's EOF instead of a
+// newline is executed now.
+func (c *conn) onClose() {
+	rest, _ := c.gc.Peek(-1)
+	if !c.rejected && c.getPhase() == phReading && !c.eng.draining.Load() {
+		c.takeEOFRequest(rest)
+	}
+	c.out.mu.Lock()
+	if (c.inflight || c.out.writing || len(c.tail) > 0) && c.out.dup == nil {
+		if err := c.takeDup(); err != nil {
+			c.eng.srv.errors.Add(1)
+		}
+	}
+	c.out.mu.Unlock()
+	c.closed = true
+	if !c.inflight && !c.queueBusy() {
+		if len(c.tail) > 0 {
+			c.dispatchTail()
+			return
+		}
+		c.finalize()
+	}
+}
+
+func (c *conn) takeEOFRequest(rest []byte) {
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return
+	}
+	s := c.eng.srv
+	switch c.mode {
+	case ModeText:
+		line, err := LastLine(rest, s.cfg.MaxRequest)
+		if err != nil {
+			return
+		}
+		j := newJob(c)
+		j.add(line)
+		c.dispatch(j)
+	case ModeJSON:
+		if c.inflight || c.queueBusy() {
+			if len(rest) <= s.cfg.MaxPending {
+				c.tail = append([]byte(nil), rest...)
+			}
+			return
+		}
+		c.tail = append([]byte(nil), rest...)
+		if c.tail[len(c.tail)-1] != '\n' {
+			c.tail = append(c.tail, '\n')
+		}
+		c.dispatchTailOpen()
+	}
+}
+
+// dispatchTailOpen starts the first batch of a half-closed JSON session while
+// the descriptor is still open (inside OnClose).
+func (c *conn) dispatchTailOpen() {
+	j, used := c.batch(c.tail)
+	c.tail = c.tail[used:]
+	if j != nil {
+		c.dispatch(j)
+	}
+}
+
+// dispatchTail continues a half-closed JSON session from its saved input.
+func (c *conn) dispatchTail() {
+	if len(c.tail) > 0 && c.tail[len(c.tail)-1] != '\n' {
+		c.tail = append(c.tail, '\n')
+	}
+	j, used := c.batch(c.tail)
+	c.tail = c.tail[used:]
+	if j == nil {
+		c.tail = nil
+		c.finalize()
+		return
+	}
+	c.dispatch(j)
+}
+
+// finalize releases what a closed connection still holds. On the loop, or
+// after the loop is gone (engine stopped).
+func (c *conn) finalize() {
+	c.setPhase(phClosed)
+	c.deadline.Store(0)
+	c.tail = nil
+	c.releaseDup()
+	c.eng.forget(c)
+}
+
+// onDeadline acts on an expired deadline. On the loop; the scanner already
+// cleared the deadline, and the state may have moved on since.
+func (c *conn) onDeadline() {
+	if c.closed || c.inflight || c.queueBusy() {
+		return
+	}
+	switch c.getPhase() {
+	case phLinger:
+		_ = c.loop.Close(c.gc)
+	case phReading:
+		switch {
+		case c.mode == ModeJSON && c.partial == 0:
+			c.failNow("idle timeout", "timeout")
+		default:
+			c.failNow("request timeout", "timeout")
+		}
+	}
+}

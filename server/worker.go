@@ -1,0 +1,254 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/tidwall/gjson"
+
+	"tapline/commands"
+)
+
+// pool is a fixed set of worker goroutines behind a bounded queue. Handlers
+// may block briefly (Redis, files) without ever stalling an event loop, and a
+// full queue is an immediate "busy" rather than unbounded growth.
+type pool struct {
+	jobs chan *job
+	wg   sync.WaitGroup
+}
+
+func newPool(workers, queue int, run func(*job)) *pool {
+	p := &pool{jobs: make(chan *job, queue)}
+	p.wg.Add(workers)
+	for range workers {
+		go func() {
+			defer p.wg.Done()
+			for j := range p.jobs {
+				run(j)
+			}
+		}()
+	}
+	return p
+}
+
+func (p *pool) submit(j *job) bool {
+	select {
+	case p.jobs <- j:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *pool) close() {
+	close(p.jobs)
+	p.wg.Wait()
+}
+
+// job carries one request (text) or a batch of pipelined requests (JSON) to
+// a worker and their output back. Pooled: steady-state requests allocate
+// nothing here.
+type job struct {
+	c        *conn
+	in       []byte // request lines, each ended by '\n'
+	lines    int
+	tooLarge bool
+	items    []outItem
+	req      commands.Request
+	rep      commands.Reply
+}
+
+var jobPool = sync.Pool{New: func() any { return new(job) }}
+
+func newJob(c *conn) *job {
+	j := jobPool.Get().(*job)
+	j.c = c
+	return j
+}
+
+func (j *job) add(line []byte) {
+	j.in = append(append(j.in, line...), '\n')
+	j.lines++
+}
+
+func (j *job) release() {
+	j.c, j.in, j.lines, j.tooLarge = nil, j.in[:0], 0, false
+	j.items = j.items[:0]
+	j.req.Reset()
+	if cap(j.in) > batchBytes*2 {
+		j.in = nil
+	}
+	jobPool.Put(j)
+}
+
+// byte buffers for reply output, recycled once written.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if b == nil || cap(*b) > 1<<20 {
+		return
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}
+
+// runJob executes a job on a worker and posts the output to the loop.
+func (s *Server) runJob(j *job) {
+	s.execJob(j)
+	c := j.c
+	if !c.eng.execute(c, func() { c.complete(j) }) {
+		c.eng.jobs.Add(-1) // engine gone: the reply has nowhere to go
+		for _, it := range j.items {
+			putBuf(it.pooled)
+		}
+		j.items = nil
+		j.release()
+	}
+}
+
+// execJob runs every request of j and fills j.items.
+func (s *Server) execJob(j *job) {
+	c := j.c
+	if c.mode == ModeJSON {
+		s.execJSON(j)
+		return
+	}
+	line := j.in[:len(j.in)-1]
+	j.prepare(s)
+	s.execLine(j, line)
+	rep := &j.rep
+	if rep.Stream != nil {
+		size := int64(-1)
+		if rep.Kind == commands.Binary {
+			size = rep.Size
+		}
+		j.items = append(j.items, outItem{stream: rep.Stream, size: size, close: true})
+		return
+	}
+	pb := getBuf()
+	*pb = append(*pb, rep.Body...)
+	j.items = append(j.items, outItem{buf: *pb, pooled: pb, close: true})
+}
+
+func (j *job) prepare(s *Server) {
+	c := j.c
+	j.req.Ctx = s.ctx
+	j.req.Host = s
+	j.req.Conn = commands.ConnInfo{ID: c.id, Listener: c.listener, Peer: c.peer, Engine: c.eng}
+}
+
+// execLine runs one text request into j.rep.
+func (s *Server) execLine(j *job, line []byte) {
+	name, args := commands.Split(line)
+	j.rep.Reset()
+	j.req.JSON = false
+	j.req.Args = args
+	s.dispatchCmd(j, name)
+}
+
+func (s *Server) dispatchCmd(j *job, name []byte) {
+	j.c.requests.Add(1)
+	cmd := s.table.Lookup(name)
+	if cmd == nil {
+		s.errors.Add(1)
+		commands.NotFound(&j.rep)
+		return
+	}
+	s.reqs[cmd.Index].Add(1)
+	j.req.Cmd = cmd
+	commands.Run(&j.req, &j.rep)
+	if j.rep.Failed() {
+		s.errors.Add(1)
+	}
+}
+
+// execJSON runs a batch of JSON requests, appending their envelopes to one
+// buffer; a stream closes the current buffer so order is kept.
+func (s *Server) execJSON(j *job) {
+	j.prepare(s)
+	pb := getBuf()
+	out := *pb
+	in := j.in
+	for len(in) > 0 {
+		i := bytes.IndexByte(in, '\n')
+		line := in[:i]
+		in = in[i+1:]
+		out, pb = s.execJSONLine(j, line, out, pb)
+		if j.rep.Close {
+			break
+		}
+	}
+	closeNow := j.rep.Close
+	if j.tooLarge && !closeNow {
+		out = appendEnvelopeErr(out, nil, "request too large", commands.CodeTooLarge)
+		closeNow = true
+	}
+	*pb = out
+	j.items = append(j.items, outItem{buf: out, pooled: pb, close: closeNow})
+}
+
+// execJSONLine runs one request. It returns the (possibly new) output buffer.
+func (s *Server) execJSONLine(j *job, line []byte, out []byte, pb *[]byte) ([]byte, *[]byte) {
+	j.rep.Reset()
+	if !gjson.ValidBytes(line) {
+		j.c.requests.Add(1)
+		s.errors.Add(1)
+		return appendEnvelopeErr(out, nil, "request is not valid JSON", commands.CodeInvalid), pb
+	}
+	v := gjson.ParseBytes(line)
+	id := v.Get("id")
+	rawID := []byte(id.Raw)
+	cmd := v.Get("cmd")
+	if !v.IsObject() || cmd.Type != gjson.String || cmd.Str == "" {
+		j.c.requests.Add(1)
+		s.errors.Add(1)
+		return appendEnvelopeErr(out, rawID, `request needs a "cmd" string`, commands.CodeInvalid), pb
+	}
+	name, textArgs := commands.Split([]byte(cmd.Str))
+	j.req.JSON = true
+	if a := v.Get("args"); a.Exists() {
+		j.req.Args = []byte(a.Raw)
+	} else if len(textArgs) > 0 {
+		j.req.Args = appendJSONString(nil, textArgs) // "cmd":"help ping" works too
+	} else {
+		j.req.Args = nil
+	}
+	s.dispatchCmd(j, name)
+	return s.envelope(j, rawID, out, pb)
+}
+
+func (s *Server) envelope(j *job, id []byte, out []byte, pb *[]byte) ([]byte, *[]byte) {
+	rep := &j.rep
+	if rep.Failed() {
+		return appendEnvelopeErr(out, id, rep.Msg, rep.Code), pb
+	}
+	if rep.Stream == nil {
+		return appendEnvelopeOK(out, id, rep.Kind, rep.Body), pb
+	}
+	var tail string
+	switch {
+	case rep.Kind == commands.Binary && rep.Size >= 0:
+		out = appendEnvelopeBinary(out, id, rep.Size)
+	case rep.Kind == commands.JSON:
+		out = append(appendEnvelopeHead(out, id), `,"result":`...)
+		tail = "}\n"
+	default:
+		return appendEnvelopeErr(out, id, "reply of unknown size cannot be framed", commands.CodeFailed), pb
+	}
+	size := int64(-1)
+	if rep.Kind == commands.Binary {
+		size = rep.Size
+	}
+	*pb = out
+	j.items = append(j.items, outItem{buf: out, pooled: pb}, outItem{stream: rep.Stream, size: size})
+	pb = getBuf()
+	return append((*pb)[:0], tail...), pb
+}
+
+// background is the context handlers get; cancelled on hard shutdown.
+func background() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
