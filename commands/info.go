@@ -5,18 +5,18 @@ import (
 )
 
 func registerInfo(t *Table) {
-	t.Register(Command{Name: "help", Level: LimitedRead, Handler: help,
+	t.Register(Command{Name: "help", Level: LimitedRead, Inline: true, Handler: help,
 		Params:  []Param{{Name: "command", Optional: true, Help: "show one command in detail"}},
 		Summary: "list the commands, or describe one"})
-	t.Register(Command{Name: "getversion", Level: LimitedRead, Plaintext: true, Handler: getVersion,
+	t.Register(Command{Name: "getversion", Level: LimitedRead, Plaintext: true, Inline: true, Handler: getVersion,
 		Summary: "print the version (no trailing newline, like VoIPmonitor)"})
-	t.Register(Command{Name: "getbuild", Level: LimitedRead, Plaintext: true, Handler: getBuild,
+	t.Register(Command{Name: "getbuild", Level: LimitedRead, Plaintext: true, Inline: true, Handler: getBuild,
 		Summary: "print the build identifier"})
-	t.Register(Command{Name: "getverbuild", Level: LimitedRead, Plaintext: true, Handler: getVerBuild,
+	t.Register(Command{Name: "getverbuild", Level: LimitedRead, Plaintext: true, Inline: true, Handler: getVerBuild,
 		Summary: "print \"<version> (<build>)\""})
-	t.Register(Command{Name: "ping", Level: LimitedRead, Plaintext: true, Handler: ping,
+	t.Register(Command{Name: "ping", Level: LimitedRead, Plaintext: true, Inline: true, Handler: ping,
 		Summary: "answer pong: a liveness check"})
-	t.Register(Command{Name: "quit", Level: LimitedRead, Plaintext: true, Handler: quit,
+	t.Register(Command{Name: "quit", Level: LimitedRead, Plaintext: true, Inline: true, Handler: quit,
 		Summary: "end the session (JSON sessions); a one-shot connection just closes"})
 }
 

@@ -50,6 +50,11 @@ type Command struct {
 	Summary   string
 	Handler   Handler
 	Hidden    bool // test-only: left out of help and docs
+	// Inline marks a handler that is cheap, bounded and never blocks: it
+	// runs on the event loop, saving the worker round trip that would cost
+	// far more than the handler itself. Anything touching Redis, files or
+	// data that grows with traffic must leave it false.
+	Inline bool
 	Index     int  // dense position, used by per-command counters
 }
 

@@ -14,7 +14,7 @@ import (
 func init() { extras = append(extras, registerTest) }
 
 func registerTest(t *Table) {
-	t.Register(Command{Name: "test_blob", Level: LimitedRead, Plaintext: true, Hidden: true, Handler: testBlob,
+	t.Register(Command{Name: "test_blob", Level: LimitedRead, Plaintext: true, Hidden: true, Inline: true, Handler: testBlob,
 		Params:  []Param{{Name: "size"}, {Name: "delay_ms", Optional: true}},
 		Summary: "reply with size bytes of numbered 16-byte records"})
 	t.Register(Command{Name: "test_sleep", Level: LimitedRead, Plaintext: true, Hidden: true, Handler: testSleep,

@@ -86,6 +86,9 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// tcpOptions: SO_REUSEADDR so a restart does not fail on TIME_WAIT; no
+// SO_REUSEPORT, because with it a second tapline on the same port would start
+// "successfully" and silently take half of the connections.
 func (s *Server) tcpOptions() []gnet.Option {
 	opts := []gnet.Option{gnet.WithReuseAddr(true), gnet.WithTicker(true), gnet.WithLogger(gnetLogger{})}
 	if s.cfg.EventLoops > 0 {

@@ -127,9 +127,17 @@ func (c *conn) dispatch(j *job) {
 		c.failNow("shutting down", "shutting_down")
 		return
 	}
-	c.inflight = true
 	c.setPhase(phBusy)
 	c.deadline.Store(0)
+	if e.srv.inline(j) {
+		e.srv.execJob(j)
+		items := j.items
+		j.items = nil
+		j.release()
+		c.deliver(items)
+		return
+	}
+	c.inflight = true
 	e.jobs.Add(1)
 	if !e.srv.pool.submit(j) {
 		e.jobs.Add(-1)

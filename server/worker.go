@@ -109,6 +109,29 @@ func (s *Server) runJob(j *job) {
 	}
 }
 
+// inline reports whether every request of j may run on the event loop
+// (commands.Command.Inline, or unknown commands, which only get an error).
+func (s *Server) inline(j *job) bool {
+	in := j.in
+	for len(in) > 0 {
+		i := bytes.IndexByte(in, '\n')
+		line := in[:i]
+		in = in[i+1:]
+		if j.c.mode == ModeJSON {
+			cmd := gjson.GetBytes(line, "cmd")
+			if cmd.Type != gjson.String {
+				continue // invalid request: answered with an error
+			}
+			line = []byte(cmd.Str)
+		}
+		name, _ := commands.Split(line)
+		if c := s.table.Lookup(name); c != nil && !c.Inline {
+			return false
+		}
+	}
+	return true
+}
+
 // execJob runs every request of j and fills j.items.
 func (s *Server) execJob(j *job) {
 	c := j.c

@@ -1,0 +1,40 @@
+package commands
+
+import (
+	"bytes"
+	"strings"
+)
+
+// Markdown renders the visible commands as docs/COMMANDS.md. The doc is
+// generated from the table (and a test fails when the file is stale) so the
+// documentation cannot drift from what the server does.
+func Markdown(t *Table) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Manager commands\n\n")
+	b.WriteString("Generated from the command table by `make docs`; do not edit by hand.\n\n")
+	b.WriteString("Access levels: `limited_read` < `full_read` < `read_write` (enforcement comes with access control).\n")
+	b.WriteString("\"Plaintext\" says whether the command is accepted unencrypted on TCP once an AES key exists ")
+	b.WriteString("(VoIPmonitor's notNeedAes list).\n\n")
+	b.WriteString("| command | access | plaintext | summary |\n|---|---|---|---|\n")
+	for _, c := range t.Sorted() {
+		b.WriteString("| `" + c.Usage() + "` | " + c.Level.String() + " | " + yesNo(c.Plaintext) + " | " + c.Summary + " |\n")
+	}
+	for _, c := range t.Sorted() {
+		b.WriteString("\n## " + c.Name + "\n\n" + c.Summary + ".\n\n")
+		b.WriteString("Usage: `" + c.Usage() + "`\n")
+		if len(c.Params) > 0 {
+			b.WriteString("\n| param | required | meaning |\n|---|---|---|\n")
+			for _, p := range c.Params {
+				b.WriteString("| `" + p.Name + "` | " + yesNo(!p.Optional) + " | " + strings.ReplaceAll(p.Help, "|", "\\|") + " |\n")
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestNextLine(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		max  int
+		line string
+		n    int
+		err  error
+	}{
+		{"lf", "ping\n", 64, "ping", 5, nil},
+		{"crlf", "ping\r\n", 64, "ping", 6, nil},
+		{"crlfcrlf", "ping\r\n\r\n", 64, "ping", 6, nil},
+		{"incomplete", "pin", 64, "", 0, nil},
+		{"empty line", "\n", 64, "", 1, nil},
+		{"args", "help ping\nmore", 64, "help ping", 10, nil},
+		{"exactly max", "abcd\n", 4, "abcd", 5, nil},
+		{"exactly max crlf", "abcd\r\n", 4, "abcd", 6, nil},
+		{"over max complete", "abcde\n", 4, "", 0, errTooLarge},
+		{"over max incomplete", "abcde", 4, "", 0, errTooLarge},
+		{"max incomplete", "abcd", 4, "", 0, nil},
+		{"newline far away", "abcdefgh\n", 4, "", 0, errTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line, n, err := NextLine([]byte(tt.in), tt.max)
+			if !errors.Is(err, tt.err) || n != tt.n || string(line) != tt.line {
+				t.Fatalf("NextLine(%q, %d) = %q, %d, %v; want %q, %d, %v", tt.in, tt.max, line, n, err, tt.line, tt.n, tt.err)
+			}
+		})
+	}
+}
+
+func TestLastLine(t *testing.T) {
+	for in, want := range map[string]string{"ping": "ping", "ping\r": "ping", "ping\nx": "ping", "": ""} {
+		got, err := LastLine([]byte(in), 64)
+		if err != nil || string(got) != want {
+			t.Errorf("LastLine(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := LastLine([]byte("toolong"), 3); !errors.Is(err, errTooLarge) {
+		t.Errorf("LastLine over max: err = %v, want errTooLarge", err)
+	}
+}
+
+func TestDetectMode(t *testing.T) {
+	if DetectMode('{') != ModeJSON || DetectMode('p') != ModeText || DetectMode('a') != ModeText {
+		t.Fatal("DetectMode misclassifies")
+	}
+}
+
+// FuzzNextLine checks the framer's invariants and that splitting the input
+// across reads (as TCP may) never changes the lines it yields.
+func FuzzNextLine(f *testing.F) {
+	for _, s := range []string{"ping\n", "getversion\r\n\r\n", "{\"id\":1,\"cmd\":\"ping\"}\n{\"id\":2}\n", "x", "\r\n\n\r", "a\rb\n"} {
+		f.Add([]byte(s), uint8(8), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, max8, split8 uint8) {
+		max := int(max8) + 1
+		whole := lines(t, data, max, len(data)+1)
+		split := lines(t, data, max, int(split8)+1)
+		if !equalLines(whole, split) {
+			t.Fatalf("split feeding changed the lines: %q vs %q", whole, split)
+		}
+	})
+}
+
+// lines feeds data in chunks of size step into a growing buffer, as OnTraffic
+// sees it, and collects what NextLine yields until an error.
+func lines(t *testing.T, data []byte, max, step int) [][]byte {
+	var out [][]byte
+	var buf []byte
+	for off := 0; off < len(data); off += step {
+		buf = append(buf, data[off:min(off+step, len(data))]...)
+		for {
+			line, n, err := NextLine(buf, max)
+			if err != nil {
+				return append(out, []byte("ERR"))
+			}
+			if n == 0 {
+				break
+			}
+			if n > len(buf) || buf[n-1] != '\n' || bytes.IndexByte(line, '\n') >= 0 || len(line) > max {
+				t.Fatalf("bad frame: n=%d line=%q buf=%q", n, line, buf)
+			}
+			out = append(out, append([]byte(nil), line...))
+			buf = buf[n:]
+		}
+	}
+	return out
+}
+
+func equalLines(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}

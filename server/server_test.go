@@ -1,0 +1,277 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tapline/clients"
+	"tapline/commands"
+	"tapline/config"
+)
+
+// startServer runs a real server (real gnet engines, loopback) in-process.
+func startServer(t testing.TB, mutate func(*config.Config)) (*Server, string, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.ManagerPort = freePort(t)
+	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s := New(cfg, commands.Default())
+	if err := s.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return s, fmt.Sprintf("127.0.0.1:%d", cfg.ManagerPort), cfg.ManagerSocket
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func do(t testing.TB, network, addr, line string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := clients.Do(ctx, network, addr, line)
+	if err != nil {
+		t.Fatalf("%s %q: %v", network, line, err)
+	}
+	return string(b)
+}
+
+func TestTextRequests(t *testing.T) {
+	_, tcp, sock := startServer(t, nil)
+	for _, tt := range []struct{ line, want string }{
+		{"ping", "pong\n"},
+		{"getversion", "2026.11.0"},
+		{"foobar", "command not found\n"},
+		{"", "command not found\n"},
+	} {
+		for _, tr := range [][2]string{{"tcp", tcp}, {"unix", sock}} {
+			if got := do(t, tr[0], tr[1], tt.line); got != tt.want {
+				t.Errorf("%s %q = %q, want %q", tr[0], tt.line, got, tt.want)
+			}
+		}
+	}
+}
+
+// TestRequestTerminators sends each framing VoIPmonitor clients use, without
+// half-closing, and expects the reply at once (no 500 ms wait for more).
+func TestRequestTerminators(t *testing.T) {
+	_, tcp, _ := startServer(t, nil)
+	for _, req := range []string{"ping\n", "ping\r\n", "ping\r\n\r\n", "ping\nignored trailing junk"} {
+		c, err := net.Dial("tcp", tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(c)
+		c.Close()
+		if err != nil || buf.String() != "pong\n" {
+			t.Errorf("request %q: reply %q, err %v", req, buf.String(), err)
+		}
+	}
+}
+
+func TestJSONSession(t *testing.T) {
+	_, tcp, _ := startServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := clients.Open(ctx, "tcp", tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cases := []struct {
+		cmd    string
+		args   any
+		result string
+		code   string
+	}{
+		{"ping", nil, `"pong"`, ""},
+		{"help ping", nil, "", ""},
+		{"help", map[string]string{"command": "getversion"}, "", ""},
+		{"nosuch", nil, "", "unknown_command"},
+		{"manager_file", []string{"bogus"}, "", "invalid"},
+	}
+	for _, tc := range cases {
+		r, err := s.Call(ctx, tc.cmd, tc.args)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cmd, err)
+		}
+		if r.Code != tc.code || (tc.result != "" && string(r.Result) != tc.result) {
+			t.Errorf("%s: result %s code %q error %q; want %s %q", tc.cmd, r.Result, r.Code, r.Error, tc.result, tc.code)
+		}
+	}
+	r, err := s.Call(ctx, "sniffer_stat", nil)
+	if err != nil || !json.Valid(r.Result) {
+		t.Fatalf("sniffer_stat result is not JSON: %s (%v)", r.Result, err)
+	}
+	if _, err := s.Conn().Write([]byte("not json\n")); err != nil {
+		t.Fatal(err)
+	}
+	r, err = s.Recv()
+	if err != nil || r.Code != "invalid" || string(r.ID) != "null" {
+		t.Fatalf("invalid JSON: %+v %v", r, err)
+	}
+	r, err = s.Call(ctx, "quit", nil)
+	if err != nil || string(r.Result) != `"bye"` {
+		t.Fatalf("quit: %+v %v", r, err)
+	}
+	if _, err := s.Recv(); err == nil {
+		t.Fatal("session still open after quit")
+	}
+}
+
+func TestClientsListsConnections(t *testing.T) {
+	_, tcp, _ := startServer(t, nil)
+	idle, err := net.Dial("tcp", tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	time.Sleep(50 * time.Millisecond)
+	var list []commands.ClientInfo
+	if err := json.Unmarshal([]byte(do(t, "tcp", tcp, "clients")), &list); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]bool{}
+	for _, c := range list {
+		states[c.State] = true
+		if c.Listener != "tcp" || !strings.HasPrefix(c.Peer, "127.0.0.1:") {
+			t.Errorf("bad entry %+v", c)
+		}
+	}
+	if len(list) != 2 || !states["reading"] || !states["busy"] {
+		t.Fatalf("clients = %+v; want the idle connection and the asking one", list)
+	}
+}
+
+func TestEnvelope(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{string(appendEnvelopeOK(nil, []byte("7"), commands.Text, []byte("pong\n"))), `{"id":7,"error":"","result":"pong"}` + "\n"},
+		{string(appendEnvelopeOK(nil, nil, commands.JSON, []byte("{\"a\":1}\n"))), `{"id":null,"error":"","result":{"a":1}}` + "\n"},
+		{string(appendEnvelopeOK(nil, []byte(`"x"`), commands.Binary, []byte("ab"))), `{"id":"x","error":"","binary":2}` + "\nab"},
+		{string(appendEnvelopeErr(nil, []byte("1"), "bad \"x\"", "invalid")), `{"id":1,"error":"bad \"x\"","code":"invalid"}` + "\n"},
+		{string(appendJSONString(nil, []byte("a\x00\t\xff€"))), `"a\u0000\t\ufffd€"`},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q want %q", tt.got, tt.want)
+		}
+		if line := strings.SplitN(tt.got, "\n", 2)[0]; !json.Valid([]byte(line)) {
+			t.Errorf("not valid JSON: %s", line)
+		}
+	}
+}
+
+func TestSocketPathChecks(t *testing.T) {
+	dir := t.TempDir()
+	if err := checkSocketPath(dir); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("directory accepted: %v", err)
+	}
+	if err := checkSocketPath(filepath.Join(dir, "nodir", "s")); err == nil {
+		t.Error("missing directory accepted")
+	}
+	live := filepath.Join(dir, "live.sock")
+	l, err := net.Listen("unix", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := checkSocketPath(live); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("live socket accepted: %v", err)
+	}
+}
+
+// benchConn is a connection object good enough to run jobs without a network.
+func benchConn(b *testing.B, mode Mode) *conn {
+	s := New(config.Default(), commands.Default())
+	b.Cleanup(func() { s.pool.close() })
+	return &conn{eng: &engine{srv: s}, mode: mode}
+}
+
+// BenchmarkExecText measures the worker's path for a small text command:
+// parse, dispatch, reply into a pooled buffer. Steady state allocates nothing.
+func BenchmarkExecText(b *testing.B) {
+	c := benchConn(b, ModeText)
+	b.ReportAllocs()
+	for b.Loop() {
+		j := newJob(c)
+		j.add([]byte("ping"))
+		c.eng.srv.execJob(j)
+		putBuf(j.items[0].pooled)
+		j.release()
+	}
+}
+
+func BenchmarkExecJSONBatch100(b *testing.B) {
+	c := benchConn(b, ModeJSON)
+	b.ReportAllocs()
+	for b.Loop() {
+		j := newJob(c)
+		for i := range 100 {
+			j.add(fmt.Appendf(nil, `{"id":%d,"cmd":"ping"}`, i))
+		}
+		c.eng.srv.execJob(j)
+		putBuf(j.items[0].pooled)
+		j.release()
+	}
+}
+
+func BenchmarkFramerNextLine(b *testing.B) {
+	buf := []byte("getversion\r\n\r\n")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		_, _, _ = NextLine(buf, 64<<10)
+	}
+}
+
+// BenchmarkOneShotTCP is a whole VoIPmonitor-style exchange on loopback:
+// connect, send ping, read to EOF.
+func BenchmarkOneShotTCP(b *testing.B) {
+	_, tcp, _ := startServer(b, nil)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := clients.Do(ctx, "tcp", tcp, "ping"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkJSONSessionPing(b *testing.B) {
+	_, tcp, _ := startServer(b, nil)
+	ctx := context.Background()
+	s, err := clients.Open(ctx, "tcp", tcp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for b.Loop() {
+		if _, err := s.Call(ctx, "ping", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
