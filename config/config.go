@@ -1,0 +1,206 @@
+// Package config loads tapline's configuration file.
+//
+// The file uses the syntax of VoIPmonitor's voipmonitor.conf, so that a
+// sensor's existing configuration works unchanged and tapline can share the
+// file with the sniffer: one "key = value" per line, comment lines starting
+// with '#' or ';', and [section] headers that are accepted but ignored (the
+// keys of all sections merge into one set). A key given again later in the
+// file overrides the earlier value, and keys are case-insensitive. A value
+// is the text after the first '=', trimmed; there are no inline comments.
+//
+// Keys tapline does not know (most of a real voipmonitor.conf) produce
+// warnings, not errors, while a known key with an invalid value is an error
+// naming the file, line and key. Every key is described by one row of a
+// table (see Keys), which also drives the command-line flags and the docs.
+//
+// Value syntax: sizes are bytes with an optional binary suffix (65536, 64k,
+// 1MiB, 1g); durations are Go durations (10s, 1m30s, 250ms) or a plain
+// integer number of seconds; booleans are yes/no, true/false, on/off or 1/0.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is tapline's configuration. Default returns it filled with
+// defaults; Load and Set change it.
+type Config struct {
+	ManagerIP       string        // managerip: address of the TCP listener
+	ManagerPort     int           // managerport: 0 disables TCP
+	ManagerSocket   string        // managersocket: unix socket path, "" = off
+	IDSensor        int           // id_sensor: 0 = unset
+	MaxRequest      int           // manager_max_request: bytes
+	MaxConnections  int           // manager_max_connections
+	ReadTimeout     time.Duration // manager_read_timeout
+	IdleTimeout     time.Duration // manager_idle_timeout
+	WriteTimeout    time.Duration // manager_write_timeout: a stalled reply write is abandoned
+	Linger          time.Duration // manager_linger: wait for the client's EOF after a one-shot reply
+	ShutdownTimeout time.Duration // manager_shutdown_timeout
+	Workers         int           // manager_workers: 0 = auto
+	Queue           int           // manager_queue: pending jobs before "busy"
+	EventLoops      int           // manager_event_loops: 0 = one per CPU
+	MaxPending      int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session
+	LogFormat       string        // log_format: "text" or "json"
+	LogLevel        string        // log_level: debug, info, warn or error
+	File            string        // path of the file loaded ("" when none)
+}
+
+// Warning is a problem in a config file that does not stop tapline, such as
+// an unknown key.
+type Warning struct {
+	File string
+	Line int
+	Key  string // "" when the warning is about a line, not a key
+	Msg  string
+}
+
+// String formats the warning as "file:line: key: msg".
+func (w Warning) String() string {
+	if w.Key == "" {
+		return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Key, w.Msg)
+}
+
+// Default returns the configuration used when no file or flag sets a key.
+func Default() Config {
+	var c Config
+	for _, d := range table {
+		if err := d.set(&c, d.def); err != nil {
+			panic(fmt.Sprintf("config: bad default for %s: %v", d.name, err))
+		}
+	}
+	return c
+}
+
+// Load reads the file at path over Default. Unknown keys and ignored lines
+// become warnings. An invalid value is an error naming file, line and key
+// (all invalid values are reported, one per line of the error text); a
+// missing or unreadable file is an error starting with "load config:". The
+// result is checked with Validate. On error the Config is the zero value
+// and the warnings found so far are still returned.
+func Load(path string) (Config, []Warning, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("load config: %w", err)
+	}
+	lines, warns, err := scanLines(path, data)
+	if err != nil {
+		return Config{}, warns, err
+	}
+	vals, err := parseValues(data)
+	if err != nil {
+		return Config{}, warns, fmt.Errorf("load config: %s: %w", path, err)
+	}
+	c := Default()
+	c.File = path
+	more, err := c.apply(path, vals, lines)
+	warns = sortWarnings(append(warns, more...))
+	if err == nil {
+		err = c.validateFile(path)
+	}
+	if err != nil {
+		return Config{}, warns, err
+	}
+	return c, warns, nil
+}
+
+// valueError is an invalid value at a line, for sorting before joining.
+type valueError struct {
+	line int
+	err  error
+}
+
+// apply sets every known key of vals on c; unknown keys become warnings.
+func (c *Config) apply(file string, vals map[string]string, lines map[string]int) ([]Warning, error) {
+	var warns []Warning
+	var errs []valueError
+	for key, v := range vals {
+		line := lines[key]
+		d := lookupName(key)
+		if d == nil {
+			warns = append(warns, Warning{File: file, Line: line, Key: key, Msg: "unknown key, ignored"})
+			continue
+		}
+		if err := d.set(c, v); err != nil {
+			errs = append(errs, valueError{line, fmt.Errorf("%s:%d: %s: %w", file, line, key, err)})
+		}
+	}
+	return warns, joinByLine(errs)
+}
+
+func joinByLine(errs []valueError) error {
+	slices.SortFunc(errs, func(a, b valueError) int { return cmp.Compare(a.line, b.line) })
+	all := make([]error, len(errs))
+	for i, e := range errs {
+		all[i] = e.err
+	}
+	return errors.Join(all...)
+}
+
+func sortWarnings(w []Warning) []Warning {
+	slices.SortStableFunc(w, func(a, b Warning) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Key, b.Key))
+	})
+	return w
+}
+
+// Set applies one key = value, as from a command-line flag. key may be the
+// config name ("manager_max_request") or the flag name
+// ("manager-max-request"), in any case. The error names the key.
+func (c *Config) Set(key, value string) error {
+	d := lookup(key)
+	if d == nil {
+		return fmt.Errorf("unknown config key %q", key)
+	}
+	if err := d.set(c, strings.TrimSpace(value)); err != nil {
+		return fmt.Errorf("%s: %w", d.name, err)
+	}
+	return nil
+}
+
+// Validate checks every field against the range of its key and the rules
+// that involve several keys. The error names the keys involved.
+func (c *Config) Validate() error {
+	return errors.Join(c.problems()...)
+}
+
+// problems lists every reason c is invalid.
+func (c *Config) problems() []error {
+	var errs []error
+	for _, d := range table {
+		var scratch Config
+		if err := d.set(&scratch, d.get(c)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.name, err))
+		}
+	}
+	return append(errs, c.crossCheck()...)
+}
+
+// crossCheck applies the rules that involve several keys.
+func (c *Config) crossCheck() []error {
+	var errs []error
+	if c.MaxPending < c.MaxRequest {
+		errs = append(errs, fmt.Errorf("manager_max_pending (%s) must be at least manager_max_request (%s)",
+			formatSize(int64(c.MaxPending)), formatSize(int64(c.MaxRequest))))
+	}
+	if c.ManagerPort == 0 && c.ManagerSocket == "" {
+		errs = append(errs, errors.New("managerport is 0 and managersocket is empty: the manager would listen nowhere"))
+	}
+	return errs
+}
+
+// validateFile runs Validate on a loaded file, prefixing each error with it.
+func (c *Config) validateFile(path string) error {
+	errs := c.problems()
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("%s: %w", path, err)
+	}
+	return errors.Join(errs...)
+}

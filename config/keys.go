@@ -1,0 +1,197 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Key describes one configuration key for the command line and the docs.
+type Key struct {
+	Name    string // key in the config file, e.g. "manager_max_request"
+	Flag    string // command-line flag: Name with '_' replaced by '-'
+	Default string // default value as text, in config-file syntax
+	Help    string // one-line description
+}
+
+// keyDef is one row of the key table: everything tapline knows about a key.
+// Adding a key means adding one row to table.
+type keyDef struct {
+	name, def, help string
+	set             func(c *Config, v string) error // parse v and store it
+	get             func(c *Config) string          // current value as text
+}
+
+const (
+	miB = 1 << 20
+	giB = 1 << 30
+)
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+// table lists every key tapline understands, in a stable order.
+var table = []keyDef{
+	strKey("managerip", "127.0.0.1", "IP address the manager TCP listener binds to", checkIP,
+		func(c *Config) *string { return &c.ManagerIP }),
+	intKey("managerport", "5029", "manager TCP port; 0 disables the TCP listener", "a port", 0, 65535,
+		func(c *Config) *int { return &c.ManagerPort }),
+	strKey("managersocket", "", "path of a unix socket for the manager; empty disables it", checkSocket,
+		func(c *Config) *string { return &c.ManagerSocket }),
+	intKey("id_sensor", "0", "sensor id reported to clients; 0 means unset", "a sensor id", 0, 2147483647,
+		func(c *Config) *int { return &c.IDSensor }),
+	sizeKey("manager_max_request", "64KiB", "largest accepted manager request", 64, 64*miB,
+		func(c *Config) *int { return &c.MaxRequest }),
+	intKey("manager_max_connections", "1024", "maximum concurrent manager connections", "a connection count", 1, 1000000,
+		func(c *Config) *int { return &c.MaxConnections }),
+	durKey("manager_read_timeout", "10s", "time allowed for a client to send a complete request", false,
+		func(c *Config) *time.Duration { return &c.ReadTimeout }),
+	durKey("manager_idle_timeout", "300s", "idle time after which a persistent connection is closed", false,
+		func(c *Config) *time.Duration { return &c.IdleTimeout }),
+	durKey("manager_write_timeout", "30s", "a reply write making no progress for this long is abandoned", false,
+		func(c *Config) *time.Duration { return &c.WriteTimeout }),
+	durKey("manager_linger", "5s", "after a one-shot reply, how long to wait for the client's EOF before closing", true,
+		func(c *Config) *time.Duration { return &c.Linger }),
+	durKey("manager_shutdown_timeout", "10s", "time allowed for in-flight requests on shutdown", false,
+		func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+	intKey("manager_workers", "0", "request worker goroutines; 0 chooses automatically", "a worker count", 0, 4096,
+		func(c *Config) *int { return &c.Workers }),
+	intKey("manager_queue", "1024", "pending requests before the manager answers busy", "a queue length", 1, 1000000,
+		func(c *Config) *int { return &c.Queue }),
+	intKey("manager_event_loops", "0", "network event loops; 0 means one per CPU", "an event loop count", 0, 256,
+		func(c *Config) *int { return &c.EventLoops }),
+	sizeKey("manager_max_pending", "4MiB", "unprocessed pipelined input allowed per JSON session", 64, giB,
+		func(c *Config) *int { return &c.MaxPending }),
+	enumKey("log_format", "text", "log output format: text or json", []string{"text", "json"},
+		func(c *Config) *string { return &c.LogFormat }),
+	enumKey("log_level", "info", "minimum log level: debug, info, warn or error", logLevels,
+		func(c *Config) *string { return &c.LogLevel }),
+}
+
+// Keys lists every known key in a stable order with its default and help.
+func Keys() []Key {
+	keys := make([]Key, len(table))
+	for i, d := range table {
+		keys[i] = Key{Name: d.name, Flag: flagName(d.name), Default: d.def, Help: d.help}
+	}
+	return keys
+}
+
+func flagName(name string) string { return strings.ReplaceAll(name, "_", "-") }
+
+// lookup finds a key by config name or flag name, in any case.
+func lookup(name string) *keyDef {
+	return lookupName(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(name), "-", "_")))
+}
+
+// lookupName finds a key by its exact config-file name.
+func lookupName(name string) *keyDef {
+	for i := range table {
+		if table[i].name == name {
+			return &table[i]
+		}
+	}
+	return nil
+}
+
+func intKey(name, def, help, what string, lo, hi int, field func(*Config) *int) keyDef {
+	set := func(c *Config, v string) error {
+		n, err := parseInt(v, what, lo, hi)
+		if err == nil {
+			*field(c) = n
+		}
+		return err
+	}
+	get := func(c *Config) string { return strconv.Itoa(*field(c)) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func sizeKey(name, def, help string, lo, hi int, field func(*Config) *int) keyDef {
+	set := func(c *Config, v string) error {
+		n, ok := parseSize(v)
+		if !ok || n < int64(lo) || n > int64(hi) {
+			return fmt.Errorf("%q is not a size (%s..%s; e.g. 65536, 64k, 1MiB)",
+				v, formatSize(int64(lo)), formatSize(int64(hi)))
+		}
+		*field(c) = int(n)
+		return nil
+	}
+	get := func(c *Config) string { return formatSize(int64(*field(c))) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func durKey(name, def, help string, allowZero bool, field func(*Config) *time.Duration) keyDef {
+	want := "a duration > 0"
+	if allowZero {
+		want = "a duration >= 0"
+	}
+	set := func(c *Config, v string) error {
+		d, ok := parseDuration(v)
+		if !ok || d < 0 || (d == 0 && !allowZero) {
+			return fmt.Errorf("%q is not %s (e.g. 10s, 1m30s, 250ms, or plain seconds)", v, want)
+		}
+		*field(c) = d
+		return nil
+	}
+	get := func(c *Config) string { return field(c).String() }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func strKey(name, def, help string, check func(string) error, field func(*Config) *string) keyDef {
+	set := func(c *Config, v string) error {
+		if err := check(v); err != nil {
+			return err
+		}
+		*field(c) = v
+		return nil
+	}
+	get := func(c *Config) string { return *field(c) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func enumKey(name, def, help string, allowed []string, field func(*Config) *string) keyDef {
+	set := func(c *Config, v string) error {
+		lv := strings.ToLower(v)
+		if !slices.Contains(allowed, lv) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+		*field(c) = lv
+		return nil
+	}
+	get := func(c *Config) string { return *field(c) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+// boolKey is for boolean keys (yes/no, true/false, on/off, 1/0).
+func boolKey(name, def, help string, field func(*Config) *bool) keyDef {
+	set := func(c *Config, v string) error {
+		b, ok := parseBool(v)
+		if !ok {
+			return fmt.Errorf("%q is not a boolean (yes/no, true/false, on/off, 1/0)", v)
+		}
+		*field(c) = b
+		return nil
+	}
+	get := func(c *Config) string { return strconv.FormatBool(*field(c)) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func checkIP(v string) error {
+	if _, err := netip.ParseAddr(v); err != nil {
+		return fmt.Errorf("%q is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)", v)
+	}
+	return nil
+}
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes including the terminating NUL).
+const maxSocketPath = 107
+
+func checkSocket(v string) error {
+	if len(v) > maxSocketPath {
+		return fmt.Errorf("%q is not a usable unix socket path (at most %d bytes)", v, maxSocketPath)
+	}
+	return nil
+}
