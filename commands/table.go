@@ -55,7 +55,7 @@ type Command struct {
 	// far more than the handler itself. Anything touching Redis, files or
 	// data that grows with traffic must leave it false.
 	Inline bool
-	Index     int  // dense position, used by per-command counters
+	Index  int // dense position, used by per-command counters
 }
 
 // Usage is "name <p1> [p2]" built from the param spec.
