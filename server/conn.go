@@ -52,6 +52,7 @@ type conn struct {
 	out output
 
 	finalized atomic.Bool
+	counted   atomic.Bool // holds a place under MaxConnections
 	phase     atomic.Uint32
 	deadline  atomic.Int64 // unix nanos; the scanner acts after it, 0 = none
 	modeA     atomic.Uint32

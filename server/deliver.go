@@ -253,6 +253,7 @@ func (c *conn) lingerOrClose() {
 		return
 	}
 	c.setPhase(phLinger)
+	c.uncount()
 	c.setDeadline(linger)
 }
 

@@ -64,6 +64,7 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.served.Add(-1)
 		return e.reject(c)
 	}
+	c.counted.Store(true)
 	c.setDeadline(s.cfg.ReadTimeout)
 	return nil, gnet.None
 }
@@ -134,8 +135,16 @@ func (e *engine) forget(c *conn) {
 	e.mu.Unlock()
 	if c.rejectSlot {
 		s.rejectLinger.Add(-1)
-	} else if !c.rejected {
-		s.served.Add(-1)
+	}
+	c.uncount()
+}
+
+// uncount releases c's place under MaxConnections, once: when it is done or
+// merely lingering for the client's EOF (its reply is complete, and lingering
+// is bounded by manager_linger).
+func (c *conn) uncount() {
+	if c.counted.Swap(false) {
+		c.eng.srv.served.Add(-1)
 	}
 }
 
