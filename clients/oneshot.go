@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,27 +23,9 @@ func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 // after the request (like nc -N) so the server never waits, and reads until
 // the server closes: EOF is the only end-of-reply marker of the protocol.
 func Do(ctx context.Context, network, addr, line string) ([]byte, error) {
-	c, err := Dial(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if _, err := io.WriteString(c, line+"\n"); err != nil {
-		return nil, fmt.Errorf("send request: %w", err)
-	}
-	if hc, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = hc.CloseWrite()
-	}
-	reply, err := io.ReadAll(c)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return reply, fmt.Errorf("read reply: %w", err)
-	}
-	return reply, nil
+	var buf bytes.Buffer
+	_, err := DoTo(ctx, network, addr, line, &buf)
+	return buf.Bytes(), err
 }
 
 // DoTo is Do that streams the reply into w instead of memory.
@@ -62,6 +45,9 @@ func DoTo(ctx context.Context, network, addr, line string, w io.Writer) (int64, 
 	}
 	n, err := io.Copy(w, c)
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return n, fmt.Errorf("read reply: %w", err)
 	}
 	return n, nil

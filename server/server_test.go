@@ -228,11 +228,15 @@ func BenchmarkExecText(b *testing.B) {
 
 func BenchmarkExecJSONBatch100(b *testing.B) {
 	c := benchConn(b, ModeJSON)
+	var lines [][]byte
+	for i := range 100 {
+		lines = append(lines, fmt.Appendf(nil, `{"id":%d,"cmd":"ping"}`, i))
+	}
 	b.ReportAllocs()
 	for b.Loop() {
 		j := newJob(c)
-		for i := range 100 {
-			j.add(fmt.Appendf(nil, `{"id":%d,"cmd":"ping"}`, i))
+		for _, l := range lines {
+			j.add(l)
 		}
 		c.eng.srv.execJob(j)
 		putBuf(j.items[0].pooled)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -221,9 +222,10 @@ func (s *Server) execJSONLine(j *job, line []byte, out []byte, pb *[]byte) ([]by
 		s.errors.Add(1)
 		return appendEnvelopeErr(out, nil, "request is not valid JSON", commands.CodeInvalid), pb
 	}
-	v := gjson.ParseBytes(line)
-	id := v.Get("id")
-	rawID := []byte(id.Raw)
+	// The request line lives in j.in until the envelope is written, so gjson
+	// may read it through a string view without copying.
+	v := gjson.Parse(unsafe.String(unsafe.SliceData(line), len(line)))
+	rawID := []byte(v.Get("id").Raw)
 	cmd := v.Get("cmd")
 	if !v.IsObject() || cmd.Type != gjson.String || cmd.Str == "" {
 		j.c.requests.Add(1)
