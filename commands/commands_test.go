@@ -18,9 +18,9 @@ func (h stubHost) Table() *Table { return h.t }
 func (h stubHost) Stats() Stats {
 	return Stats{Started: time.Now().Add(-3 * time.Second), ConnsOpen: 2, ConnsTotal: 5, Requests: make([]int64, h.t.Len())}
 }
-func (h stubHost) Clients() []ClientInfo                    { return nil }
-func (h stubHost) ManagerFileStart(string, ConnInfo) string { return "OK (x)\n" }
-func (h stubHost) ManagerFileStop(ConnInfo) string          { return "not running\n" }
+func (h stubHost) Clients() []ClientInfo                             { return nil }
+func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
+func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
 
 func run(t *testing.T, line string) *Reply {
 	t.Helper()

@@ -12,8 +12,10 @@ type Host interface {
 	Table() *Table
 	Stats() Stats
 	Clients() []ClientInfo
-	ManagerFileStart(path string, from ConnInfo) string
-	ManagerFileStop(from ConnInfo) string
+	// ManagerFileStart/Stop return VoIPmonitor's reply text, or an error
+	// when the listener could not be opened (bad path, bind failure).
+	ManagerFileStart(path string, from ConnInfo) (string, error)
+	ManagerFileStop(from ConnInfo) (string, error)
 }
 
 // Stats is a snapshot of the manager's counters.

@@ -16,14 +16,24 @@ func registerManager(t *Table) {
 }
 
 func managerFile(req *Request, rep *Reply) {
+	var (
+		text string
+		err  error
+	)
 	switch string(req.Arg(0)) {
 	case "start":
-		rep.WriteString(req.Host.ManagerFileStart(string(req.Arg(1)), req.Conn))
+		text, err = req.Host.ManagerFileStart(string(req.Arg(1)), req.Conn)
 	case "stop":
-		rep.WriteString(req.Host.ManagerFileStop(req.Conn))
+		text, err = req.Host.ManagerFileStop(req.Conn)
 	default:
 		rep.Fail(CodeInvalid, "usage: manager_file start [path] | manager_file stop")
+		return
 	}
+	if err != nil {
+		rep.Fail(CodeFailed, err.Error())
+		return
+	}
+	rep.WriteString(text)
 }
 
 func clients(req *Request, rep *Reply) {

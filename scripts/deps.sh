@@ -14,7 +14,7 @@ for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
 # nc must be the OpenBSD one: -N and -U behave as the tests expect.
-if command -v nc >/dev/null 2>&1 && ! nc -h 2>&1 | grep -q -- ' -N'; then
+if command -v nc >/dev/null 2>&1 && ! nc -h 2>&1 | grep -q 'OpenBSD netcat'; then
   missing+=(netcat-openbsd)
 fi
 

@@ -45,6 +45,7 @@ type conn struct {
 	inflight   bool // a job is out at a worker
 	rejected   bool
 	rejectSlot bool   // counted in Server.rejectLinger
+	overflow   bool   // JSON input over MaxPending: end after the in-flight reply
 	tail       []byte // JSON input still unread when the client half-closed
 	leftover   int    // inbound bytes seen but not consumed
 	partial    int64  // unix nanos when an incomplete line started, 0 = none

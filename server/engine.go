@@ -58,7 +58,7 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e.mu.Unlock()
 	if e.draining.Load() {
 		c.rejected = true
-		return nil, gnet.Close
+		return []byte("error: shutting down\n"), gnet.Close
 	}
 	if s.served.Add(1) > int64(s.cfg.MaxConnections) {
 		s.served.Add(-1)

@@ -46,7 +46,7 @@ func NextLine(buf []byte, max int) (line []byte, n int, err error) {
 	}
 	i := bytes.IndexByte(buf[:limit], '\n')
 	if i < 0 {
-		if len(buf) > max {
+		if len(trimCR(buf)) > max {
 			return nil, 0, errTooLarge
 		}
 		return nil, 0, nil

@@ -279,3 +279,58 @@ func BenchmarkJSONSessionPing(b *testing.B) {
 		}
 	}
 }
+
+// TestJSONSplitRequests: a request line may arrive in pieces, and the last
+// one may end with the client's half-close instead of a newline.
+func TestJSONSplitRequests(t *testing.T) {
+	_, tcp, _ := startServer(t, nil)
+	c, err := net.Dial("tcp", tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	for _, piece := range []string{`{"id":1,"cm`, `d":"ping"}` + "\n" + `{"id":2,`, `"cmd":"ping"}` + "\n" + `{"id":3,"cmd":"ping"}`} {
+		if _, err := c.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(c); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":1,"error":"","result":"pong"}` + "\n" + `{"id":2,"error":"","result":"pong"}` + "\n" + `{"id":3,"error":"","result":"pong"}` + "\n"
+	if buf.String() != want {
+		t.Fatalf("got %q\nwant %q", buf.String(), want)
+	}
+}
+
+// TestMaxRequestBoundary: a line of exactly manager_max_request bytes is
+// accepted even when its "\r" and "\n" arrive in separate reads.
+func TestMaxRequestBoundary(t *testing.T) {
+	_, tcp, _ := startServer(t, func(c *config.Config) { c.MaxRequest = 64 })
+	line := "help " + strings.Repeat("x", 59)
+	for _, pieces := range [][]string{{line + "\r", "\n"}, {line + "\n"}, {line + "y\n"}} {
+		c, err := net.Dial("tcp", tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		for _, p := range pieces {
+			_, _ = c.Write([]byte(p))
+			time.Sleep(20 * time.Millisecond)
+		}
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(c)
+		c.Close()
+		want := "command not found\n" // help for an unknown command
+		if len(pieces[len(pieces)-1]) > 1 && strings.HasSuffix(pieces[0], "y\n") {
+			want = "error: request too large\n"
+		}
+		if buf.String() != want {
+			t.Errorf("pieces %q: got %q want %q", pieces, buf.String(), want)
+		}
+	}
+}

@@ -33,17 +33,22 @@ func (c *conn) trafficText(buf []byte) {
 // On the loop.
 func (c *conn) trafficJSON(buf []byte) {
 	s := c.eng.srv
+	if c.overflow {
+		_, _ = c.gc.Discard(-1) // the session is ending; ignore further input
+		c.leftover = 0
+		return
+	}
 	if c.inflight || c.queueBusy() {
 		c.leftover = len(buf)
 		if len(buf) > s.cfg.MaxPending {
-			_, _ = c.gc.Discard(-1)
-			c.leftover = 0
-			c.failNow("too much pipelined input", "too_large")
+			c.overflowed()
 		}
 		return
 	}
 	j, used := c.batch(buf)
-	_, _ = c.gc.Discard(used)
+	if used > 0 { // gnet's Discard(0) would drop everything, partial line included
+		_, _ = c.gc.Discard(used)
+	}
 	c.leftover = len(buf) - used
 	c.trackPartial()
 	if j == nil {
@@ -51,6 +56,18 @@ func (c *conn) trafficJSON(buf []byte) {
 		return
 	}
 	c.dispatch(j)
+}
+
+// overflowed ends a session whose client pipelines more than MaxPending
+// without reading. Replies to requests already taken still go out first, in
+// order; the too_large error follows them. On the loop.
+func (c *conn) overflowed() {
+	_, _ = c.gc.Discard(-1)
+	c.leftover = 0
+	c.overflow = true
+	if !c.inflight {
+		c.failNow("too much pipelined input", "too_large")
+	}
 }
 
 // Batches bound the work and output one worker round trip carries.
@@ -154,6 +171,10 @@ func (c *conn) complete(j *job) {
 	items := j.items
 	j.items = nil
 	j.release()
+	if c.overflow && !c.closed {
+		c.eng.srv.errors.Add(1)
+		items = append(items, outItem{buf: appendEnvelopeErr(nil, nil, "too much pipelined input", "too_large"), close: true})
+	}
 	c.deliver(items)
 }
 

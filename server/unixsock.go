@@ -73,11 +73,11 @@ func (s *Server) startUnix(path string) (*engine, error) {
 }
 
 // ManagerFileStart implements `manager_file start [path]` with VoIPmonitor's replies.
-func (s *Server) ManagerFileStart(path string, _ commands.ConnInfo) string {
+func (s *Server) ManagerFileStart(path string, _ commands.ConnInfo) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.file != nil {
-		return "running (" + s.file.path + ")\n"
+		return "running (" + s.file.path + ")\n", nil
 	}
 	if path == "" {
 		path = filepath.Join(os.TempDir(),
@@ -85,42 +85,43 @@ func (s *Server) ManagerFileStart(path string, _ commands.ConnInfo) string {
 	}
 	e, err := s.startUnix(path)
 	if err != nil {
-		return "error: " + err.Error() + "\n"
+		return "", fmt.Errorf("manager_file start: %w", err)
 	}
 	s.file = e
-	return "OK (" + path + ")\n"
+	return "OK (" + path + ")\n", nil
 }
 
 // ManagerFileStop implements `manager_file stop`. A stop that arrives on the
 // listener being stopped cannot wait for itself: it is answered first and
 // the listener stops right after.
-func (s *Server) ManagerFileStop(from commands.ConnInfo) string {
+func (s *Server) ManagerFileStop(from commands.ConnInfo) (string, error) {
 	s.mu.Lock()
 	e := s.file
 	switch {
 	case e == nil:
 		s.mu.Unlock()
-		return "not running\n"
+		return "not running\n", nil
 	case e.configured:
 		s.mu.Unlock()
-		return "manager enabled via the managersocket option cannot be terminated\n"
+		return "manager enabled via the managersocket option cannot be terminated\n", nil
 	}
 	s.file = nil
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	if from.Engine == any(e) {
-		go func() { defer cancel(); s.logStop(s.stopEngine(ctx, e)) }()
-		return "OK\n"
+		go func() {
+			defer cancel()
+			if err := s.stopEngine(ctx, e); err != nil {
+				slog.Warn("manager_file stop", "err", err)
+			}
+		}()
+		return "OK\n", nil
 	}
 	defer cancel()
-	s.logStop(s.stopEngine(ctx, e))
-	return "OK\n"
-}
-
-func (s *Server) logStop(err error) {
-	if err != nil {
-		slog.Warn("manager_file stop", "err", err)
+	if err := s.stopEngine(ctx, e); err != nil {
+		return "", fmt.Errorf("manager_file stop: %w", err)
 	}
+	return "OK\n", nil
 }
 
 func sortClients(c []commands.ClientInfo) {
