@@ -1,0 +1,102 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestJSONPipelining writes 10,000 pings into one JSON session from one
+// goroutine while another reads the 10,000 replies, which must come back in
+// request order.
+func TestJSONPipelining(t *testing.T) {
+	const n = 10000
+	s := startServer(t, serverConfig{})
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			t.Parallel()
+			j := dialSession(t, network, s.target(network))
+			start := time.Now()
+			writeErr := make(chan error, 1)
+			go func() {
+				_ = j.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				w := bufio.NewWriterSize(j.conn, 32<<10)
+				for i := 0; i < n; i++ {
+					if _, err := fmt.Fprintf(w, `{"id":%d,"cmd":"ping"}`+"\n", i); err != nil {
+						writeErr <- fmt.Errorf("writing request %d: %w", i, err)
+						return
+					}
+				}
+				writeErr <- w.Flush()
+			}()
+			for i := 0; i < n; i++ {
+				want := fmt.Sprintf(`{"id":%d,"error":"","result":"pong"}`, i)
+				got, err := j.readLine(30 * time.Second)
+				if err != nil {
+					t.Fatalf("reply %d of %d: %v (partial %q); want %s", i, n, err, clip([]byte(got), 200), want)
+				}
+				if got != want {
+					t.Fatalf("reply %d of %d: got %q, want %q", i, n, clip([]byte(got), 200), want)
+				}
+			}
+			if err := <-writeErr; err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d pipelined pings over %s in %v", n, network, time.Since(start).Round(time.Millisecond))
+			j.send(fmt.Sprintf(`{"id":%d,"cmd":"quit"}`, n))
+			if line, err := j.readLine(5 * time.Second); err != nil {
+				t.Fatalf("quit: %v (partial %q)", err, line)
+			}
+			j.expectEOF(5 * time.Second)
+		})
+	}
+}
+
+// TestSplitRequests sends requests in pieces, 50 ms apart, so that the
+// server reads each piece separately: a request split across reads must be
+// reassembled, in text and JSON mode.
+func TestSplitRequests(t *testing.T) {
+	s := startServer(t, serverConfig{})
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network+"/text", func(t *testing.T) {
+			t.Parallel()
+			c := dialPieces(t, network, s.target(network), "test_bl", "ob 10", "24\r", "\n")
+			got, _, err := readUntilEOF(c, 10*time.Second)
+			if d := diffBytes(got, blobExpect(1024)); err != nil || d != "" {
+				t.Fatalf("test_blob 1024 sent in 4 pieces: read error %v; %s", err, d)
+			}
+		})
+		t.Run(network+"/json", func(t *testing.T) {
+			t.Parallel()
+			c := dialPieces(t, network, s.target(network),
+				`{"id":1,"cm`, `d":"ping"}`+"\n"+`{"id":2`, `,"cmd":"ping"}`, "\n", `{"id":3,"cmd":"quit"}`+"\n")
+			got, _, err := readUntilEOF(c, 10*time.Second)
+			want := `{"id":1,"error":"","result":"pong"}` + "\n" + `{"id":2,"error":"","result":"pong"}` + "\n"
+			if err != nil || len(got) < len(want) || string(got[:len(want)]) != want {
+				t.Fatalf("JSON requests sent in pieces: got %q, read error %v; want %q followed by the quit reply and EOF", clip(got, 500), err, want)
+			}
+		})
+	}
+}
+
+// dialPieces connects and writes the pieces 50 ms apart.
+func dialPieces(t *testing.T, network, addr string, pieces ...string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	for i, p := range pieces {
+		if i > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := io.WriteString(c, p); err != nil {
+			t.Fatalf("writing piece %d %q: %v", i, p, err)
+		}
+	}
+	return c
+}
