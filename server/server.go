@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -62,6 +63,7 @@ func New(cfg config.Config, table *commands.Table) *Server {
 // Start opens the TCP listener (unless managerport is 0) and the configured
 // Unix socket. It returns once both accept connections.
 func (s *Server) Start() error {
+	s.checkFDLimit()
 	if s.cfg.ManagerPort > 0 {
 		addr := "tcp://" + net.JoinHostPort(s.cfg.ManagerIP, strconv.Itoa(s.cfg.ManagerPort))
 		e := newEngine(s, "tcp", addr, "")
@@ -89,6 +91,22 @@ func (s *Server) Start() error {
 // tcpOptions: SO_REUSEADDR so a restart does not fail on TIME_WAIT; no
 // SO_REUSEPORT, because with it a second tapline on the same port would start
 // "successfully" and silently take half of the connections.
+// checkFDLimit warns when the connection limit could exhaust file
+// descriptors: gnet shuts a whole engine down on EMFILE (Start's caller then
+// exits), so the limit must stay below what the process may open. Each
+// connection may hold two descriptors (gnet's and a dup for its reply).
+func (s *Server) checkFDLimit() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	need := uint64(2*s.cfg.MaxConnections + maxRejectLinger + 64)
+	if need > rl.Cur {
+		slog.Warn("manager_max_connections may exhaust file descriptors; raise the nofile limit or lower it",
+			"manager_max_connections", s.cfg.MaxConnections, "fds_needed", need, "nofile", rl.Cur)
+	}
+}
+
 func (s *Server) tcpOptions() []gnet.Option {
 	opts := []gnet.Option{gnet.WithReuseAddr(true), gnet.WithTicker(true), gnet.WithLogger(gnetLogger{})}
 	if s.cfg.EventLoops > 0 {
