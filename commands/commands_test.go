@@ -21,6 +21,7 @@ func (h stubHost) Stats() Stats {
 func (h stubHost) Clients() []ClientInfo                             { return nil }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
+func (h stubHost) KeyState() (bool, []byte)                          { return false, []byte(`{"source":"none"}`) }
 
 func run(t *testing.T, line string) *Reply {
 	t.Helper()

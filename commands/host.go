@@ -16,6 +16,9 @@ type Host interface {
 	// when the listener could not be opened (bad path, bind failure).
 	ManagerFileStart(path string, from ConnInfo) (string, error)
 	ManagerFileStop(from ConnInfo) (string, error)
+	// KeyState says whether a manager AES key is loaded, and describes the
+	// key source as a JSON object for sniffer_stat.
+	KeyState() (exists bool, status []byte)
 }
 
 // Stats is a snapshot of the manager's counters.

@@ -51,6 +51,8 @@ func snifferStat(req *Request, rep *Reply) {
 	b = appendManager(b, st, tbl)
 	b = append(b, `,"memory": `...)
 	b = appendMemory(b)
+	_, keys := req.Host.KeyState()
+	b = append(append(b, `,"keys": `...), keys...)
 	rep.Body = append(b, "}\n"...)
 }
 

@@ -131,6 +131,7 @@ func Default() *Table {
 	registerInfo(t)
 	registerStats(t)
 	registerManager(t)
+	registerCrypto(t)
 	for _, f := range extras {
 		f(t)
 	}

@@ -46,6 +46,12 @@ type Config struct {
 	Queue           int           // manager_queue: pending jobs before "busy"
 	EventLoops      int           // manager_event_loops: 0 = one per CPU
 	MaxPending      int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session
+	AESKey          string        // manager_aes_key: base64 key, as in voipmonitor.conf
+	AESIV           string        // manager_aes_iv: base64 IV
+	Unencrypted     bool          // manager_enable_unencrypted: accept every plaintext command on TCP
+	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
+	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts
+	FrameWindow     time.Duration // manager_frame_window: accepted clock skew of hardened frames
 	LogFormat       string        // log_format: "text" or "json"
 	LogLevel        string        // log_level: debug, info, warn or error
 	File            string        // path of the file loaded ("" when none)
@@ -189,6 +195,9 @@ func (c *Config) crossCheck() []error {
 	if c.MaxPending < c.MaxRequest {
 		errs = append(errs, fmt.Errorf("manager_max_pending (%s) must be at least manager_max_request (%s)",
 			formatSize(int64(c.MaxPending)), formatSize(int64(c.MaxRequest))))
+	}
+	if (c.AESKey == "") != (c.AESIV == "") {
+		errs = append(errs, errors.New("manager_aes_key and manager_aes_iv must be set together"))
 	}
 	if c.ManagerPort == 0 && c.ManagerSocket == "" {
 		errs = append(errs, errors.New("managerport is 0 and managersocket is empty: the manager would listen nowhere"))

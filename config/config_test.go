@@ -61,7 +61,7 @@ func TestLoadSample(t *testing.T) {
 		MaxRequest: 1 << 20, MaxConnections: 10, ReadTimeout: 15 * time.Second,
 		IdleTimeout: 2 * time.Minute, WriteTimeout: 90 * time.Second, Linger: 0,
 		ShutdownTimeout: 250 * time.Millisecond, Workers: 8, Queue: 16, EventLoops: 2,
-		MaxPending: 8 << 20, LogFormat: "json", LogLevel: "debug", File: path,
+		MaxPending: 8 << 20, KeyGrace: time.Minute, FrameWindow: 30 * time.Second, LogFormat: "json", LogLevel: "debug", File: path,
 	}
 	if c != want {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
@@ -251,7 +251,7 @@ func TestDefault(t *testing.T) {
 		ManagerIP: "127.0.0.1", ManagerPort: 5029, MaxRequest: 64 << 10, MaxConnections: 1024,
 		ReadTimeout: 10 * time.Second, IdleTimeout: 300 * time.Second, WriteTimeout: 30 * time.Second,
 		Linger: 5 * time.Second, ShutdownTimeout: 10 * time.Second, Queue: 1024,
-		MaxPending: 4 << 20, LogFormat: "text", LogLevel: "info",
+		MaxPending: 4 << 20, KeyGrace: time.Minute, FrameWindow: 30 * time.Second, LogFormat: "text", LogLevel: "info",
 	}
 	if got := Default(); got != want {
 		t.Errorf("Default:\n got %+v\nwant %+v", got, want)
@@ -475,5 +475,26 @@ func checkScanAgrees(t *testing.T, data []byte) {
 		if _, ok := vals[k]; !ok {
 			t.Errorf("scanned key %q unknown to ini.v1", k)
 		}
+	}
+}
+
+func TestEncryptionKeys(t *testing.T) {
+	c := Default()
+	for _, kv := range [][2]string{{"manager_aes_key", "AAECAwQFBgcICQoLDA0ODw=="}, {"redis", "unix:///run/redis.sock"}, {"manager_enable_unencrypted", "yes"}} {
+		if err := c.Set(kv[0], kv[1]); err != nil {
+			t.Fatalf("Set %s: %v", kv[0], err)
+		}
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "set together") {
+		t.Errorf("key without iv: %v", err)
+	}
+	if err := c.Set("manager_aes_key", "not base64!"); err == nil {
+		t.Error("bad base64 accepted")
+	}
+	if err := c.Set("redis", "http://x"); err == nil {
+		t.Error("bad redis URL accepted")
+	}
+	if !c.Unencrypted || c.Redis != "unix:///run/redis.sock" {
+		t.Errorf("values not stored: %+v", c)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -64,6 +65,18 @@ var table = []keyDef{
 		func(c *Config) *int { return &c.EventLoops }),
 	sizeKey("manager_max_pending", "4MiB", "unprocessed pipelined input allowed per JSON session", 64, giB,
 		func(c *Config) *int { return &c.MaxPending }),
+	strKey("manager_aes_key", "", "base64 AES key of the manager (as in voipmonitor.conf); overrides the key in Redis", checkBase64,
+		func(c *Config) *string { return &c.AESKey }),
+	strKey("manager_aes_iv", "", "base64 AES IV of the manager, set together with manager_aes_key", checkBase64,
+		func(c *Config) *string { return &c.AESIV }),
+	boolKey("manager_enable_unencrypted", "no", "accept every plaintext command on TCP even when a key exists (testing only)",
+		func(c *Config) *bool { return &c.Unencrypted }),
+	strKey("redis", "", "Redis URL for manager keys and the sensor registry: redis://host:port/db, rediss://..., unix:///path", checkRedisURL,
+		func(c *Config) *string { return &c.Redis }),
+	durKey("manager_key_grace", "60s", "after a key rotation, how long the previous key is still accepted", true,
+		func(c *Config) *time.Duration { return &c.KeyGrace }),
+	durKey("manager_frame_window", "30s", "hardened frames: accepted clock difference between client and sensor", false,
+		func(c *Config) *time.Duration { return &c.FrameWindow }),
 	enumKey("log_format", "text", "log output format: text or json", []string{"text", "json"},
 		func(c *Config) *string { return &c.LogFormat }),
 	enumKey("log_level", "info", "minimum log level: debug, info, warn or error", logLevels,
@@ -176,6 +189,20 @@ func boolKey(name, def, help string, field func(*Config) *bool) keyDef {
 	}
 	get := func(c *Config) string { return strconv.FormatBool(*field(c)) }
 	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func checkBase64(v string) error {
+	if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+		return fmt.Errorf("%q is not base64", v)
+	}
+	return nil
+}
+
+func checkRedisURL(v string) error {
+	if v == "" || strings.HasPrefix(v, "redis://") || strings.HasPrefix(v, "rediss://") || strings.HasPrefix(v, "unix://") {
+		return nil
+	}
+	return fmt.Errorf("%q is not a Redis URL (redis://host:port/db, rediss://..., unix:///path)", v)
 }
 
 func checkIP(v string) error {

@@ -7,6 +7,8 @@ set -euo pipefail
 declare -A need=(
   [nc]=netcat-openbsd
   [socat]=socat
+  [redis-server]=redis-server
+  [openssl]=openssl
 )
 
 missing=()

@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"tapline/commands"
+	"tapline/crypto"
 )
 
 // phase is where a connection is in its life. Loop-owned; mirrored into an
@@ -41,6 +42,7 @@ type conn struct {
 
 	// loop-owned
 	mode       Mode
+	inner      Mode // hardened: what the frames carry (set by the worker that opens the first)
 	closed     bool // gnet has closed its descriptor
 	inflight   bool // a job is out at a worker
 	rejected   bool
@@ -79,6 +81,20 @@ type outItem struct {
 	stream func(io.Writer) error
 	size   int64 // expected stream length, -1 = unchecked
 	close  bool  // the connection ends after this piece
+}
+
+// oneShot: one request, one reply, close (VoIPmonitor's model).
+func (c *conn) oneShot() bool { return c.mode == ModeText || c.mode == ModeLegacy }
+
+// lineMode: persistent line-based input (JSON sessions, hardened frames).
+func (c *conn) lineMode() bool { return c.mode == ModeJSON || c.mode == ModeHardened }
+
+// maxLine is the longest input line this connection may send.
+func (c *conn) maxLine() int {
+	if c.mode == ModeHardened {
+		return crypto.MaxFrameLine(c.eng.srv.cfg.MaxRequest)
+	}
+	return c.eng.srv.cfg.MaxRequest
 }
 
 func (c *conn) setPhase(p phase) { c.phase.Store(uint32(p)) }

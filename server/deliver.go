@@ -161,7 +161,7 @@ func writeItem(w *deadlineWriter, it outItem) error {
 		return err
 	}
 	if it.size >= 0 && w.n-start != it.size {
-		return errors.New("stream length does not match its announced size")
+		return errStreamSize
 	}
 	return nil
 }
@@ -206,6 +206,8 @@ func (c *conn) afterWriter(err error, end bool) {
 		c.eng.forget(c)
 	}
 }
+
+var errStreamSize = errors.New("stream length does not match its announced size")
 
 // deadlineWriter gives every write its own deadline: a reader that stops
 // reading for WriteTimeout loses its reply; one that reads slowly does not.
@@ -265,7 +267,7 @@ func (c *conn) outputIdle() {
 		}
 		return
 	}
-	if c.mode == ModeJSON && !c.inflight {
+	if c.lineMode() && !c.inflight {
 		c.resume()
 	}
 }

@@ -95,7 +95,7 @@ func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.bytesIn.Add(int64(n))
 		e.srv.bytesIn.Add(int64(n))
 	}
-	if c.rejected || c.getPhase() == phLinger || (c.mode == ModeText && c.getPhase() != phReading) {
+	if c.rejected || c.getPhase() == phLinger || (c.oneShot() && c.getPhase() != phReading) {
 		_, _ = gc.Discard(-1) // after the one request, input is ignored
 		c.leftover = 0
 		return gnet.None
@@ -104,12 +104,20 @@ func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.None
 	}
 	if c.mode == ModeUnknown {
-		c.mode = DetectMode(buf[0])
-		c.modeA.Store(uint32(c.mode))
+		m, more := DetectMode(buf)
+		if more {
+			c.leftover = len(buf)
+			return gnet.None
+		}
+		c.mode = m
+		c.modeA.Store(uint32(m))
 	}
-	if c.mode == ModeText {
+	switch c.mode {
+	case ModeText:
 		c.trafficText(buf)
-	} else {
+	case ModeLegacy:
+		c.trafficLegacy(buf)
+	default:
 		c.trafficJSON(buf)
 	}
 	return gnet.None

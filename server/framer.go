@@ -12,9 +12,11 @@ var errTooLarge = errors.New("request too large")
 type Mode uint8
 
 const (
-	ModeUnknown Mode = iota
-	ModeText         // VoIPmonitor one-shot: first line is the request, reply, close
-	ModeJSON         // persistent: one JSON object per line each way
+	ModeUnknown  Mode = iota
+	ModeText          // VoIPmonitor one-shot: first line is the request, reply, close
+	ModeJSON          // persistent: one JSON object per line each way
+	ModeLegacy        // VoIPmonitor one-shot AES-CBC: "aes-128-cbc:<ct>:sea", reply "aes:<ct>"
+	ModeHardened      // tapline frames ("tl1:" lines): a text request or a JSON session inside
 )
 
 func (m Mode) String() string {
@@ -23,16 +25,49 @@ func (m Mode) String() string {
 		return "text"
 	case ModeJSON:
 		return "json"
+	case ModeLegacy:
+		return "legacy"
+	case ModeHardened:
+		return "hardened"
 	}
 	return "new"
 }
 
-// DetectMode classifies a connection by its first byte.
-func DetectMode(first byte) Mode {
-	if first == '{' {
-		return ModeJSON
+const hardenedMagic = "tl1:"
+
+// DetectMode classifies a connection by its first bytes. more is true while
+// buf is still a proper prefix of a framing magic ("aes", "tl1:"), which a
+// client sends in one write in practice, so text requests never wait.
+func DetectMode(buf []byte) (m Mode, more bool) {
+	switch {
+	case len(buf) == 0:
+		return ModeUnknown, true
+	case buf[0] == '{':
+		return ModeJSON, false
+	case prefixFold(buf, "aes"):
+		if len(buf) < 3 {
+			return ModeUnknown, true
+		}
+		return ModeLegacy, false
+	case bytes.HasPrefix([]byte(hardenedMagic), buf[:min(len(buf), len(hardenedMagic))]):
+		if len(buf) < len(hardenedMagic) {
+			return ModeUnknown, true
+		}
+		return ModeHardened, false
 	}
-	return ModeText
+	return ModeText, false
+}
+
+// prefixFold reports whether buf and magic agree (ASCII case-insensitively)
+// on their common length.
+func prefixFold(buf []byte, magic string) bool {
+	n := min(len(buf), len(magic))
+	for i := 0; i < n; i++ {
+		if buf[i]|0x20 != magic[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // NextLine finds the first complete line in buf. It returns the line without

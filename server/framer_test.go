@@ -51,8 +51,28 @@ func TestLastLine(t *testing.T) {
 }
 
 func TestDetectMode(t *testing.T) {
-	if DetectMode('{') != ModeJSON || DetectMode('p') != ModeText || DetectMode('a') != ModeText {
-		t.Fatal("DetectMode misclassifies")
+	tests := []struct {
+		in   string
+		mode Mode
+		more bool
+	}{
+		{"{", ModeJSON, false},
+		{"ping", ModeText, false},
+		{"a", ModeUnknown, true},
+		{"AE", ModeUnknown, true},
+		{"aes-128-cbc:", ModeLegacy, false},
+		{"AES:x", ModeLegacy, false},
+		{"abc", ModeText, false},
+		{"t", ModeUnknown, true},
+		{"tl1", ModeUnknown, true},
+		{"tl1:AAAA", ModeHardened, false},
+		{"totalcalls", ModeText, false},
+		{"tl2:", ModeText, false},
+	}
+	for _, tt := range tests {
+		if m, more := DetectMode([]byte(tt.in)); m != tt.mode || more != tt.more {
+			t.Errorf("DetectMode(%q) = %v, %v; want %v, %v", tt.in, m, more, tt.mode, tt.more)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,15 +18,19 @@ import (
 
 	"tapline/commands"
 	"tapline/config"
+	"tapline/crypto"
+	"tapline/keyring"
 )
 
 // Server owns the manager listeners, the worker pool and the counters.
 type Server struct {
-	cfg   config.Config
-	table *commands.Table
-	pool  *pool
-	ctx   context.Context
-	stop  context.CancelFunc
+	cfg    config.Config
+	table  *commands.Table
+	keys   *keyring.Ring
+	opener *crypto.Opener
+	pool   *pool
+	ctx    context.Context
+	stop   context.CancelFunc
 
 	started      time.Time
 	nextID       atomic.Uint64
@@ -47,9 +52,18 @@ type Server struct {
 	seq  atomic.Int64
 }
 
-// New prepares a server; Start opens the listeners.
-func New(cfg config.Config, table *commands.Table) *Server {
-	s := &Server{cfg: cfg, table: table, started: time.Now(), fatal: make(chan error, 4)}
+// replayEntries bounds the hardened replay cache: requests accepted within
+// two frame windows. Past it new frames are refused (fail closed).
+const replayEntries = 1 << 20
+
+// New prepares a server; Start opens the listeners. keys may be nil (no
+// encryption key: plaintext is accepted, as in VoIPmonitor without a key).
+func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
+	if keys == nil {
+		keys = keyring.New(cfg.KeyGrace)
+	}
+	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4)}
+	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, crypto.NewReplayCache(cfg.FrameWindow, replayEntries))
 	s.reqs = make([]atomic.Int64, table.Len())
 	s.ctx, s.stop = background()
 	workers := cfg.Workers
@@ -276,4 +290,14 @@ func (s *Server) Clients() []commands.ClientInfo {
 	}
 	sortClients(out)
 	return out
+}
+
+// KeyState implements commands.Host.
+func (s *Server) KeyState() (bool, []byte) {
+	_, ok := s.keys.Current()
+	b, err := json.Marshal(s.keys.Status())
+	if err != nil {
+		b = []byte("null")
+	}
+	return ok, b
 }

@@ -25,7 +25,7 @@ func startServer(t testing.TB, mutate func(*config.Config)) (*Server, string, st
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s := New(cfg, commands.Default())
+	s := New(cfg, commands.Default(), nil)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -207,7 +207,7 @@ func TestSocketPathChecks(t *testing.T) {
 
 // benchConn is a connection object good enough to run jobs without a network.
 func benchConn(b *testing.B, mode Mode) *conn {
-	s := New(config.Default(), commands.Default())
+	s := New(config.Default(), commands.Default(), nil)
 	b.Cleanup(func() { s.pool.close() })
 	return &conn{eng: &engine{srv: s}, mode: mode}
 }

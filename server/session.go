@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+
+	"tapline/crypto"
 	"time"
 )
 
@@ -22,6 +24,29 @@ func (c *conn) trafficText(buf []byte) {
 	}
 	j := newJob(c)
 	j.add(line)
+	_, _ = c.gc.Discard(-1)
+	c.leftover = 0
+	c.dispatch(j)
+}
+
+// trafficLegacy waits for a complete "<cipher>:<ct>:sea" frame. On the loop.
+func (c *conn) trafficLegacy(buf []byte) {
+	end, complete, err := crypto.LegacyFrameEnd(buf)
+	if err == nil && !complete {
+		if len(buf) <= 2*c.eng.srv.cfg.MaxRequest+64 {
+			c.leftover = len(buf)
+			return
+		}
+		_, _ = c.gc.Discard(-1)
+		c.leftover = 0
+		c.failNow("request too large", "too_large")
+		return
+	}
+	if err != nil {
+		end = len(buf) // a malformed frame: it fails to decrypt, like in VoIPmonitor
+	}
+	j := newJob(c)
+	j.add(buf[:end])
 	_, _ = c.gc.Discard(-1)
 	c.leftover = 0
 	c.dispatch(j)
@@ -80,7 +105,7 @@ const (
 // returns nil when buf holds no complete line. A too-long line ends the batch
 // with a too_large error and the session.
 func (c *conn) batch(buf []byte) (*job, int) {
-	max := c.eng.srv.cfg.MaxRequest
+	max := c.maxLine()
 	var j *job
 	used := 0
 	for used < len(buf) && (j == nil || (j.lines < batchLines && len(j.in) < batchBytes)) {
@@ -182,7 +207,7 @@ func (c *conn) complete(j *job) {
 // the connection.
 func (c *conn) failNow(msg, code string) {
 	var b []byte
-	if c.mode == ModeJSON {
+	if c.mode == ModeJSON { // hardened sessions get plain text: no frame to answer in
 		b = appendEnvelopeErr(nil, nil, msg, code)
 	} else {
 		b = []byte("error: " + msg + "\n")
@@ -224,6 +249,10 @@ func (c *conn) takeEOFRequest(rest []byte) {
 	}
 	s := c.eng.srv
 	switch c.mode {
+	case ModeLegacy:
+		j := newJob(c)
+		j.add(rest) // incomplete frame: fails to decrypt, answered like VoIPmonitor
+		c.dispatch(j)
 	case ModeText:
 		line, err := LastLine(rest, s.cfg.MaxRequest)
 		if err != nil {
@@ -232,7 +261,7 @@ func (c *conn) takeEOFRequest(rest []byte) {
 		j := newJob(c)
 		j.add(line)
 		c.dispatch(j)
-	case ModeJSON:
+	case ModeJSON, ModeHardened:
 		if c.inflight || c.queueBusy() {
 			if len(rest) <= s.cfg.MaxPending {
 				c.tail = append([]byte(nil), rest...)
@@ -293,7 +322,7 @@ func (c *conn) onDeadline() {
 		_ = c.loop.Close(c.gc)
 	case phReading:
 		switch {
-		case c.mode == ModeJSON && c.partial == 0:
+		case c.lineMode() && c.partial == 0:
 			c.failNow("idle timeout", "timeout")
 		default:
 			c.failNow("request timeout", "timeout")

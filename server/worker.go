@@ -56,6 +56,7 @@ type job struct {
 	lines    int
 	tooLarge bool
 	items    []outItem
+	scratch  []byte // decrypted frame plaintext
 	req      commands.Request
 	rep      commands.Reply
 }
@@ -79,6 +80,9 @@ func (j *job) release() {
 	j.req.Reset()
 	if cap(j.in) > batchBytes*2 {
 		j.in = nil
+	}
+	if cap(j.scratch) > batchBytes*2 {
+		j.scratch = nil
 	}
 	jobPool.Put(j)
 }
@@ -113,6 +117,9 @@ func (s *Server) runJob(j *job) {
 // inline reports whether every request of j may run on the event loop
 // (commands.Command.Inline, or unknown commands, which only get an error).
 func (s *Server) inline(j *job) bool {
+	if j.c.mode == ModeLegacy || j.c.mode == ModeHardened {
+		return false // decryption and sealing are worker jobs
+	}
 	in := j.in
 	for len(in) > 0 {
 		i := bytes.IndexByte(in, '\n')
@@ -135,13 +142,22 @@ func (s *Server) inline(j *job) bool {
 
 // execJob runs every request of j and fills j.items.
 func (s *Server) execJob(j *job) {
-	c := j.c
-	if c.mode == ModeJSON {
-		s.execJSON(j)
-		return
-	}
-	line := j.in[:len(j.in)-1]
 	j.prepare(s)
+	switch j.c.mode {
+	case ModeJSON:
+		s.execJSON(j)
+	case ModeLegacy:
+		s.execLegacy(j)
+	case ModeHardened:
+		s.execHardened(j)
+	default:
+		j.items = s.runText(j, j.in[:len(j.in)-1], j.items)
+		j.items[len(j.items)-1].close = true
+	}
+}
+
+// runText executes one text request and appends its plain reply.
+func (s *Server) runText(j *job, line []byte, items []outItem) []outItem {
 	s.execLine(j, line)
 	rep := &j.rep
 	if rep.Stream != nil {
@@ -149,12 +165,11 @@ func (s *Server) execJob(j *job) {
 		if rep.Kind == commands.Binary {
 			size = rep.Size
 		}
-		j.items = append(j.items, outItem{stream: rep.Stream, size: size, close: true})
-		return
+		return append(items, outItem{stream: rep.Stream, size: size})
 	}
 	pb := getBuf()
 	*pb = append(*pb, rep.Body...)
-	j.items = append(j.items, outItem{buf: *pb, pooled: pb, close: true})
+	return append(items, outItem{buf: *pb, pooled: pb})
 }
 
 func (j *job) prepare(s *Server) {
@@ -182,6 +197,11 @@ func (s *Server) dispatchCmd(j *job, name []byte) {
 		return
 	}
 	s.reqs[cmd.Index].Add(1)
+	if s.needAES(j, cmd) {
+		s.errors.Add(1)
+		j.rep.FailText(commands.CodeForbidden, "need aes!", "need aes!\n")
+		return
+	}
 	j.req.Cmd = cmd
 	commands.Run(&j.req, &j.rep)
 	if j.rep.Failed() {
@@ -189,29 +209,45 @@ func (s *Server) dispatchCmd(j *job, name []byte) {
 	}
 }
 
-// execJSON runs a batch of JSON requests, appending their envelopes to one
-// buffer; a stream closes the current buffer so order is kept.
+// execJSON runs a batch of JSON requests.
 func (s *Server) execJSON(j *job) {
-	j.prepare(s)
+	var end bool
+	j.items, end = s.runJSON(j, j.in, j.items)
+	if j.tooLarge && !end {
+		pb := getBuf()
+		*pb = appendEnvelopeErr(*pb, nil, "request too large", commands.CodeTooLarge)
+		j.items = append(j.items, outItem{buf: *pb, pooled: pb})
+		end = true
+	}
+	j.items[len(j.items)-1].close = end
+}
+
+// runJSON runs the JSON request lines in `in` ('\n'-terminated), appending
+// their envelopes to one buffer; a stream closes the current buffer so order
+// is kept. It reports whether the session must end (quit).
+func (s *Server) runJSON(j *job, in []byte, items []outItem) ([]outItem, bool) {
 	pb := getBuf()
 	out := *pb
-	in := j.in
+	j.items, items = items, nil // envelope() appends stream items to j.items
 	for len(in) > 0 {
 		i := bytes.IndexByte(in, '\n')
+		if i < 0 {
+			i = len(in)
+			in = append(in, '\n')
+		}
 		line := in[:i]
 		in = in[i+1:]
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		out, pb = s.execJSONLine(j, line, out, pb)
 		if j.rep.Close {
 			break
 		}
 	}
-	closeNow := j.rep.Close
-	if j.tooLarge && !closeNow {
-		out = appendEnvelopeErr(out, nil, "request too large", commands.CodeTooLarge)
-		closeNow = true
-	}
 	*pb = out
-	j.items = append(j.items, outItem{buf: out, pooled: pb, close: closeNow})
+	items, j.items = append(j.items, outItem{buf: out, pooled: pb}), nil
+	return items, j.rep.Close
 }
 
 // execJSONLine runs one request. It returns the (possibly new) output buffer.

@@ -18,7 +18,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), sendCmd(), versionCmd())
+	root.AddCommand(serveCmd(), sendCmd(), keysCmd(), versionCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tapline:", err)
 		os.Exit(exitCode(err))

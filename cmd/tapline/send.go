@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -13,68 +16,143 @@ import (
 
 	"tapline/clients"
 	"tapline/config"
+	"tapline/crypto"
+	"tapline/keyring"
+	"tapline/redisstore"
 )
 
+type sendOpts struct {
+	file, host, sock, command string
+	port, sensor              int
+	timeout                   time.Duration
+	jsonMode, aes, legacy     bool
+}
+
 func sendCmd() *cobra.Command {
-	var (
-		file, host, sock, command string
-		port                      int
-		timeout                   time.Duration
-		jsonMode                  bool
-	)
+	var o sendOpts
 	cmd := &cobra.Command{
-		Use:   "send [-h host] [-p port] [-U socket] [-c command | command words...]",
-		Short: "send one manager command and print the reply",
+		Use:   "send [-h host] [-p port] [-U socket] [-a [--legacy]] [-s id_sensor] [-c command | command words...]",
+		Short: "send one manager command and print the reply (like run.php send_manager_cmd)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			line := command
-			if line == "" {
-				line = strings.Join(args, " ")
+			if o.command == "" {
+				o.command = strings.Join(args, " ")
 			}
-			if line == "" {
+			if o.command == "" {
 				return &exitError{2, fmt.Errorf("no command given (use -c \"listcalls\" or words after send)")}
 			}
-			cfg := config.Default()
-			if file != "" {
-				var err error
-				if cfg, _, err = config.Load(file); err != nil {
-					return &exitError{2, err}
-				}
-			}
-			network, addr := "unix", sock
-			if sock == "" {
-				if host == "" {
-					host = cfg.ManagerIP
-				}
-				if !cmd.Flags().Changed("port") {
-					port = cfg.ManagerPort
-				}
-				network, addr = "tcp", net.JoinHostPort(host, strconv.Itoa(port))
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			if jsonMode {
-				return sendJSON(ctx, network, addr, line)
-			}
-			if _, err := clients.DoTo(ctx, network, addr, line, os.Stdout); err != nil {
-				return &exitError{1, err}
-			}
-			return nil
+			return runSend(cmd, o)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolP("help", "", false, "help for send") // -h is the host, as in VoIPmonitor's send_manager_cmd
-	f.StringVarP(&host, "host", "h", "", "manager host (default: managerip from the config)")
-	f.IntVarP(&port, "port", "p", 5029, "manager TCP port (default: managerport from the config)")
-	f.StringVarP(&sock, "socket", "U", "", "use this Unix socket instead of TCP")
-	f.StringVarP(&command, "command", "c", "", "the command line to send")
-	f.StringVar(&file, "config", "", "configuration file (for managerip/managerport)")
-	f.DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
-	f.BoolVar(&jsonMode, "json", false, "use a JSON session and print the JSON reply")
+	f.StringVarP(&o.host, "host", "h", "", "manager host (default: managerip from the config)")
+	f.IntVarP(&o.port, "port", "p", 5029, "manager TCP port (default: managerport from the config)")
+	f.StringVarP(&o.sock, "socket", "U", "", "use this Unix socket instead of TCP")
+	f.IntVarP(&o.sensor, "sensor", "s", 0, "find the sensor with this id_sensor in Redis")
+	f.StringVarP(&o.command, "command", "c", "", "the command line to send")
+	f.BoolVarP(&o.aes, "aes", "a", false, "encrypt (tapline's hardened framing unless --legacy)")
+	f.BoolVar(&o.legacy, "legacy", false, "with -a: VoIPmonitor's AES-CBC framing")
+	f.StringVar(&o.file, "config", "", "configuration file (managerip/port, manager_aes_key/iv, redis)")
+	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long")
+	f.BoolVar(&o.jsonMode, "json", false, "use a JSON session and print the JSON reply")
 	return cmd
 }
 
-func sendJSON(ctx context.Context, network, addr, line string) error {
-	s, err := clients.Open(ctx, network, addr)
+func runSend(cmd *cobra.Command, o sendOpts) error {
+	cfg := config.Default()
+	if o.file != "" {
+		var err error
+		if cfg, _, err = config.Load(o.file); err != nil {
+			return &exitError{2, err}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	network, addr, err := sendTarget(ctx, cmd, cfg, o)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	mode := clients.Plain
+	var key crypto.Key
+	if o.aes {
+		mode = clients.Hardened
+		if o.legacy {
+			mode = clients.Legacy
+		}
+		if key, _, err = keyring.Load(ctx, cfg); err != nil {
+			return &exitError{1, err}
+		}
+	}
+	if o.jsonMode {
+		return sendJSON(ctx, network, addr, mode, key, o.command)
+	}
+	var buf bytes.Buffer
+	if _, err := clients.DoSecure(ctx, network, addr, mode, key, o.command, &buf); err != nil {
+		return &exitError{1, err}
+	}
+	return writeReply(buf.Bytes())
+}
+
+// sendTarget picks the address: -U, then -s (Redis sensor registry), then -h/-p.
+func sendTarget(ctx context.Context, cmd *cobra.Command, cfg config.Config, o sendOpts) (string, string, error) {
+	if o.sock != "" {
+		return "unix", o.sock, nil
+	}
+	if o.sensor > 0 {
+		if cfg.Redis == "" {
+			return "", "", fmt.Errorf("-s needs redis in the config (--config FILE)")
+		}
+		st, err := redisstore.Open(cfg.Redis)
+		if err != nil {
+			return "", "", err
+		}
+		defer st.Close()
+		sen, ok, err := st.LookupSensor(ctx, o.sensor)
+		if err != nil {
+			return "", "", fmt.Errorf("look up sensor %d: %w", o.sensor, err)
+		}
+		if !ok {
+			return "", "", fmt.Errorf("sensor %d is not registered in redis (not running, or no heartbeat)", o.sensor)
+		}
+		return "tcp", sen.Addr, nil
+	}
+	host, port := o.host, o.port
+	if host == "" {
+		host = cfg.ManagerIP
+	}
+	if !cmd.Flags().Changed("port") {
+		port = cfg.ManagerPort
+	}
+	return "tcp", net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// writeReply prints the reply, gunzipped when it is gzip (zip replies).
+func writeReply(b []byte) error {
+	if len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return &exitError{1, fmt.Errorf("gunzip reply: %w", err)}
+		}
+		if _, err := io.Copy(os.Stdout, zr); err != nil {
+			return &exitError{1, fmt.Errorf("gunzip reply: %w", err)}
+		}
+		return nil
+	}
+	_, err := os.Stdout.Write(b)
+	return err
+}
+
+func sendJSON(ctx context.Context, network, addr string, mode clients.Crypto, key crypto.Key, line string) error {
+	var s *clients.Session
+	var err error
+	switch mode {
+	case clients.Hardened:
+		s, err = clients.OpenHardened(ctx, network, addr, key)
+	case clients.Legacy:
+		return &exitError{2, fmt.Errorf("--json works in plaintext or hardened mode, not --legacy")}
+	default:
+		s, err = clients.Open(ctx, network, addr)
+	}
 	if err != nil {
 		return &exitError{1, err}
 	}
@@ -87,9 +165,8 @@ func sendJSON(ctx context.Context, network, addr, line string) error {
 		return &exitError{1, err}
 	}
 	if rep.Binary != nil {
-		_, err = os.Stdout.Write(rep.Binary)
-	} else {
-		_, err = fmt.Printf("%s\n", rep.Result)
+		return writeReply(rep.Binary)
 	}
+	_, err = fmt.Printf("%s\n", rep.Result)
 	return err
 }

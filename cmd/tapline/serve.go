@@ -4,15 +4,21 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"tapline/commands"
 	"tapline/config"
+	"tapline/crypto"
+	"tapline/keyring"
+	"tapline/redisstore"
 	"tapline/server"
 	"tapline/version"
 )
@@ -85,17 +91,30 @@ func setupLogging(cfg config.Config) {
 // serve runs until SIGINT/SIGTERM (exit 0 after a bounded drain) or until a
 // listener dies on its own (exit 1: a supervisor should restart us).
 func serve(cfg config.Config) error {
-	srv := server.New(cfg, commands.Default())
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	bg, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	keys, st, err := setupKeys(bg, cfg)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	srv := server.New(cfg, commands.Default(), keys)
 	if err := srv.Start(); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return &exitError{1, err}
 	}
+	if st != nil && cfg.IDSensor > 0 {
+		go st.Heartbeat(bg, sensorInfo(cfg), 10*time.Second, 30*time.Second)
+	}
 	slog.Info("tapline serving", "version", version.VerBuild(), "config", cfg.File)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 		slog.Info("shutting down")
+		cancelBG()
 		if err := srv.Shutdown(context.Background()); err != nil {
 			slog.Warn("shutdown", "err", err)
 		}
@@ -105,5 +124,43 @@ func serve(cfg config.Config) error {
 		slog.Error("fatal", "err", err)
 		_ = srv.Shutdown(context.Background())
 		return &exitError{1, err}
+	}
+}
+
+// setupKeys chooses the key source: the config file's key (static), or Redis
+// (watched live; fail closed until the first read). Redis may be down at
+// start: the server serves anyway.
+func setupKeys(ctx context.Context, cfg config.Config) (*keyring.Ring, *redisstore.Store, error) {
+	ring := keyring.New(cfg.KeyGrace)
+	var st *redisstore.Store
+	if cfg.Redis != "" {
+		var err error
+		if st, err = redisstore.Open(cfg.Redis); err != nil {
+			return nil, nil, fmt.Errorf("redis: %w", err)
+		}
+	}
+	switch {
+	case cfg.AESKey != "":
+		k, err := crypto.ParseKey(cfg.AESKey, cfg.AESIV)
+		if err != nil {
+			return nil, nil, fmt.Errorf("manager_aes_key: %w", err)
+		}
+		ring.Static(k)
+		slog.Info("manager key", "source", "config", "fingerprint", k.Fingerprint())
+	case st != nil:
+		ring.SetState("loading", "", true)
+		go ring.Watch(ctx, st, time.Second)
+	}
+	return ring, st, nil
+}
+
+// sensorInfo is what `send -s ID` finds in Redis.
+func sensorInfo(cfg config.Config) func() redisstore.Sensor {
+	started := time.Now()
+	return func() redisstore.Sensor {
+		return redisstore.Sensor{
+			IDSensor: cfg.IDSensor, Addr: net.JoinHostPort(cfg.ManagerIP, strconv.Itoa(cfg.ManagerPort)),
+			Socket: cfg.ManagerSocket, Version: version.Version, PID: os.Getpid(), Started: started, Updated: time.Now(),
+		}
 	}
 }

@@ -1,0 +1,170 @@
+package clients
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"tapline/crypto"
+)
+
+// Crypto is how a client protects its requests.
+type Crypto int
+
+const (
+	Plain    Crypto = iota
+	Legacy          // VoIPmonitor's AES-CBC framing: what existing GUIs send
+	Hardened        // tapline frames: random IV, HMAC, key id, replay protection
+)
+
+// replyWindow is how far a reply frame's clock may be from ours.
+const replyWindow = 5 * time.Minute
+
+// DoSecure is DoTo with encryption: the reply is written to w decrypted.
+func DoSecure(ctx context.Context, network, addr string, mode Crypto, key crypto.Key, line string, w io.Writer) (int64, error) {
+	if mode == Plain {
+		return DoTo(ctx, network, addr, line, w)
+	}
+	c, err := Dial(ctx, network, addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var req []byte
+	ref := crypto.NewRef()
+	if mode == Legacy {
+		req = crypto.LegacyRequest(key, []byte(line))
+	} else {
+		req = crypto.SealMessage(nil, key.Hardened(), false, time.Now(), ref, []byte(line))
+	}
+	if _, err := c.Write(req); err != nil {
+		return 0, fmt.Errorf("send request: %w", err)
+	}
+	if hc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	br := bufio.NewReaderSize(c, frameReadBuf)
+	var r io.Reader
+	if mode == Legacy {
+		r, err = legacyReply(br, key)
+	} else {
+		r, err = hardenedReply(br, key, ref)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(w, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return n, fmt.Errorf("read reply: %w", err)
+	}
+	return n, nil
+}
+
+// legacyReply checks that the reply is encrypted ("aes:" or empty) before
+// decrypting it: a plaintext reply such as "need aes!" is reported as such.
+func legacyReply(br *bufio.Reader, key crypto.Key) (io.Reader, error) {
+	head, err := br.Peek(4)
+	if len(head) == 0 && errors.Is(err, io.EOF) {
+		return bytes.NewReader(nil), nil
+	}
+	if string(head) != "aes:" {
+		return nil, plainReplyError(br)
+	}
+	return crypto.LegacyReplyReader(br, key), nil
+}
+
+func hardenedReply(br *bufio.Reader, key crypto.Key, ref [16]byte) (io.Reader, error) {
+	head, _ := br.Peek(4)
+	if string(head) != "tl1:" {
+		return nil, plainReplyError(br)
+	}
+	return crypto.NewHardenedReader(br, replyOpener(key), ref), nil
+}
+
+func plainReplyError(br *bufio.Reader) error {
+	b, _ := io.ReadAll(io.LimitReader(br, 200))
+	return fmt.Errorf("server replied without encryption: %q", bytes.TrimSpace(b))
+}
+
+func replyOpener(key crypto.Key) *crypto.Opener {
+	hk := key.Hardened()
+	lookup := func(kid [8]byte) *crypto.HardenedKey {
+		if kid == hk.KID {
+			return hk
+		}
+		return nil
+	}
+	return crypto.NewOpener(lookup, replyWindow, nil)
+}
+
+// OpenHardened starts a JSON session inside hardened frames: every request
+// line is sealed, every reply frame checked (key, MAC, direction, clock)
+// before its plaintext is used.
+func OpenHardened(ctx context.Context, network, addr string, key crypto.Key) (*Session, error) {
+	c, err := Dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	fr := &frameReader{br: bufio.NewReaderSize(c, frameReadBuf), o: replyOpener(key)}
+	fw := &frameWriter{c: c, hk: key.Hardened()}
+	return &Session{c: c, r: bufio.NewReaderSize(fr, 64<<10), w: bufio.NewWriterSize(fw, 64<<10), MaxBinary: 256 << 20}, nil
+}
+
+// frameWriter seals each write (a batch of request lines) as one message.
+type frameWriter struct {
+	c   net.Conn
+	hk  *crypto.HardenedKey
+	buf []byte
+}
+
+func (w *frameWriter) Write(p []byte) (int, error) {
+	w.buf = crypto.SealMessage(w.buf[:0], w.hk, false, time.Now(), crypto.NewRef(), p)
+	if _, err := w.c.Write(w.buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// frameReader turns reply frames back into the plaintext byte stream.
+type frameReader struct {
+	br      *bufio.Reader
+	o       *crypto.Opener
+	pending []byte
+	plain   []byte
+}
+
+func (r *frameReader) Read(p []byte) (int, error) {
+	for len(r.pending) == 0 {
+		line, err := r.br.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return 0, errors.New("reply frame too long")
+			}
+			return 0, err
+		}
+		if !bytes.HasPrefix(line, []byte("tl1:")) {
+			return 0, fmt.Errorf("server: %s", bytes.TrimSpace(line))
+		}
+		r.plain, _, err = r.o.Open(r.plain[:0], line, time.Now(), true)
+		if err != nil {
+			return 0, fmt.Errorf("reply frame: %w", err)
+		}
+		r.pending = r.plain
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// frameReadBuf holds the longest reply frame line.
+var frameReadBuf = crypto.MaxFrameLine(crypto.MaxFramePlain) + 64

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tapline/config"
+	"tapline/crypto"
+	"tapline/keyring"
+	"tapline/redisstore"
+)
+
+// keysCmd does the jobs of VoIPmonitor's run.php generate_aes_key |
+// store_aes_key | delete_aes_key, against Redis instead of the GUI database.
+func keysCmd() *cobra.Command {
+	var file string
+	var reveal bool
+	cmd := &cobra.Command{Use: "keys", Short: "generate, store, delete or show the manager AES key"}
+	cmd.PersistentFlags().StringVarP(&file, "config", "c", "", "configuration file (manager_aes_key/iv, redis)")
+	load := func() (config.Config, error) {
+		cfg := config.Default()
+		if file == "" {
+			return cfg, nil
+		}
+		cfg, _, err := config.Load(file)
+		return cfg, err
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use: "generate", Short: "print a new key and IV (stores nothing)", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			k, err := crypto.GenerateKey()
+			if err != nil {
+				return &exitError{1, err}
+			}
+			printKey(k, true)
+			return nil
+		}})
+	cmd.AddCommand(&cobra.Command{
+		Use: "store", Short: "generate a key, store it in Redis (sensors pick it up at once) and print it", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return withStore(load, func(ctx context.Context, st *redisstore.Store) error {
+				k, err := crypto.GenerateKey()
+				if err != nil {
+					return err
+				}
+				kb, ivb := k.Base64()
+				if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+					return err
+				}
+				printKey(k, true)
+				return nil
+			})
+		}})
+	cmd.AddCommand(&cobra.Command{
+		Use: "delete", Short: "delete the key from Redis", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return withStore(load, func(ctx context.Context, st *redisstore.Store) error {
+				existed, err := st.DeleteManagerKey(ctx)
+				if err == nil {
+					fmt.Println(map[bool]string{true: "deleted", false: "no key stored"}[existed])
+				}
+				return err
+			})
+		}})
+	show := &cobra.Command{
+		Use: "show", Short: "show the key in use (fingerprint; --reveal prints the secret)", Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cfg, err := load()
+			if err != nil {
+				return &exitError{2, err}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			k, src, err := keyring.Load(ctx, cfg)
+			if err != nil {
+				return &exitError{1, err}
+			}
+			fmt.Printf("source: %s\ncipher: %s\nfingerprint: %s\n", src, k.CipherName(), k.Fingerprint())
+			if reveal {
+				printKey(k, false)
+			}
+			return nil
+		}}
+	show.Flags().BoolVar(&reveal, "reveal", false, "also print the key and IV (base64)")
+	cmd.AddCommand(show)
+	return cmd
+}
+
+func withStore(load func() (config.Config, error), f func(context.Context, *redisstore.Store) error) error {
+	cfg, err := load()
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if cfg.Redis == "" {
+		return &exitError{2, fmt.Errorf("no redis configured: set redis = redis://host:port/db in the config file (-c)")}
+	}
+	st, err := redisstore.Open(cfg.Redis)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f(ctx, st); err != nil {
+		return &exitError{1, err}
+	}
+	return nil
+}
+
+// printKey prints the key the way voipmonitor.conf and the GUI take it.
+func printKey(k crypto.Key, withJSON bool) {
+	kb, ivb := k.Base64()
+	fmt.Printf("manager_aes_key = %s\nmanager_aes_iv = %s\n", kb, ivb)
+	if withJSON {
+		b, _ := json.Marshal(map[string]string{"key": kb, "iv": ivb})
+		fmt.Printf("# fingerprint %s, stored form: %s\n", k.Fingerprint(), b)
+	}
+}

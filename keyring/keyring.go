@@ -1,0 +1,179 @@
+// Package keyring holds the manager keys of a running server: the current
+// key, the keys rotated out that still decrypt during their grace period,
+// and the state of the source they come from (config file or Redis).
+//
+// It is separate from crypto (pure framing) and redisstore (key names and
+// I/O) because its job is the timing between them: live rotation without
+// failing requests in flight, and failing closed when a Redis key source is
+// configured but no key could ever be read.
+package keyring
+
+import (
+	"crypto/subtle"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tapline/crypto"
+)
+
+// Status describes the key source for sniffer_stat and logs.
+type Status struct {
+	Source      string    `json:"source"` // "config", "redis" or "none"
+	State       string    `json:"state"`  // "ok", "no_key", "redis_down", "bad_key", "static"
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	LoadedAt    time.Time `json:"loaded_at,omitzero"`
+	Previous    int       `json:"previous_keys"`
+	FailClosed  bool      `json:"fail_closed"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+type entry struct {
+	key   crypto.Key
+	hk    *crypto.HardenedKey
+	until time.Time // zero for the current key
+}
+
+// snapshot is immutable; readers load it without locks on every request.
+type snapshot struct {
+	current *entry
+	prev    []entry
+	status  Status
+}
+
+// Ring is safe for concurrent use: one writer (the watcher), many readers.
+type Ring struct {
+	grace time.Duration
+	mu    sync.Mutex // serialises writers
+	snap  atomic.Pointer[snapshot]
+}
+
+// New returns an empty ring (no key: plaintext is accepted, like VoIPmonitor
+// without a key) whose rotated-out keys stay valid for grace.
+func New(grace time.Duration) *Ring {
+	r := &Ring{grace: grace}
+	r.snap.Store(&snapshot{status: Status{Source: "none", State: "no_key"}})
+	return r
+}
+
+// Static installs a key from the config file; it never changes afterwards.
+func (r *Ring) Static(k crypto.Key) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snap.Store(&snapshot{current: newEntry(k), status: Status{
+		Source: "config", State: "static", Fingerprint: k.Fingerprint(), LoadedAt: time.Now()}})
+}
+
+func newEntry(k crypto.Key) *entry { return &entry{key: k, hk: k.Hardened()} }
+
+// Set installs k (nil: the key was deleted) as the current key. The key it
+// replaces keeps working until now+grace, so clients mid-rotation do not fail.
+func (r *Ring) Set(k *crypto.Key, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.snap.Load()
+	if k != nil && old.current != nil && sameKey(old.current.key, *k) {
+		r.storeStatus(old, func(s *Status) { s.State = "ok"; s.LastError = ""; s.FailClosed = false })
+		return
+	}
+	next := &snapshot{status: old.status}
+	for _, p := range old.prev {
+		if now.Before(p.until) && (k == nil || !sameKey(p.key, *k)) {
+			next.prev = append(next.prev, p)
+		}
+	}
+	if old.current != nil {
+		e := *old.current
+		e.until = now.Add(r.grace)
+		next.prev = append([]entry{e}, next.prev...)
+	}
+	next.status.Source, next.status.State, next.status.LoadedAt = "redis", "no_key", now
+	next.status.Fingerprint, next.status.LastError, next.status.FailClosed = "", "", false
+	if k != nil {
+		next.current = newEntry(*k)
+		next.status.State, next.status.Fingerprint = "ok", k.Fingerprint()
+	}
+	next.status.Previous = len(next.prev)
+	r.snap.Store(next)
+}
+
+// SetState records a source problem ("redis_down", "bad_key") without
+// touching the keys: the last key loaded keeps serving. failClosed is set
+// when no key was ever loaded from the configured source.
+func (r *Ring) SetState(state, errText string, failClosed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.storeStatus(r.snap.Load(), func(s *Status) {
+		s.Source, s.State, s.LastError, s.FailClosed = "redis", state, errText, failClosed
+	})
+}
+
+func (r *Ring) storeStatus(old *snapshot, f func(*Status)) {
+	next := *old
+	f(&next.status)
+	r.snap.Store(&next)
+}
+
+// Current returns the key replies are encrypted with.
+func (r *Ring) Current() (crypto.Key, bool) {
+	s := r.snap.Load()
+	if s.current == nil {
+		return crypto.Key{}, false
+	}
+	return s.current.key, true
+}
+
+// LegacyKeys lists the keys a legacy request may be encrypted with: the
+// current one first, then those still in their grace period.
+func (r *Ring) LegacyKeys(now time.Time) []crypto.Key {
+	s := r.snap.Load()
+	keys := make([]crypto.Key, 0, 1+len(s.prev))
+	if s.current != nil {
+		keys = append(keys, s.current.key)
+	}
+	for _, p := range s.prev {
+		if now.Before(p.until) {
+			keys = append(keys, p.key)
+		}
+	}
+	return keys
+}
+
+// Lookup finds a hardened key by its id among the current key and those in
+// their grace period; nil when unknown or expired.
+func (r *Ring) Lookup(kid [8]byte) *crypto.HardenedKey {
+	s := r.snap.Load()
+	if s.current != nil && s.current.hk.KID == kid {
+		return s.current.hk
+	}
+	now := time.Now()
+	for _, p := range s.prev {
+		if p.hk.KID == kid && now.Before(p.until) {
+			return p.hk
+		}
+	}
+	return nil
+}
+
+// CurrentHardened is the key hardened replies are sealed with, nil if none.
+func (r *Ring) CurrentHardened() *crypto.HardenedKey {
+	if s := r.snap.Load(); s.current != nil {
+		return s.current.hk
+	}
+	return nil
+}
+
+// RequireAES says whether plaintext TCP requests must be refused (unless the
+// command is allowed in plaintext): a key exists, or a configured key source
+// has never answered (fail closed rather than open).
+func (r *Ring) RequireAES() bool {
+	s := r.snap.Load()
+	return s.current != nil || s.status.FailClosed
+}
+
+// Status returns the source state.
+func (r *Ring) Status() Status { return r.snap.Load().status }
+
+func sameKey(a, b crypto.Key) bool {
+	return subtle.ConstantTimeCompare(a.AES, b.AES) == 1 && subtle.ConstantTimeCompare(a.IV, b.IV) == 1
+}

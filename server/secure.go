@@ -1,0 +1,179 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"time"
+
+	"tapline/commands"
+	"tapline/crypto"
+)
+
+// Encrypted connections. Commands run exactly as in plaintext; their plain
+// output items are then sealed as one message: VoIPmonitor's "aes:" CBC
+// stream for legacy requests, or tapline frames bound to the request's ref.
+
+// execLegacy decrypts a VoIPmonitor request, runs its first line and
+// encrypts the reply with the key that decrypted it.
+func (s *Server) execLegacy(j *job) {
+	frame := j.in[:len(j.in)-1]
+	plain, key, err := crypto.LegacyDecrypt(s.keys.LegacyKeys(time.Now()), frame)
+	var items []outItem
+	if err != nil {
+		s.errors.Add(1)
+		cur, ok := s.keys.Current()
+		items = []outItem{textItem("failed aes decrypt!\n")}
+		if ok { // encrypted whenever the sensor has a key, as VoIPmonitor does
+			items = sealLegacy(items, cur)
+		}
+	} else {
+		line, _ := LastLine(cutRequest(plain), len(plain)+1)
+		items = sealLegacy(s.runText(j, line, nil), key)
+	}
+	j.items = append(j.items, items...)
+	j.items[len(j.items)-1].close = true
+}
+
+// cutRequest keeps what VoIPmonitor keeps of a decrypted request: the text
+// before "\r\n\r\n", of which the first line counts.
+func cutRequest(p []byte) []byte {
+	if i := bytes.Index(p, []byte("\r\n\r\n")); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// execHardened opens each frame of the batch and runs what it carries: the
+// first frame decides between a one-shot text request and a JSON session.
+// Any bad frame gets the same plain line and ends the connection.
+func (s *Server) execHardened(j *job) {
+	c := j.c
+	var all []outItem
+	in := j.in
+	for len(in) > 0 {
+		i := bytes.IndexByte(in, '\n')
+		line := in[:i]
+		in = in[i+1:]
+		plain, h, err := s.opener.Open(j.scratch[:0], line, time.Now(), false)
+		hk := s.keys.Lookup(h.KID)
+		if err != nil || hk == nil {
+			s.errors.Add(1)
+			all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
+			break
+		}
+		j.scratch = plain
+		if c.inner == ModeUnknown {
+			c.inner = ModeText
+			if len(plain) > 0 && plain[0] == '{' {
+				c.inner = ModeJSON
+			}
+		}
+		if c.inner == ModeText {
+			line, _ := LastLine(plain, len(plain)+1)
+			all = append(all, sealHardened(s.runText(j, line, nil), hk, h.Ref)...)
+			all[len(all)-1].close = true
+			break
+		}
+		sub, end := s.runJSON(j, plain, nil)
+		all = append(all, sealHardened(sub, hk, h.Ref)...)
+		if end {
+			all[len(all)-1].close = true
+			break
+		}
+	}
+	if j.tooLarge && (len(all) == 0 || !all[len(all)-1].close) {
+		all = append(all, outItem{buf: []byte("error: request too large\n"), close: true})
+	}
+	j.items = append(j.items, all...)
+}
+
+func textItem(s string) outItem {
+	pb := getBuf()
+	*pb = append(*pb, s...)
+	return outItem{buf: *pb, pooled: pb}
+}
+
+// sealLegacy turns the plain items of one reply into VoIPmonitor's
+// "aes:"+CBC stream.
+func sealLegacy(items []outItem, k crypto.Key) []outItem {
+	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewLegacyWriter(w, k) })
+}
+
+// sealHardened turns the plain items of one reply into reply frames bound
+// to the request's ref, the last one marked final.
+func sealHardened(items []outItem, hk *crypto.HardenedKey, ref [16]byte) []outItem {
+	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewHardenedWriter(w, hk, ref, time.Now) })
+}
+
+// seal runs the plain items through an encrypting writer: into one buffer
+// when they are all bytes, or as one stream when the reply streams (then
+// the encryption happens on the connection's writer goroutine).
+func seal(items []outItem, enc func(io.Writer) io.WriteCloser) []outItem {
+	hasStream := false
+	for _, it := range items {
+		hasStream = hasStream || it.stream != nil
+	}
+	if !hasStream {
+		pb := getBuf()
+		bw := &bufWriter{b: *pb}
+		w := enc(bw)
+		for _, it := range items {
+			_, _ = w.Write(it.buf)
+			putBuf(it.pooled)
+		}
+		_ = w.Close()
+		*pb = bw.b
+		return []outItem{{buf: bw.b, pooled: pb}}
+	}
+	parts := append([]outItem(nil), items...)
+	return []outItem{{size: -1, stream: func(dst io.Writer) error {
+		w := enc(dst)
+		for _, it := range parts {
+			if err := writePart(w, it); err != nil {
+				return err
+			}
+		}
+		return w.Close()
+	}}}
+}
+
+func writePart(w io.Writer, it outItem) error {
+	if it.stream == nil {
+		_, err := w.Write(it.buf)
+		putBuf(it.pooled)
+		return err
+	}
+	cw := &countWriter{w: w}
+	if err := it.stream(cw); err != nil {
+		return err
+	}
+	if it.size >= 0 && cw.n != it.size {
+		return errStreamSize
+	}
+	return nil
+}
+
+// bufWriter appends to a byte slice (bytes.Buffer would copy it again).
+type bufWriter struct{ b []byte }
+
+func (w *bufWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// needAES applies VoIPmonitor's plaintext policy: on TCP, once a key exists
+// (or a configured key source never answered), a plaintext request must be
+// for a command allowed in plaintext, unless manager_enable_unencrypted.
+func (s *Server) needAES(j *job, cmd *commands.Command) bool {
+	c := j.c
+	return c.listener == "tcp" && (c.mode == ModeText || c.mode == ModeJSON) &&
+		!cmd.Plaintext && !s.cfg.Unencrypted && s.keys.RequireAES()
+}
