@@ -1,0 +1,117 @@
+package keyring
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"tapline/crypto"
+	"tapline/internal/redistest"
+	"tapline/redisstore"
+)
+
+func mustKey(t *testing.T) crypto.Key {
+	t.Helper()
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestRotationGrace(t *testing.T) {
+	r := New(time.Minute)
+	if r.RequireAES() {
+		t.Fatal("an empty ring must accept plaintext, like VoIPmonitor without a key")
+	}
+	k1, k2 := mustKey(t), mustKey(t)
+	t0 := time.Now()
+	r.Set(&k1, t0)
+	r.Set(&k2, t0)
+	if cur, _ := r.Current(); !sameKey(cur, k2) {
+		t.Fatal("current is not the newest key")
+	}
+	keys := r.LegacyKeys(t0.Add(30 * time.Second))
+	if len(keys) != 2 || !sameKey(keys[0], k2) || !sameKey(keys[1], k1) {
+		t.Fatalf("within grace want [k2 k1], got %d keys", len(keys))
+	}
+	if got := r.LegacyKeys(t0.Add(61 * time.Second)); len(got) != 1 {
+		t.Fatalf("after grace want only k2, got %d keys", len(got))
+	}
+	if r.Lookup(k1.Hardened().KID) == nil || r.Lookup(k2.Hardened().KID) == nil {
+		t.Fatal("hardened lookup misses a key within grace")
+	}
+	r.Set(nil, t0)
+	if _, ok := r.Current(); ok || r.RequireAES() {
+		t.Fatal("a deleted key must leave no current key and accept plaintext")
+	}
+	if len(r.LegacyKeys(t0.Add(time.Second))) != 2 {
+		t.Fatal("keys rotated out by a delete must still decrypt during grace")
+	}
+	if st := r.Status(); st.State != "no_key" || st.Previous != 2 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestFailClosed(t *testing.T) {
+	r := New(time.Minute)
+	r.SetState("redis_down", "connection refused", true)
+	if !r.RequireAES() {
+		t.Fatal("a key source that never answered must fail closed")
+	}
+	k := mustKey(t)
+	r.Set(&k, time.Now())
+	r.SetState("redis_down", "connection refused", false)
+	if cur, ok := r.Current(); !ok || !sameKey(cur, k) || !r.RequireAES() {
+		t.Fatal("Redis going down must keep the last key")
+	}
+}
+
+// TestWatch runs the watcher against a real redis-server: a stored key takes
+// effect within a second, Redis down keeps it, a delete removes it.
+func TestWatch(t *testing.T) {
+	rs := redistest.Start(t)
+	st, err := redisstore.Open(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := New(time.Minute)
+	r.SetState("loading", "", true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Watch(ctx, st, 200*time.Millisecond)
+	waitFor(t, "no_key after the first read", func() bool { return r.Status().State == "no_key" && !r.RequireAES() })
+	k := mustKey(t)
+	kb, ivb := k.Base64()
+	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stored key", func() bool { cur, ok := r.Current(); return ok && sameKey(cur, k) })
+	rs.Stop()
+	waitFor(t, "redis_down", func() bool { return r.Status().State == "redis_down" })
+	if cur, ok := r.Current(); !ok || !sameKey(cur, k) {
+		t.Fatal("key lost while Redis is down")
+	}
+	rs.Restart() // without persistence: the key is gone, as if deleted
+	waitFor(t, "no_key after restart", func() bool { return r.Status().State == "no_key" })
+	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ok after the key is stored again", func() bool { return r.Status().State == "ok" })
+	if _, err := st.DeleteManagerKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "no key after delete", func() bool { _, ok := r.Current(); return !ok })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
