@@ -1,0 +1,62 @@
+// Package redisstore is tapline's only connection to Redis, where a fleet of
+// sensors shares its manager encryption key and finds its members.
+//
+// This file is the ONE place that names every Redis key and channel tapline
+// uses, so operators can see (and ACL) exactly what tapline touches:
+//
+//	tapline:manager_key     string  JSON {"key":"<base64>","iv":"<base64>"}: the
+//	                                manager key, the same content VoIPmonitor
+//	                                keeps in its database table `system`, type
+//	                                `manager_key`. No TTL.
+//	tapline:sensor:<id>     string  JSON {"id_sensor":N,"addr":"host:port",
+//	                                "socket":"/path","version":"…","pid":N,
+//	                                "started":"RFC3339","updated":"RFC3339"}:
+//	                                one live sensor, kept alive by a heartbeat
+//	                                (SET … EX ttl); it vanishes when the sensor
+//	                                stops or dies.
+//	tapline:events          channel PUBLISHed messages: "manager_key" when the
+//	                                manager key was stored or deleted, so
+//	                                sensors reload it at once.
+//
+// Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), PUBLISH,
+// SUBSCRIBE and PING. A Redis 7 ACL user for tapline needs no more than
+//
+//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping
+//
+// plus +select when the URL names a database other than 0.
+//
+// Open takes a URL (see ParseURL); every call is bounded by a short timeout so
+// a dead Redis makes calls fail fast instead of hanging the sensor.
+package redisstore
+
+import "strconv"
+
+// Key and channel names. Nothing else in tapline may name a Redis key.
+const (
+	// KeyManagerKey holds the fleet's manager key as JSON (StoredKey).
+	KeyManagerKey = "tapline:manager_key"
+	// KeySensorPrefix prefixes one key per live sensor; see SensorKey.
+	KeySensorPrefix = "tapline:sensor:"
+	// KeySensorPattern is the SCAN MATCH pattern for all sensor keys.
+	KeySensorPattern = KeySensorPrefix + "*"
+	// ChannelEvents is the Pub/Sub channel for change notifications.
+	ChannelEvents = "tapline:events"
+)
+
+// Messages published on ChannelEvents.
+const (
+	// EventManagerKey: KeyManagerKey was stored or deleted.
+	EventManagerKey = "manager_key"
+)
+
+// SensorKey is the key of sensor id: tapline:sensor:<id>.
+func SensorKey(id int) string { return KeySensorPrefix + strconv.Itoa(id) }
+
+// sensorIDFromKey parses the id out of a sensor key.
+func sensorIDFromKey(key string) (int, bool) {
+	if len(key) <= len(KeySensorPrefix) || key[:len(KeySensorPrefix)] != KeySensorPrefix {
+		return 0, false
+	}
+	id, err := strconv.Atoi(key[len(KeySensorPrefix):])
+	return id, err == nil
+}

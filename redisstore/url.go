@@ -1,0 +1,223 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults applied when the URL does not set them (dial_timeout=,
+// read_timeout=, write_timeout=, max_retries= query parameters). They keep
+// a dead Redis from stalling the sensor.
+const (
+	defaultDialTimeout = 2 * time.Second
+	defaultIOTimeout   = 2 * time.Second
+	defaultMaxRetries  = 1
+	defaultDialRetries = 1
+)
+
+// ParseURL turns a Redis URL into go-redis UniversalOptions. Accepted forms:
+//
+//	redis://[user:pass@]host[:port][/db][?option=value…]
+//	rediss://…                                (TLS)
+//	unix://[user:pass@]/path/to/redis.sock[?db=N]
+//	redis://[user:pass@]h1:p1,h2:p2[/db]      (several hosts: Redis Cluster seeds)
+//	redis://[user:pass@]h1:p1,h2:p2[/db]?master=mymaster
+//	                                          (Sentinel addresses and master name;
+//	                                          master_name= works too)
+//
+// The port defaults to 6379. Other query options are go-redis's (see
+// redis.ParseURL), e.g. dial_timeout=3s, pool_size=4, client_name=x. A
+// cluster takes no database number other than 0.
+func ParseURL(rawURL string) (*redis.UniversalOptions, error) {
+	opts, err := parseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: bad Redis URL %q: %w", redact(rawURL), err)
+	}
+	return opts, nil
+}
+
+func parseURL(rawURL string) (*redis.UniversalOptions, error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return nil, errors.New("empty URL; want redis://host:port/db, rediss://… or unix:///path/to/socket")
+	}
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, errors.New("missing scheme; want redis://, rediss:// or unix://")
+	}
+	switch scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return nil, fmt.Errorf("unsupported scheme %q; want redis, rediss or unix", scheme)
+	}
+
+	// Split off the host list by hand: url.Parse cannot take h1:p1,h2:p2.
+	authEnd := strings.IndexAny(rest, "/?#")
+	if authEnd < 0 {
+		authEnd = len(rest)
+	}
+	authority, tail := rest[:authEnd], rest[authEnd:]
+	userinfo, hostlist := "", authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hostlist = authority[:i+1], authority[i+1:]
+	}
+	var addrs []string
+	if strings.Contains(hostlist, ",") {
+		if scheme == "unix" {
+			return nil, errors.New("a unix:// URL takes one socket path, not a host list")
+		}
+		for _, h := range strings.Split(hostlist, ",") {
+			a, err := normalizeAddr(h)
+			if err != nil {
+				return nil, err
+			}
+			addrs = append(addrs, a)
+		}
+		hostlist = addrs[0]
+	}
+
+	// go-redis rejects unknown query options; take ours out first.
+	u, err := url.Parse(scheme + "://" + userinfo + hostlist + tail)
+	if err != nil {
+		return nil, cleanURLError(err)
+	}
+	q := u.Query()
+	master := q.Get("master")
+	if m := q.Get("master_name"); m != "" {
+		master = m
+	}
+	q.Del("master")
+	q.Del("master_name")
+	if master != "" && scheme == "unix" {
+		return nil, errors.New("master= (Sentinel) needs redis:// or rediss:// host addresses")
+	}
+	u.RawQuery = q.Encode()
+
+	o, err := redis.ParseURL(u.String())
+	if err != nil {
+		return nil, cleanURLError(err)
+	}
+	if scheme == "unix" {
+		// UniversalOptions has no Network: go-redis picks "unix" for an
+		// address that starts with "/". Refuse anything it would not.
+		if !strings.HasPrefix(o.Addr, "/") {
+			return nil, fmt.Errorf("unix socket path %q must be absolute (unix:///path/to/socket)", o.Addr)
+		}
+	}
+	if addrs == nil {
+		addrs = []string{o.Addr}
+	}
+	if len(addrs) > 1 && master == "" && o.DB != 0 {
+		return nil, fmt.Errorf("database %d requested, but several hosts without master= mean Redis Cluster, which has only database 0", o.DB)
+	}
+
+	uo := &redis.UniversalOptions{
+		Addrs:      addrs,
+		MasterName: master,
+		DB:         o.DB,
+		ClientName: o.ClientName,
+		Protocol:   o.Protocol,
+		Username:   o.Username,
+		Password:   o.Password,
+		TLSConfig:  o.TLSConfig,
+
+		MaxRetries:      o.MaxRetries,
+		MinRetryBackoff: o.MinRetryBackoff,
+		MaxRetryBackoff: o.MaxRetryBackoff,
+		DialTimeout:     o.DialTimeout,
+		ReadTimeout:     o.ReadTimeout,
+		WriteTimeout:    o.WriteTimeout,
+		PoolFIFO:        o.PoolFIFO,
+		PoolSize:        o.PoolSize,
+		PoolTimeout:     o.PoolTimeout,
+		MinIdleConns:    o.MinIdleConns,
+		MaxIdleConns:    o.MaxIdleConns,
+		MaxActiveConns:  o.MaxActiveConns,
+		ConnMaxIdleTime: o.ConnMaxIdleTime,
+		ConnMaxLifetime: o.ConnMaxLifetime,
+
+		DialerRetries:         defaultDialRetries,
+		ContextTimeoutEnabled: true,
+	}
+	if master != "" {
+		// For Sentinel the same credentials usually guard the sentinels.
+		uo.SentinelUsername, uo.SentinelPassword = o.Username, o.Password
+	}
+	if len(addrs) > 1 && uo.TLSConfig != nil {
+		// Verify each host under its own name: tls.DialWithDialer takes it
+		// from the address when ServerName is empty.
+		uo.TLSConfig.ServerName = ""
+	}
+	if uo.DialTimeout == 0 {
+		uo.DialTimeout = defaultDialTimeout
+	}
+	if uo.ReadTimeout == 0 {
+		uo.ReadTimeout = defaultIOTimeout
+	}
+	if uo.WriteTimeout == 0 {
+		uo.WriteTimeout = defaultIOTimeout
+	}
+	if uo.MaxRetries == 0 {
+		uo.MaxRetries = defaultMaxRetries
+	}
+	return uo, nil
+}
+
+// normalizeAddr checks one host[:port] of a host list and adds port 6379.
+func normalizeAddr(h string) (string, error) {
+	if h == "" {
+		return "", errors.New("empty host in host list")
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		// No port (or a bare IPv6 literal in brackets).
+		host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), "6379"
+		if strings.ContainsAny(host, ":[]") && !strings.HasPrefix(h, "[") {
+			return "", fmt.Errorf("bad host %q in host list", h)
+		}
+	}
+	if host == "" {
+		return "", fmt.Errorf("bad host %q in host list", h)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("bad port %q in host list", port)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// cleanURLError drops the URL (which may hold a password) that url.Parse
+// puts into its errors, and go-redis's "redis: " prefix.
+func cleanURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
+}
+
+// redact hides the password of a URL for error messages.
+func redact(rawURL string) string {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return rawURL
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return rawURL
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return rawURL
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
