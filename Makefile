@@ -35,6 +35,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNextLine$$' -fuzztime 30s ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzJSONArgs$$' -fuzztime 30s ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzLegacyFrame$$' -fuzztime 30s ./crypto/
+	$(GO) test -run '^$$' -fuzz '^FuzzHardenedOpen$$' -fuzztime 30s ./crypto/
+	$(GO) test -run '^$$' -fuzz '^FuzzHardenedRoundTrip$$' -fuzztime 30s ./crypto/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

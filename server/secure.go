@@ -17,7 +17,7 @@ import (
 // encrypts the reply with the key that decrypted it.
 func (s *Server) execLegacy(j *job) {
 	frame := j.in[:len(j.in)-1]
-	plain, key, err := crypto.LegacyDecrypt(s.keys.LegacyKeys(time.Now()), frame)
+	plain, key, err := s.legacyDecrypt(frame)
 	var items []outItem
 	if err != nil {
 		s.errors.Add(1)
@@ -32,6 +32,41 @@ func (s *Server) execLegacy(j *job) {
 	}
 	j.items = append(j.items, items...)
 	j.items[len(j.items)-1].close = true
+}
+
+// legacyDecrypt tries the current key, then the keys in their grace
+// period. Without a MAC a wrong key still yields valid padding about once in
+// 256 tries, so during a rotation a key wins only if its plaintext names a
+// known command; failing that, the first key with valid padding is used.
+func (s *Server) legacyDecrypt(frame []byte) ([]byte, crypto.Key, error) {
+	keys := s.keys.LegacyKeys(time.Now())
+	var (
+		first    []byte
+		firstKey crypto.Key
+		err      = crypto.ErrLegacyDecrypt
+	)
+	for i := range keys {
+		plain, used, e := crypto.LegacyDecrypt(keys[i:i+1], frame)
+		if e != nil {
+			if err == crypto.ErrLegacyDecrypt {
+				err = e
+			}
+			continue
+		}
+		if len(keys) == 1 || s.knownCommand(plain) {
+			return plain, used, nil
+		}
+		if first == nil {
+			first, firstKey, err = plain, used, nil
+		}
+	}
+	return first, firstKey, err
+}
+
+func (s *Server) knownCommand(plain []byte) bool {
+	line, _ := LastLine(cutRequest(plain), len(plain)+1)
+	name, _ := commands.Split(line)
+	return s.table.Lookup(name) != nil
 }
 
 // cutRequest keeps what VoIPmonitor keeps of a decrypted request: the text

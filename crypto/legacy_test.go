@@ -1,0 +1,447 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/aes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// The live observation (voipmonitor-live-observations.md, "Encrypted (TCP)"):
+// VoIPmonitor 2026.04 answered getversion with these bytes.
+func TestLegacyLiveVector(t *testing.T) {
+	k := mustKey(t, "d5813b4de92194345bb91439d96405af", "2b71e8149d5a63f096c8f1cf45cb946e")
+	want := append([]byte("aes:"), unhex(t, "d40a759fc5a3423196916a222d05eb4e")...)
+
+	var buf bytes.Buffer
+	w := NewLegacyWriter(&buf, k)
+	chunkWrite(t, w, []byte("2026.04.0"), 4, 1)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("reply = %x, want %x", buf.Bytes(), want)
+	}
+	pt, err := LegacyReplyDecrypt(k, want)
+	if err != nil || string(pt) != "2026.04.0" {
+		t.Fatalf("LegacyReplyDecrypt = %q, %v", pt, err)
+	}
+	pt, err = io.ReadAll(LegacyReplyReader(iotest.OneByteReader(bytes.NewReader(want)), k))
+	if err != nil || string(pt) != "2026.04.0" {
+		t.Fatalf("LegacyReplyReader = %q, %v", pt, err)
+	}
+
+	// The request side: the same bytes the shell example builds with openssl,
+	// and the "aes:" cipher name VoIPmonitor also accepts.
+	req := LegacyRequest(k, []byte("getversion"))
+	ct := opensslEnc(t, "aes-128-cbc", k.AES, k.IV, []byte("getversion"))
+	if wantReq := "aes-128-cbc:" + string(ct) + ":sea"; string(req) != wantReq {
+		t.Fatalf("request = %x, want %x", req, wantReq)
+	}
+	for _, frame := range [][]byte{req, []byte("aes:" + string(ct) + ":sea"), []byte("AES-128-CBC:" + string(ct) + ":sea")} {
+		pt, used, err := LegacyDecrypt([]Key{k}, frame)
+		if err != nil || string(pt) != "getversion" || used.Fingerprint() != k.Fingerprint() {
+			t.Fatalf("LegacyDecrypt(%.12q) = %q, %v", frame, pt, err)
+		}
+	}
+}
+
+// Byte equality with openssl in both directions, for every AES key size
+// and the sizes around block boundaries plus big replies.
+func TestLegacyOpenSSL(t *testing.T) {
+	sizes := []int{0, 1, 15, 16, 17, 1 << 20, 5 << 20}
+	for _, keyLen := range []int{16, 24, 32} {
+		k := seqKey(t, keyLen, byte(keyLen))
+		for _, size := range sizes {
+			t.Run(fmt.Sprintf("%s/%d", k.CipherName(), size), func(t *testing.T) {
+				testLegacyOpenSSL(t, k, pseudo(size, uint64(size+keyLen)))
+			})
+		}
+	}
+}
+
+func testLegacyOpenSSL(t *testing.T, k Key, pt []byte) {
+	name := k.CipherName()
+	ct := opensslEnc(t, name, k.AES, k.IV, pt)
+
+	// Request: name ":" ct ":sea", decryptable.
+	req := LegacyRequest(k, pt)
+	if bytes.Contains(ct, []byte(legacySea)) {
+		t.Fatalf("fixture ciphertext contains %q; change the fixture", legacySea)
+	}
+	if want := name + ":" + string(ct) + ":sea"; string(req) != want {
+		t.Fatalf("request differs from openssl (len %d vs %d)", len(req), len(want))
+	}
+	end, complete, err := LegacyFrameEnd(append(req, "trailing"...))
+	if err != nil || !complete || end != len(req) {
+		t.Fatalf("LegacyFrameEnd = %d, %v, %v; want %d", end, complete, err, len(req))
+	}
+	got, _, err := LegacyDecrypt([]Key{k}, req)
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("LegacyDecrypt: %v, plaintext equal %v", err, bytes.Equal(got, pt))
+	}
+
+	// Reply: "aes:" ct, written in odd pieces; empty reply is no bytes.
+	var buf bytes.Buffer
+	w := NewLegacyWriter(&buf, k)
+	chunkWrite(t, w, pt, 7, 1, 70000, 16, 3)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reply := buf.Bytes()
+	wantReply := "aes:" + string(ct)
+	if len(pt) == 0 {
+		wantReply = ""
+	}
+	if string(reply) != wantReply {
+		t.Fatalf("reply differs from openssl (len %d vs %d)", len(reply), len(wantReply))
+	}
+	if len(pt) > 0 {
+		if dec := opensslDec(t, name, k.AES, k.IV, reply[4:]); !bytes.Equal(dec, pt) {
+			t.Fatal("openssl -d of our reply differs")
+		}
+	}
+	if got, err := LegacyReplyDecrypt(k, reply); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("LegacyReplyDecrypt: %v", err)
+	}
+	if got, err := io.ReadAll(LegacyReplyReader(iotest.HalfReader(bytes.NewReader(reply)), k)); err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("LegacyReplyReader: %v", err)
+	}
+	if len(pt) <= 1<<20 {
+		if err := iotest.TestReader(LegacyReplyReader(bytes.NewReader(reply), k), pt); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// craftIV returns an IV under which the first ciphertext block of pt
+// (one block after padding) is exactly c0: IV = D(c0) xor P0.
+func craftIV(t *testing.T, key, pt, c0 []byte) []byte {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0 := pad(append(bytes.Clone(pt), make([]byte, 16)...), len(pt))[:16]
+	iv := make([]byte, 16)
+	block.Decrypt(iv, c0)
+	for i := range iv {
+		iv[i] ^= p0[i]
+	}
+	return iv
+}
+
+// VoIPmonitor cuts a request at the first ":sea", so LegacyRequest must never
+// send one inside the ciphertext, nor right after the name's colon. The IV is
+// crafted so that openssl's ciphertext of "listcalls" has one.
+func TestLegacySeaInCiphertext(t *testing.T) {
+	key := unhex(t, "000102030405060708090a0b0c0d0e0f")
+	for _, c0 := range []string{"ABCDE:seaFGHIJKL", "sea0123456789abc", "0123456789ab:sea"} {
+		t.Run(c0, func(t *testing.T) {
+			k, err := NewKey(key, craftIV(t, key, []byte("listcalls"), []byte(c0)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			naive := opensslEnc(t, "aes-128-cbc", k.AES, k.IV, []byte("listcalls"))
+			if string(naive) != c0 {
+				t.Fatalf("crafted IV: openssl gives %q", naive)
+			}
+			req := LegacyRequest(k, []byte("listcalls"))
+			if i := bytes.Index(req, []byte(legacySea)); i != len(req)-4 {
+				t.Fatalf("LegacyRequest has %q at %d in %q", legacySea, i, req)
+			}
+			pt, _, err := LegacyDecrypt([]Key{k}, req)
+			if err != nil || string(pt) != "listcalls " {
+				t.Fatalf("LegacyDecrypt = %q, %v; want a trailing space", pt, err)
+			}
+
+			// tapline itself frames the naive request correctly, because no
+			// ":sea" above starts a whole block after the colon.
+			frame := []byte("aes-128-cbc:" + c0 + ":sea")
+			end, complete, err := LegacyFrameEnd(frame)
+			if err != nil || !complete || end != len(frame) {
+				t.Fatalf("LegacyFrameEnd(naive) = %d, %v, %v", end, complete, err)
+			}
+			if pt, _, err := LegacyDecrypt([]Key{k}, frame); err != nil || string(pt) != "listcalls" {
+				t.Fatalf("LegacyDecrypt(naive) = %q, %v", pt, err)
+			}
+		})
+	}
+}
+
+func TestLegacyDecryptKeys(t *testing.T) {
+	k128, k128b := seqKey(t, 16, 1), seqKey(t, 16, 2)
+	k192, k256 := seqKey(t, 24, 3), seqKey(t, 32, 4)
+	ct128 := opensslEnc(t, "aes-128-cbc", k128.AES, k128.IV, []byte("listcalls"))
+	ct256 := opensslEnc(t, "aes-256-cbc", k256.AES, k256.IV, []byte("listcalls"))
+	frame := func(name string, ct []byte) []byte { return []byte(name + ":" + string(ct) + ":sea") }
+	tests := []struct {
+		name  string
+		keys  []Key
+		frame []byte
+		used  Key
+		err   error
+	}{
+		{"current key", []Key{k128}, frame("aes-128-cbc", ct128), k128, nil},
+		{"grace key after current", []Key{k128b, k128}, frame("aes-128-cbc", ct128), k128, nil},
+		{"name picks key length", []Key{k256, k192, k128}, frame("aes-128-cbc", ct128), k128, nil},
+		{"upper-case name", []Key{k128}, frame("AES-128-CBC", ct128), k128, nil},
+		{"aes means aes-128-cbc", []Key{k128}, frame("aes", ct128), k128, nil},
+		{"Aes", []Key{k128}, frame("Aes", ct128), k128, nil},
+		{"aes-256-cbc", []Key{k128, k256}, frame("aes-256-cbc", ct256), k256, nil},
+		{"wrong key", []Key{k128b}, frame("aes-128-cbc", ct128), Key{}, ErrLegacyDecrypt},
+		{"no keys", nil, frame("aes-128-cbc", ct128), Key{}, ErrLegacyCipher},
+		{"name for other length", []Key{k128}, frame("aes-256-cbc", ct128), Key{}, ErrLegacyCipher},
+		{"aes with 256-bit key", []Key{k256}, frame("aes", ct256), Key{}, ErrLegacyCipher},
+		{"other aes mode", []Key{k128}, frame("aes-128-ecb", ct128), Key{}, ErrLegacyCipher},
+		{"gcm", []Key{k128}, frame("aes-128-gcm", ct128), Key{}, ErrLegacyCipher},
+		{"name with suffix", []Key{k128}, frame("aes-128-cbcx", ct128), Key{}, ErrLegacyCipher},
+		{"empty ciphertext", []Key{k128}, frame("aes-128-cbc", nil), Key{}, ErrLegacyDecrypt},
+		{"partial block", []Key{k128}, frame("aes-128-cbc", ct128[:15]), Key{}, ErrLegacyDecrypt},
+		{"no trailer", []Key{k128}, []byte("aes-128-cbc:" + string(ct128)), Key{}, ErrLegacyFrame},
+		{"trailer overlaps colon", []Key{k128}, []byte("aes:sea"), Key{}, ErrLegacyFrame},
+		{"no colon", []Key{k128}, []byte("aes-128-cbc" + string(ct128) + ":sea"), Key{}, ErrLegacyFrame},
+		{"not aes", []Key{k128}, []byte("des:" + string(ct128) + ":sea"), Key{}, ErrLegacyFrame},
+		{"empty", []Key{k128}, nil, Key{}, ErrLegacyFrame},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pt, used, err := LegacyDecrypt(tt.keys, tt.frame)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if tt.err != nil {
+				return
+			}
+			if string(pt) != "listcalls" || used.Fingerprint() != tt.used.Fingerprint() {
+				t.Fatalf("got %q with %v, want listcalls with %v", pt, used, tt.used)
+			}
+		})
+	}
+}
+
+func TestLegacyFrameEnd(t *testing.T) {
+	ct32 := strings.Repeat("x", 32)
+	tests := []struct {
+		name     string
+		buf      string
+		end      int
+		complete bool
+		err      bool
+	}{
+		{"empty", "", 0, false, false},
+		{"a", "a", 0, false, false},
+		{"AE", "AE", 0, false, false},
+		{"not aes 1 byte", "x", 0, false, true},
+		{"not aes 3 bytes", "aex", 0, false, true},
+		{"plain command", "listcalls\r\n", 0, false, true},
+		{"json", `{"id":1}`, 0, false, true},
+		{"name without colon yet", "aes-128-cbc", 0, false, false},
+		{"name 19 bytes, no colon yet", "aes-456789012345678", 0, false, false},
+		{"name 20 bytes, no colon", "aes-4567890123456789", 0, false, true},
+		{"long name", "aes-45678901234567890:" + ct32[:16] + ":sea", 0, false, true},
+		{"name 19 bytes", "aes-456789012345678:" + ct32[:16] + ":sea", 20 + 16 + 4, true, false},
+		{"one block", "aes-128-cbc:" + ct32[:16] + ":sea", 12 + 16 + 4, true, false},
+		{"upper case", "AES:" + ct32[:16] + ":sea", 4 + 16 + 4, true, false},
+		{"trailing bytes", "aes:" + ct32[:16] + ":seaMORE", 4 + 16 + 4, true, false},
+		{"no ciphertext", "aes-128-cbc::sea", 0, false, false},
+		{"sea right after colon", "aes::sea" + ct32[:12] + ":sea", 4 + 16 + 4, true, false},
+		{"sea not aligned", "aes:" + "abcde:sea" + ct32[:7] + ":sea", 4 + 16 + 4, true, false},
+		{"sea not aligned, 2nd block", "aes:" + ct32[:20] + ":sea" + ct32[:8] + ":sea", 4 + 32 + 4, true, false},
+		{"sea aligned inside ciphertext", "aes:" + ct32[:16] + ":sea" + ct32[:12] + ":sea", 4 + 16 + 4, true, false},
+		{"partial trailer", "aes:" + ct32[:16] + ":se", 0, false, false},
+		{"wrong case trailer", "aes:" + ct32[:16] + ":SEA", 0, false, false},
+		{"ciphertext not whole blocks", "aes:" + ct32[:17] + ":sea", 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			end, complete, err := LegacyFrameEnd([]byte(tt.buf))
+			if (err != nil) != tt.err || end != tt.end || complete != tt.complete {
+				t.Fatalf("LegacyFrameEnd(%q) = %d, %v, %v; want %d, %v, err %v", tt.buf, end, complete, err, tt.end, tt.complete, tt.err)
+			}
+			if err != nil && !errors.Is(err, ErrLegacyFrame) {
+				t.Fatalf("err = %v, want ErrLegacyFrame", err)
+			}
+		})
+	}
+}
+
+// A frame arriving in pieces is incomplete, without error, until its last
+// byte.
+func TestLegacyFrameEndSplit(t *testing.T) {
+	k := seqKey(t, 16, 9)
+	frame := LegacyRequest(k, []byte(`listcalls {"limit":10}`))
+	for i := range frame {
+		end, complete, err := LegacyFrameEnd(frame[:i])
+		if err != nil || complete || end != 0 {
+			t.Fatalf("prefix %d: %d, %v, %v", i, end, complete, err)
+		}
+	}
+	if end, complete, err := LegacyFrameEnd(frame); err != nil || !complete || end != len(frame) {
+		t.Fatalf("whole frame: %d, %v, %v", end, complete, err)
+	}
+}
+
+func TestIsLegacy(t *testing.T) {
+	for _, tt := range []struct {
+		buf          string
+		is, maybeYes bool
+	}{
+		{"", false, true}, {"a", false, true}, {"A", false, true}, {"aE", false, true},
+		{"aes", true, false}, {"AeS-128", true, false}, {"ae", false, true},
+		{"b", false, false}, {"ab", false, false}, {"aex", false, false}, {"{", false, false},
+		{"\x01", false, false}, {"a\x05", false, false}, {"!", false, false},
+	} {
+		if got := IsLegacy([]byte(tt.buf)); got != tt.is {
+			t.Errorf("IsLegacy(%q) = %v", tt.buf, got)
+		}
+		if got := MaybeLegacy([]byte(tt.buf)); got != tt.maybeYes {
+			t.Errorf("MaybeLegacy(%q) = %v", tt.buf, got)
+		}
+	}
+}
+
+// LegacyRequest must not write into the caller's array when it retries.
+func TestLegacyRequestKeepsInput(t *testing.T) {
+	key := unhex(t, "000102030405060708090a0b0c0d0e0f")
+	k, _ := NewKey(key, craftIV(t, key, []byte("listcalls"), []byte("ABCDE:seaFGHIJKL")))
+	buf := make([]byte, 9, 64)
+	copy(buf, "listcalls")
+	LegacyRequest(k, buf)
+	if got := buf[:10]; string(got) != "listcalls\x00" {
+		t.Fatalf("caller's array changed: %q", got)
+	}
+}
+
+func TestLegacyReplyErrors(t *testing.T) {
+	k, other := seqKey(t, 16, 1), seqKey(t, 16, 2)
+	var buf bytes.Buffer
+	w := NewLegacyWriter(&buf, k)
+	w.Write([]byte("failed aes decrypt!\n"))
+	w.Close()
+	good := buf.Bytes()
+	tests := []struct {
+		name  string
+		reply []byte
+		key   Key
+		err   error
+	}{
+		{"plaintext reply", []byte("need aes!\n"), k, ErrLegacyFrame},
+		{"prefix only", []byte("aes:"), k, ErrLegacyFrame},
+		{"short prefix", []byte("ae"), k, ErrLegacyFrame},
+		{"truncated", good[:len(good)-1], k, ErrLegacyFrame},
+		{"partial block", good[:4+17], k, ErrLegacyFrame},
+		{"wrong key", good, other, ErrLegacyDecrypt},
+		{"extra block", append(bytes.Clone(good), good[4:20]...), k, ErrLegacyDecrypt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := LegacyReplyDecrypt(tt.key, tt.reply); !errors.Is(err, tt.err) {
+				t.Fatalf("LegacyReplyDecrypt err = %v, want %v", err, tt.err)
+			}
+			if _, err := io.ReadAll(LegacyReplyReader(bytes.NewReader(tt.reply), tt.key)); !errors.Is(err, tt.err) {
+				t.Fatalf("LegacyReplyReader err = %v, want %v", err, tt.err)
+			}
+		})
+	}
+	if pt, err := LegacyReplyDecrypt(k, nil); err != nil || pt == nil || len(pt) != 0 {
+		t.Fatalf("empty reply: %q, %v", pt, err)
+	}
+	if pt, err := io.ReadAll(LegacyReplyReader(bytes.NewReader(nil), k)); err != nil || len(pt) != 0 {
+		t.Fatalf("empty reply reader: %q, %v", pt, err)
+	}
+}
+
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("boom")
+	}
+	f.n--
+	return len(p), nil
+}
+
+func TestLegacyWriterLifecycle(t *testing.T) {
+	k := seqKey(t, 16, 1)
+	var buf bytes.Buffer
+	w := NewLegacyWriter(&buf, k)
+	if err := w.Close(); err != nil || buf.Len() != 0 {
+		t.Fatalf("empty Close: %v, %d bytes", err, buf.Len())
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Fatal("Write after Close succeeded")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	// Fewer than 16 bytes are held back, nothing is written before a block is full.
+	w = NewLegacyWriter(&buf, k)
+	w.Write(make([]byte, 15))
+	if buf.Len() != 0 {
+		t.Fatalf("%d bytes written before a block was full", buf.Len())
+	}
+	w.Write(make([]byte, 2))
+	if buf.Len() != 4+16 {
+		t.Fatalf("after 17 bytes: %d written, want 20", buf.Len())
+	}
+
+	// The first error of the underlying writer sticks.
+	fw := &failWriter{n: 1}
+	w = NewLegacyWriter(fw, k)
+	if _, err := w.Write(make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 32)); err == nil {
+		t.Fatal("no error from failing writer")
+	}
+	if _, err := w.Write(make([]byte, 1)); err == nil || w.Close() == nil {
+		t.Fatal("error did not stick")
+	}
+}
+
+func TestLegacyWriterNoAllocs(t *testing.T) {
+	w := NewLegacyWriter(io.Discard, seqKey(t, 16, 1))
+	p := make([]byte, 100<<10+3)
+	if n := testing.AllocsPerRun(20, func() { w.Write(p) }); n != 0 {
+		t.Fatalf("%v allocations per Write", n)
+	}
+}
+
+// FuzzLegacyFrame: framing and decryption never panic on any input, and
+// agree with each other.
+func FuzzLegacyFrame(f *testing.F) {
+	k := seqKey(f, 16, 1)
+	keys := []Key{seqKey(f, 32, 2), k}
+	f.Add(LegacyRequest(k, []byte("listcalls")))
+	f.Add(LegacyRequest(keys[0], []byte("getversion")))
+	f.Add([]byte("aes:" + strings.Repeat("x", 16) + ":sea"))
+	f.Add([]byte("aes::sea:sea"))
+	f.Add([]byte("aes-128-cbc:"))
+	f.Add([]byte("AES"))
+	f.Add([]byte("aes:sea"))
+	f.Add([]byte{})
+	var reply bytes.Buffer
+	w := NewLegacyWriter(&reply, k)
+	w.Write([]byte("2026.04.0"))
+	w.Close()
+	f.Add(reply.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		end, complete, err := LegacyFrameEnd(data)
+		if complete && (err != nil || end < 4 || end > len(data) || string(data[end-4:end]) != legacySea) {
+			t.Fatalf("LegacyFrameEnd = %d, %v, %v", end, complete, err)
+		}
+		if complete {
+			LegacyDecrypt(keys, data[:end])
+		}
+		if pt, _, err := LegacyDecrypt(keys, data); err == nil && len(pt) > len(data) {
+			t.Fatal("plaintext longer than frame")
+		}
+		LegacyReplyDecrypt(k, data)
+		io.ReadAll(LegacyReplyReader(bytes.NewReader(data), k))
+	})
+}
