@@ -117,7 +117,8 @@ func (s *Server) execHardened(j *job) {
 		}
 	}
 	if j.tooLarge && (len(all) == 0 || !all[len(all)-1].close) {
-		all = append(all, outItem{buf: []byte("error: request too large\n"), close: true})
+		s.errors.Add(1) // an oversized frame is a bad frame like any other
+		all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
 	}
 	j.items = append(j.items, all...)
 }
