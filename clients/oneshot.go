@@ -30,6 +30,15 @@ func Do(ctx context.Context, network, addr, line string) ([]byte, error) {
 
 // DoTo is Do that streams the reply into w instead of memory.
 func DoTo(ctx context.Context, network, addr, line string, w io.Writer) (int64, error) {
+	return exchange(ctx, network, addr, []byte(line+"\n"), func(r io.Reader) (int64, error) {
+		return io.Copy(w, r)
+	})
+}
+
+// exchange is one VoIPmonitor-style round trip: connect, send req,
+// half-close, and let read consume the reply until the server closes.
+// ctx bounds all of it.
+func exchange(ctx context.Context, network, addr string, req []byte, read func(io.Reader) (int64, error)) (int64, error) {
 	c, err := Dial(ctx, network, addr)
 	if err != nil {
 		return 0, err
@@ -37,13 +46,13 @@ func DoTo(ctx context.Context, network, addr, line string, w io.Writer) (int64, 
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := io.WriteString(c, line+"\n"); err != nil {
+	if _, err := c.Write(req); err != nil {
 		return 0, fmt.Errorf("send request: %w", err)
 	}
 	if hc, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = hc.CloseWrite()
 	}
-	n, err := io.Copy(w, c)
+	n, err := read(c)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()

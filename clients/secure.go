@@ -30,13 +30,6 @@ func DoSecure(ctx context.Context, network, addr string, mode Crypto, key crypto
 	if mode == Plain {
 		return DoTo(ctx, network, addr, line, w)
 	}
-	c, err := Dial(ctx, network, addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	var req []byte
 	ref := crypto.NewRef()
 	if mode == Legacy {
@@ -44,30 +37,20 @@ func DoSecure(ctx context.Context, network, addr string, mode Crypto, key crypto
 	} else {
 		req = crypto.SealMessage(nil, key.Hardened(), false, time.Now(), ref, []byte(line))
 	}
-	if _, err := c.Write(req); err != nil {
-		return 0, fmt.Errorf("send request: %w", err)
-	}
-	if hc, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = hc.CloseWrite()
-	}
-	br := bufio.NewReaderSize(c, frameReadBuf)
-	var r io.Reader
-	if mode == Legacy {
-		r, err = legacyReply(br, key)
-	} else {
-		r, err = hardenedReply(br, key, ref)
-	}
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(w, r)
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
+	return exchange(ctx, network, addr, req, func(c io.Reader) (int64, error) {
+		br := bufio.NewReaderSize(c, frameReadBuf)
+		var r io.Reader
+		var err error
+		if mode == Legacy {
+			r, err = legacyReply(br, key)
+		} else {
+			r, err = hardenedReply(br, key, ref)
 		}
-		return n, fmt.Errorf("read reply: %w", err)
-	}
-	return n, nil
+		if err != nil {
+			return 0, err
+		}
+		return io.Copy(w, r)
+	})
 }
 
 // legacyReply checks that the reply is encrypted ("aes:" or empty) before
