@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	// A -race server sleeps 1 s at exit by default; every test stops several.
+	os.Setenv("GORACE", strings.TrimSpace("atexit_sleep_ms=0 "+os.Getenv("GORACE")))
 	if bin := os.Getenv("TAPLINE_E2E_BIN"); bin != "" {
 		// A prebuilt binary (it must include the tapline_testcmds commands).
 		taplineBin = bin

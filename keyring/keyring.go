@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"tapline/crypto"
+	"tapline/redisstore"
 )
 
 // Status describes the key source for sniffer_stat and logs.
@@ -46,6 +47,10 @@ type Ring struct {
 	grace time.Duration
 	mu    sync.Mutex // serialises writers
 	snap  atomic.Pointer[snapshot]
+	store *redisstore.Store // set by Watch; used by Refresh
+
+	refreshMu   sync.Mutex
+	lastRefresh time.Time // guarded by refreshMu
 }
 
 // New returns an empty ring (no key: plaintext is accepted, like VoIPmonitor

@@ -115,3 +115,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRefreshOnMiss: a key stored in Redis without a publish (as a GUI that
+// writes Redis itself would) is found by Refresh before the next poll.
+func TestRefreshOnMiss(t *testing.T) {
+	rs := redistest.Start(t)
+	st, err := redisstore.Open(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := New(time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Watch(ctx, st, time.Hour) // no polling: only events and Refresh
+	waitFor(t, "first read", func() bool { return r.Status().State == "no_key" })
+	k := mustKey(t)
+	kb, ivb := k.Base64()
+	if err := rs.Client().Set(ctx, redisstore.KeyManagerKey, `{"key":"`+kb+`","iv":"`+ivb+`"}`, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * refreshEvery)
+	if !r.Refresh(ctx, "") {
+		t.Fatal("Refresh did not pick up the key written behind its back")
+	}
+	if cur, ok := r.Current(); !ok || !sameKey(cur, k) {
+		t.Fatal("wrong current key after Refresh")
+	}
+	if r.Refresh(ctx, k.Fingerprint()) {
+		t.Fatal("Refresh claims a change when the key is the same")
+	}
+}

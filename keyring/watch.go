@@ -17,6 +17,9 @@ import (
 // re-read backs off up to maxBackoff; one log line marks each state change.
 func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Duration) {
 	const maxBackoff = 10 * time.Second
+	r.mu.Lock()
+	r.store = st
+	r.mu.Unlock()
 	events := st.Subscribe(ctx)
 	loaded := false
 	wait := time.Duration(0)
@@ -28,7 +31,11 @@ func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Durati
 		case <-events:
 		case <-time.After(wait):
 		}
+		before := r.Status().Fingerprint
 		state, err := r.load(ctx, st)
+		if fp := r.Status().Fingerprint; err == nil && fp != before && fp != "" {
+			slog.Info("manager key loaded", "source", "redis", "fingerprint", fp, "replaced", before)
+		}
 		if err == nil || state == "bad_key" {
 			loaded = loaded || err == nil
 			wait = poll
@@ -43,6 +50,43 @@ func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Durati
 			r.SetState(state, err.Error(), !loaded)
 		}
 	}
+}
+
+// refreshEvery bounds on-demand re-reads, so a flood of undecryptable
+// requests cannot turn into a flood of Redis reads.
+const refreshEvery = 100 * time.Millisecond
+
+// Refresh re-reads the key from Redis now, when a request could not be
+// decrypted with any known key: a GUI may already use a key that was stored
+// a moment ago (VoIPmonitor also reloads its key and retries once). tried is
+// the fingerprint of the current key the caller failed with; Refresh reports
+// whether the current key is different now, so a retry is worth it.
+//
+// Re-reads are serialised and limited to one per refreshEvery, and skipped
+// while Redis is down, so a flood of undecryptable requests costs neither a
+// flood of Redis reads nor workers stuck on timeouts.
+func (r *Ring) Refresh(ctx context.Context, tried string) bool {
+	r.mu.Lock()
+	st := r.store
+	r.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	if r.Status().Fingerprint != tried {
+		return true // reloaded meanwhile, by the watcher or another request
+	}
+	if r.Status().State == "redis_down" || time.Since(r.lastRefresh) < refreshEvery {
+		return false
+	}
+	r.lastRefresh = time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := r.load(cctx, st); err != nil {
+		return false
+	}
+	return r.Status().Fingerprint != tried
 }
 
 func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {

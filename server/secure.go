@@ -17,7 +17,11 @@ import (
 // encrypts the reply with the key that decrypted it.
 func (s *Server) execLegacy(j *job) {
 	frame := j.in[:len(j.in)-1]
+	tried := s.keys.Status().Fingerprint
 	plain, key, err := s.legacyDecrypt(frame)
+	if err != nil && s.keys.Refresh(s.ctx, tried) {
+		plain, key, err = s.legacyDecrypt(frame)
+	}
 	var items []outItem
 	if err != nil {
 		s.errors.Add(1)
@@ -89,7 +93,11 @@ func (s *Server) execHardened(j *job) {
 		i := bytes.IndexByte(in, '\n')
 		line := in[:i]
 		in = in[i+1:]
+		tried := s.keys.Status().Fingerprint
 		plain, h, err := s.opener.Open(j.scratch[:0], line, time.Now(), false)
+		if err != nil && s.keys.Refresh(s.ctx, tried) {
+			plain, h, err = s.opener.Open(j.scratch[:0], line, time.Now(), false)
+		}
 		hk := s.keys.Lookup(h.KID)
 		if err != nil || hk == nil {
 			s.errors.Add(1)
