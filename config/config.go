@@ -52,6 +52,15 @@ type Config struct {
 	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
 	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts
 	FrameWindow     time.Duration // manager_frame_window: accepted clock skew of hardened frames
+	Interface       string        // interface: live capture interface(s), "" = none
+	SIPPorts        string        // sipport: SIP ports, lists and ranges ("5060,5080-5082"); repeated lines merge
+	SIPRegister     bool          // sip-register: track REGISTER
+	Replay          string        // replay: pcap/pcapng file to replay instead of live capture
+	ReplaySpeed     float64       // replay_speed: 0 = as fast as possible ("max"), 1 = real time
+	ReplayLoop      bool          // replay_loop: start again at the end
+	HEPBind         string        // hep_bind: UDP address receiving HEPv3, "" = off
+	CallLinger      time.Duration // call_linger: ended calls stay listed this long
+	CallTimeout     time.Duration // call_timeout: calls without packets are expired after this
 	LogFormat       string        // log_format: "text" or "json"
 	LogLevel        string        // log_level: debug, info, warn or error
 	File            string        // path of the file loaded ("" when none)
@@ -104,6 +113,7 @@ func Load(path string) (Config, []Warning, error) {
 	if err != nil {
 		return Config{}, warns, fmt.Errorf("load config: %s: %w", path, err)
 	}
+	mergeRepeated(data, vals)
 	c := Default()
 	c.File = path
 	more, err := c.apply(path, vals, lines)

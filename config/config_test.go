@@ -61,15 +61,14 @@ func TestLoadSample(t *testing.T) {
 		MaxRequest: 1 << 20, MaxConnections: 10, ReadTimeout: 15 * time.Second,
 		IdleTimeout: 2 * time.Minute, WriteTimeout: 90 * time.Second, Linger: 0,
 		ShutdownTimeout: 250 * time.Millisecond, Workers: 8, Queue: 16, EventLoops: 2,
-		MaxPending: 8 << 20, KeyGrace: time.Minute, FrameWindow: 30 * time.Second, LogFormat: "json", LogLevel: "debug", File: path,
+		MaxPending: 8 << 20, KeyGrace: time.Minute, FrameWindow: 30 * time.Second, Interface: "eth1", SIPPorts: "5060", SIPRegister: true,
+		ReplaySpeed: 1, CallLinger: 5 * time.Second, CallTimeout: 300 * time.Second, LogFormat: "json", LogLevel: "debug", File: path,
 	}
 	if c != want {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
 	}
 	wantWarns := []string{
-		path + ":7: sipport: unknown key, ignored",
 		path + ":14: line ignored: no '=' in it",
-		path + ":16: interface: unknown key, ignored",
 		path + ":17: spooldir: unknown key, ignored",
 	}
 	if got := warnStrings(warns); !reflect.DeepEqual(got, wantWarns) {
@@ -251,7 +250,8 @@ func TestDefault(t *testing.T) {
 		ManagerIP: "127.0.0.1", ManagerPort: 5029, MaxRequest: 64 << 10, MaxConnections: 1024,
 		ReadTimeout: 10 * time.Second, IdleTimeout: 300 * time.Second, WriteTimeout: 30 * time.Second,
 		Linger: 5 * time.Second, ShutdownTimeout: 10 * time.Second, Queue: 1024,
-		MaxPending: 4 << 20, KeyGrace: time.Minute, FrameWindow: 30 * time.Second, LogFormat: "text", LogLevel: "info",
+		MaxPending: 4 << 20, KeyGrace: time.Minute, FrameWindow: 30 * time.Second, SIPPorts: "5060", SIPRegister: true,
+		ReplaySpeed: 1, CallLinger: 5 * time.Second, CallTimeout: 300 * time.Second, LogFormat: "text", LogLevel: "info",
 	}
 	if got := Default(); got != want {
 		t.Errorf("Default:\n got %+v\nwant %+v", got, want)
@@ -496,5 +496,24 @@ func TestEncryptionKeys(t *testing.T) {
 	}
 	if !c.Unencrypted || c.Redis != "unix:///run/redis.sock" {
 		t.Errorf("values not stored: %+v", c)
+	}
+}
+
+func TestSIPPortsMerge(t *testing.T) {
+	path := writeConf(t, "sipport = 5060\nsipport = 5080-5082\nsip-register = no\nreplay_speed = max\n")
+	c, _, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SIPPorts != "5060,5080-5082" || c.SIPRegister || c.ReplaySpeed != 0 {
+		t.Fatalf("got sipport %q sip-register %v speed %v", c.SIPPorts, c.SIPRegister, c.ReplaySpeed)
+	}
+	if err := c.Set("sip-register", "yes"); err != nil || !c.SIPRegister {
+		t.Fatalf("Set sip-register: %v", err)
+	}
+	for _, bad := range []string{"0", "70000", "5070-5060", "x", "5060,"} {
+		if err := c.Set("sipport", bad); err == nil {
+			t.Errorf("sipport %q accepted", bad)
+		}
 	}
 }

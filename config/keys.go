@@ -22,6 +22,7 @@ type Key struct {
 // Adding a key means adding one row to table.
 type keyDef struct {
 	name, def, help string
+	merge           bool                            // repeated lines join with ","
 	set             func(c *Config, v string) error // parse v and store it
 	get             func(c *Config) string          // current value as text
 }
@@ -77,6 +78,24 @@ var table = []keyDef{
 		func(c *Config) *time.Duration { return &c.KeyGrace }),
 	durKey("manager_frame_window", "30s", "hardened frames: accepted clock difference between client and sensor", false,
 		func(c *Config) *time.Duration { return &c.FrameWindow }),
+	strKey("interface", "", "live capture interface (lo, eth0, any; comma list); empty: no live capture (needs root)", checkToken,
+		func(c *Config) *string { return &c.Interface }),
+	mergeKey(strKey("sipport", "5060", "SIP ports: list and ranges, e.g. 5060,5080-5082; repeated lines merge", checkPorts,
+		func(c *Config) *string { return &c.SIPPorts })),
+	boolKey("sip-register", "yes", "track REGISTER transactions (listregisters)",
+		func(c *Config) *bool { return &c.SIPRegister }),
+	strKey("replay", "", "replay this pcap/pcapng file as if captured live", func(string) error { return nil },
+		func(c *Config) *string { return &c.Replay }),
+	speedKey("replay_speed", "1", "replay speed: 1 = real time, N = N times faster, max = as fast as possible",
+		func(c *Config) *float64 { return &c.ReplaySpeed }),
+	boolKey("replay_loop", "no", "replay the file again and again (the clock moves on each loop)",
+		func(c *Config) *bool { return &c.ReplayLoop }),
+	strKey("hep_bind", "", "UDP address receiving HEPv3 (e.g. 127.0.0.1:9060); empty: off", checkHostPort,
+		func(c *Config) *string { return &c.HEPBind }),
+	durKey("call_linger", "5s", "ended calls stay in listcalls this long", true,
+		func(c *Config) *time.Duration { return &c.CallLinger }),
+	durKey("call_timeout", "300s", "calls without any packet for this long are expired", false,
+		func(c *Config) *time.Duration { return &c.CallTimeout }),
 	enumKey("log_format", "text", "log output format: text or json", []string{"text", "json"},
 		func(c *Config) *string { return &c.LogFormat }),
 	enumKey("log_level", "info", "minimum log level: debug, info, warn or error", logLevels,
@@ -96,7 +115,11 @@ func flagName(name string) string { return strings.ReplaceAll(name, "_", "-") }
 
 // lookup finds a key by config name or flag name, in any case.
 func lookup(name string) *keyDef {
-	return lookupName(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(name), "-", "_")))
+	n := strings.ToLower(strings.TrimSpace(name))
+	if d := lookupName(n); d != nil {
+		return d // names with '-' of their own, like VoIPmonitor's sip-register
+	}
+	return lookupName(strings.ReplaceAll(n, "-", "_"))
 }
 
 // lookupName finds a key by its exact config-file name.
@@ -189,6 +212,70 @@ func boolKey(name, def, help string, field func(*Config) *bool) keyDef {
 	}
 	get := func(c *Config) string { return strconv.FormatBool(*field(c)) }
 	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func checkToken(v string) error {
+	if strings.ContainsAny(v, " \t") {
+		return fmt.Errorf("%q must not contain blanks (use a comma list)", v)
+	}
+	return nil
+}
+
+// checkPorts accepts VoIPmonitor's sipport syntax: ports and ranges, comma separated.
+func checkPorts(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(strings.TrimSpace(hi))
+		}
+		if err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
+			return fmt.Errorf("%q is not a port list (e.g. 5060 or 5060,5080-5082)", v)
+		}
+	}
+	return nil
+}
+
+func checkHostPort(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddrPort(v); err != nil {
+		return fmt.Errorf("%q is not an IP:port (e.g. 127.0.0.1:9060)", v)
+	}
+	return nil
+}
+
+// speedKey parses a replay speed: a positive number, or "max" (stored as 0).
+func speedKey(name, def, help string, field func(*Config) *float64) keyDef {
+	set := func(c *Config, v string) error {
+		if strings.EqualFold(v, "max") || v == "0" {
+			*field(c) = 0
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return fmt.Errorf("%q is not a speed (a number > 0, or max)", v)
+		}
+		*field(c) = f
+		return nil
+	}
+	get := func(c *Config) string {
+		if *field(c) == 0 {
+			return "max"
+		}
+		return strconv.FormatFloat(*field(c), 'g', -1, 64)
+	}
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+// mergeKey marks a key whose repeated lines in a file are joined with ","
+// instead of the last one winning (voipmonitor.conf lists several sipport lines).
+func mergeKey(d keyDef) keyDef {
+	d.merge = true
+	return d
 }
 
 func checkBase64(v string) error {

@@ -139,3 +139,25 @@ func trimBOM(data []byte) []byte {
 	}
 	return data
 }
+
+// mergeRepeated replaces the value of every merge key that occurs on
+// several lines by all its values joined with ",", in file order.
+func mergeRepeated(data []byte, vals map[string]string) {
+	all := map[string][]string{}
+	for _, raw := range strings.SplitAfter(string(trimBOM(data)), "\n") {
+		line := strings.TrimLeftFunc(raw, unicode.IsSpace)
+		key, _, err := scanLine(line)
+		if err != nil || key == "" {
+			continue
+		}
+		if d := lookupName(key); d != nil && d.merge {
+			_, v, _ := strings.Cut(line, "=")
+			if v = strings.TrimSpace(v); v != "" {
+				all[key] = append(all[key], v)
+			}
+		}
+	}
+	for k, vs := range all {
+		vals[k] = strings.Join(vs, ",")
+	}
+}

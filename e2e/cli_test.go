@@ -93,7 +93,7 @@ func TestCLIServeConfigErrors(t *testing.T) {
 func TestCLIServeConfigFile(t *testing.T) {
 	dir := shortTempDir(t)
 	conf := filepath.Join(dir, "tapline.conf")
-	text := "# sensor\n[general]\nmanagerport = 1\ninterface = eth0\n; comment\nmanagersocket = " +
+	text := "# sensor\n[general]\nmanagerport = 1\nspooldir = /var/spool/voipmonitor\n; comment\nmanagersocket = " +
 		filepath.Join(dir, "c.sock") + "\n"
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestCLIServeConfigFile(t *testing.T) {
 	if err != nil || string(out) != "pong\n" {
 		t.Fatalf("socket from the file: %q %v", out, err)
 	}
-	if log := s.logTail(50); !strings.Contains(log, `"key":"interface"`) || !strings.Contains(log, `"line":4`) {
+	if log := s.logTail(50); !strings.Contains(log, `"key":"spooldir"`) || !strings.Contains(log, `"line":4`) {
 		t.Errorf("no warning for the unknown key with its line:\n%s", log)
 	}
 }

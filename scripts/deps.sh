@@ -9,6 +9,7 @@ declare -A need=(
   [socat]=socat
   [redis-server]=redis-server
   [openssl]=openssl
+  [sipp]=sip-tester
 )
 
 missing=()
