@@ -11,10 +11,12 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tapline ./cmd/tapline
 
 # The main job on embedded defaults: TCP 127.0.0.1:5029 plus a Unix socket
-# under ./run. No Redis, no root.
+# under ./run, replaying the bundled sipp capture in a loop so listcalls shows
+# live calls at once. No Redis, no root.
 run: build
 	@mkdir -p $(RUNDIR)
-	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock
+	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock \
+		--replay testdata/demo.pcapng --replay-loop --sipport 5060-5072
 
 deps:
 	@./scripts/deps.sh

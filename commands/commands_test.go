@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tapline/state"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/COMMANDS.md from the command table")
@@ -22,6 +24,9 @@ func (h stubHost) Clients() []ClientInfo                             { return ni
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
 func (h stubHost) KeyState() (bool, []byte)                          { return false, []byte(`{"source":"none"}`) }
+func (h stubHost) State() *state.Store                               { return nil }
+func (h stubHost) CaptureStats() []byte                              { return []byte("null") }
+func (h stubHost) IDSensor() int                                     { return 0 }
 
 func run(t *testing.T, line string) *Reply {
 	t.Helper()

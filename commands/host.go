@@ -2,7 +2,9 @@ package commands
 
 import (
 	"fmt"
+
 	"log/slog"
+	"tapline/state"
 	"time"
 )
 
@@ -19,6 +21,11 @@ type Host interface {
 	// KeyState says whether a manager AES key is loaded, and describes the
 	// key source as a JSON object for sniffer_stat.
 	KeyState() (exists bool, status []byte)
+	// State is the live calls/registrations tables, nil when nothing is captured.
+	State() *state.Store
+	// CaptureStats describes the capture sources as a JSON object ("null" when none).
+	CaptureStats() []byte
+	IDSensor() int
 }
 
 // Stats is a snapshot of the manager's counters.
@@ -32,6 +39,8 @@ type Stats struct {
 	Errors        int64
 	Requests      []int64 // by Command.Index
 	Listeners     []string
+	Calls         int    // active calls (filled by sniffer_stat from State)
+	Drops         uint64 // packets dropped by capture, for pbCountPacketDrop
 }
 
 // ClientInfo describes one open manager connection.

@@ -24,11 +24,12 @@ type kv struct {
 func vmKeys(st Stats) []kv {
 	rssMB, vszMB := procMemMB()
 	up := int64(time.Since(st.Started).Seconds())
-	pb := "calls[0,r:0][0,r:0] heap[u0|t0] RSS/VSZ[" + strconv.FormatInt(rssMB, 10) + "|" +
+	calls := strconv.Itoa(st.Calls)
+	pb := "calls[" + calls + ",r:0][" + calls + ",r:0] heap[u0|t0] RSS/VSZ[" + strconv.FormatInt(rssMB, 10) + "|" +
 		strconv.FormatInt(vszMB, 10) + "]MB v" + version.Version + " "
 	return []kv{
 		{"version", version.Version}, {"build", version.Build}, {"rrd_version", "0"},
-		{"storingCdrLastWriteAt", ""}, {"pbStatString", pb}, {"pbCountPacketDrop", "0"},
+		{"storingCdrLastWriteAt", ""}, {"pbStatString", pb}, {"pbCountPacketDrop", strconv.FormatUint(st.Drops, 10)},
 		{"uptime", strconv.FormatInt(up, 10)}, {"memory_is_full", "0"}, {"count_live_sniffers", "0"},
 		{"upgrade_by_git", "0"}, {"use_new_config", "1"}, {"terminating_error", ""},
 	}
@@ -36,6 +37,9 @@ func vmKeys(st Stats) []kv {
 
 func snifferStat(req *Request, rep *Reply) {
 	st := req.Host.Stats()
+	if s := req.Host.State(); s != nil {
+		st.Calls = s.Counts().Calls
+	}
 	tbl := req.Host.Table()
 	if string(req.Arg(0)) == "plain" {
 		statPlain(rep, st, tbl)
@@ -53,6 +57,7 @@ func snifferStat(req *Request, rep *Reply) {
 	b = appendMemory(b)
 	_, keys := req.Host.KeyState()
 	b = append(append(b, `,"keys": `...), keys...)
+	b = append(append(b, `,"capture": `...), req.Host.CaptureStats()...)
 	rep.Body = append(b, "}\n"...)
 }
 

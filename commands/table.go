@@ -132,6 +132,7 @@ func Default() *Table {
 	registerStats(t)
 	registerManager(t)
 	registerCrypto(t)
+	registerCalls(t)
 	for _, f := range extras {
 		f(t)
 	}

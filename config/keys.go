@@ -16,6 +16,7 @@ type Key struct {
 	Flag    string // command-line flag: Name with '_' replaced by '-'
 	Default string // default value as text, in config-file syntax
 	Help    string // one-line description
+	Bool    bool   // a yes/no key: its flag may be given without a value
 }
 
 // keyDef is one row of the key table: everything tapline knows about a key.
@@ -23,6 +24,7 @@ type Key struct {
 type keyDef struct {
 	name, def, help string
 	merge           bool                            // repeated lines join with ","
+	boolean         bool                            // yes/no value
 	set             func(c *Config, v string) error // parse v and store it
 	get             func(c *Config) string          // current value as text
 }
@@ -106,7 +108,7 @@ var table = []keyDef{
 func Keys() []Key {
 	keys := make([]Key, len(table))
 	for i, d := range table {
-		keys[i] = Key{Name: d.name, Flag: flagName(d.name), Default: d.def, Help: d.help}
+		keys[i] = Key{Name: d.name, Flag: flagName(d.name), Default: d.def, Help: d.help, Bool: d.boolean}
 	}
 	return keys
 }
@@ -211,7 +213,7 @@ func boolKey(name, def, help string, field func(*Config) *bool) keyDef {
 		return nil
 	}
 	get := func(c *Config) string { return strconv.FormatBool(*field(c)) }
-	return keyDef{name: name, def: def, help: help, set: set, get: get}
+	return keyDef{name: name, def: def, help: help, set: set, get: get, boolean: true}
 }
 
 func checkToken(v string) error {

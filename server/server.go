@@ -20,6 +20,7 @@ import (
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
+	"tapline/sensor"
 )
 
 // Server owns the manager listeners, the worker pool and the counters.
@@ -28,6 +29,7 @@ type Server struct {
 	table  *commands.Table
 	keys   *keyring.Ring
 	opener *crypto.Opener
+	sensor *sensor.Sensor
 	pool   *pool
 	ctx    context.Context
 	stop   context.CancelFunc
@@ -254,7 +256,7 @@ func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
 		ConnsRejected: s.rejected.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
-		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
+		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)), Drops: s.captureDrops(),
 	}
 	for i := range s.reqs {
 		st.Requests[i] = s.reqs[i].Load()

@@ -19,6 +19,7 @@ import (
 	"tapline/crypto"
 	"tapline/keyring"
 	"tapline/redisstore"
+	"tapline/sensor"
 	"tapline/server"
 	"tapline/version"
 )
@@ -47,6 +48,9 @@ func serveCmd() *cobra.Command {
 func addKeyFlags(fs *pflag.FlagSet) {
 	for _, k := range config.Keys() {
 		fs.String(k.Flag, k.Default, k.Help)
+		if k.Bool {
+			fs.Lookup(k.Flag).NoOptDefVal = "yes" // --replay-loop alone means yes
+		}
 	}
 }
 
@@ -103,6 +107,18 @@ func serve(cfg config.Config) error {
 		defer st.Close()
 	}
 	srv := server.New(cfg, commands.Default(), keys)
+	sen, err := sensor.New(cfg)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if sen.Active() {
+		srv.SetSensor(sen)
+		go func() {
+			if err := sen.Run(bg); err != nil {
+				slog.Error("capture stopped", "err", err)
+			}
+		}()
+	}
 	if err := srv.Start(); err != nil {
 		_ = srv.Shutdown(context.Background())
 		return &exitError{1, err}

@@ -1,0 +1,328 @@
+package capture
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"tapline/sip"
+)
+
+// HEPv3 (the Homer encapsulation protocol) is how SIP servers mirror their
+// traffic to a collector: Kamailio's siptrace, OpenSIPS' proto_hep,
+// FreeSWITCH and Asterisk res_hep. Each UDP datagram is
+//
+//	"HEP3" | total length (2) | chunks
+//
+// and each chunk is vendor id (2) | type id (2) | length (2, header
+// included) | value, big-endian. A sensor fed by HEP needs no capture
+// privileges and sees TLS-decrypted SIP.
+
+// HEPv3 chunk types of the generic vendor (0) that are read or written.
+const (
+	hepFamily    = 0x0001
+	hepProto     = 0x0002
+	hepSrcIP4    = 0x0003
+	hepDstIP4    = 0x0004
+	hepSrcIP6    = 0x0005
+	hepDstIP6    = 0x0006
+	hepSrcPort   = 0x0007
+	hepDstPort   = 0x0008
+	hepTSSec     = 0x0009
+	hepTSUsec    = 0x000a
+	hepProtoType = 0x000b
+	hepPayload   = 0x000f
+	hepZPayload  = 0x0010
+
+	hepTypeSIP = 1
+	afInet     = 2
+	afInet6    = 10
+)
+
+// Errors of ParseHEP.
+var (
+	ErrHEPVersion    = errors.New("hep: not a HEPv3 packet")
+	ErrHEPLength     = errors.New("hep: bad total length")
+	ErrHEPChunk      = errors.New("hep: bad chunk")
+	ErrHEPIncomplete = errors.New("hep: missing address, port or payload")
+	ErrHEPNotSIP     = errors.New("hep: payload is not SIP")
+	ErrHEPCompressed = errors.New("hep: compressed payloads are not supported")
+)
+
+// ParseHEP decodes one HEPv3 packet into p. p.Payload points into b. A
+// packet whose protocol type is not SIP (RTCP, logs, ...) gives ErrHEPNotSIP;
+// anything broken gives another error. p.TS is zero when the packet carries
+// no timestamp.
+func ParseHEP(b []byte, p *Packet) error {
+	if len(b) < 6 || string(b[:4]) != "HEP3" {
+		return ErrHEPVersion
+	}
+	total := int(binary.BigEndian.Uint16(b[4:6]))
+	if total < 6 || total > len(b) {
+		return ErrHEPLength
+	}
+	b = b[6:total]
+	var (
+		family, proto, ptype     = 0, -1, -1
+		src4, dst4               [4]byte
+		src6, dst6               [16]byte
+		has                      uint16 // bit per chunk type seen
+		sport, dport             uint16
+		sec, usec                uint32
+		payload                  []byte
+		haveSrc4, haveDst4       bool
+		haveSrc6, haveDst6       bool
+		havePayload, haveSecUsec bool
+	)
+	for len(b) > 0 {
+		if len(b) < 6 {
+			return ErrHEPChunk
+		}
+		vendor := binary.BigEndian.Uint16(b[0:2])
+		typ := binary.BigEndian.Uint16(b[2:4])
+		n := int(binary.BigEndian.Uint16(b[4:6]))
+		if n < 6 || n > len(b) {
+			return ErrHEPChunk
+		}
+		v := b[6:n]
+		b = b[n:]
+		if vendor != 0 {
+			continue // vendor extensions
+		}
+		want := -1 // expected value size, -1 for any
+		switch typ {
+		case hepFamily, hepProto, hepProtoType:
+			want = 1
+		case hepSrcIP4, hepDstIP4, hepTSSec, hepTSUsec:
+			want = 4
+		case hepSrcIP6, hepDstIP6:
+			want = 16
+		case hepSrcPort, hepDstPort:
+			want = 2
+		}
+		if want >= 0 && len(v) != want {
+			return ErrHEPChunk
+		}
+		switch typ {
+		case hepFamily:
+			family = int(v[0])
+		case hepProto:
+			proto = int(v[0])
+		case hepSrcIP4:
+			src4, haveSrc4 = [4]byte(v), true
+		case hepDstIP4:
+			dst4, haveDst4 = [4]byte(v), true
+		case hepSrcIP6:
+			src6, haveSrc6 = [16]byte(v), true
+		case hepDstIP6:
+			dst6, haveDst6 = [16]byte(v), true
+		case hepSrcPort:
+			sport = binary.BigEndian.Uint16(v)
+			has |= 1
+		case hepDstPort:
+			dport = binary.BigEndian.Uint16(v)
+			has |= 2
+		case hepTSSec:
+			sec, haveSecUsec = binary.BigEndian.Uint32(v), true
+		case hepTSUsec:
+			usec = binary.BigEndian.Uint32(v)
+		case hepProtoType:
+			ptype = int(v[0])
+		case hepPayload:
+			payload, havePayload = v, true
+		case hepZPayload:
+			return ErrHEPCompressed
+		}
+	}
+	var src, dst netip.Addr
+	switch {
+	case haveSrc4 && haveDst4 && (family == afInet || family == 0 || !(haveSrc6 && haveDst6)):
+		src, dst = netip.AddrFrom4(src4), netip.AddrFrom4(dst4)
+	case haveSrc6 && haveDst6:
+		src, dst = netip.AddrFrom16(src6), netip.AddrFrom16(dst6)
+	default:
+		return ErrHEPIncomplete
+	}
+	if has != 3 || !havePayload {
+		return ErrHEPIncomplete
+	}
+	if ptype >= 0 && ptype != hepTypeSIP {
+		return ErrHEPNotSIP
+	}
+	*p = Packet{
+		Src:       netip.AddrPortFrom(src, sport),
+		Dst:       netip.AddrPortFrom(dst, dport),
+		Transport: UDP,
+		VLAN:      -1,
+		Payload:   payload,
+	}
+	if proto == 6 {
+		p.Transport = TCP // already one complete message: the sender cut it
+	}
+	if haveSecUsec {
+		p.TS = time.Unix(int64(sec), int64(usec%1_000_000)*1000)
+	}
+	return nil
+}
+
+// AppendHEP appends p as a HEPv3 packet to dst, the way Kamailio's siptrace
+// writes it. A payload too long for one HEP packet (64 KiB in all) leaves dst
+// unchanged.
+func AppendHEP(dst []byte, p *Packet) []byte {
+	src, dstA := p.Src.Addr().Unmap(), p.Dst.Addr().Unmap()
+	v4 := src.Is4() && dstA.Is4()
+	size := 6 + 7 + 7 + 8 + 8 + 7 + 6 + len(p.Payload)
+	if !p.TS.IsZero() {
+		size += 10 + 10
+	}
+	if v4 {
+		size += 2 * (6 + 4)
+	} else {
+		size += 2 * (6 + 16)
+	}
+	if size > 0xffff {
+		return dst
+	}
+	chunk := func(b []byte, typ uint16, v ...byte) []byte {
+		b = binary.BigEndian.AppendUint16(b, 0)
+		b = binary.BigEndian.AppendUint16(b, typ)
+		b = binary.BigEndian.AppendUint16(b, uint16(6+len(v)))
+		return append(b, v...)
+	}
+	b := append(dst, "HEP3"...)
+	b = binary.BigEndian.AppendUint16(b, uint16(size))
+	proto := byte(17)
+	if p.Transport == TCP {
+		proto = 6
+	}
+	if v4 {
+		s, d := src.As4(), dstA.As4()
+		b = chunk(b, hepFamily, afInet)
+		b = chunk(b, hepProto, proto)
+		b = chunk(b, hepSrcIP4, s[:]...)
+		b = chunk(b, hepDstIP4, d[:]...)
+	} else {
+		s, d := p.Src.Addr().As16(), p.Dst.Addr().As16()
+		b = chunk(b, hepFamily, afInet6)
+		b = chunk(b, hepProto, proto)
+		b = chunk(b, hepSrcIP6, s[:]...)
+		b = chunk(b, hepDstIP6, d[:]...)
+	}
+	b = chunk(b, hepSrcPort, byte(p.Src.Port()>>8), byte(p.Src.Port()))
+	b = chunk(b, hepDstPort, byte(p.Dst.Port()>>8), byte(p.Dst.Port()))
+	if !p.TS.IsZero() { // else the receiver stamps it
+		sec, usec := uint32(p.TS.Unix()), uint32(p.TS.Nanosecond()/1000)
+		b = chunk(b, hepTSSec, byte(sec>>24), byte(sec>>16), byte(sec>>8), byte(sec))
+		b = chunk(b, hepTSUsec, byte(usec>>24), byte(usec>>16), byte(usec>>8), byte(usec))
+	}
+	b = chunk(b, hepProtoType, hepTypeSIP)
+	b = binary.BigEndian.AppendUint16(b, 0)
+	b = binary.BigEndian.AppendUint16(b, hepPayload)
+	b = binary.BigEndian.AppendUint16(b, uint16(6+len(p.Payload)))
+	return append(b, p.Payload...)
+}
+
+// HEPStats are a HEP listener's counters, safe to read while it runs.
+type HEPStats struct {
+	Packets   atomic.Uint64 // datagrams received
+	SIP       atomic.Uint64 // SIP payloads delivered
+	NotSIP    atomic.Uint64 // valid HEP carrying something else (RTCP, logs) or a payload that is not SIP
+	Malformed atomic.Uint64 // not HEPv3, or broken
+}
+
+// Stats returns the counters in the common form (Malformed as DecodeErrors).
+func (s *HEPStats) Stats() Stats {
+	return Stats{
+		Packets:      s.Packets.Load(),
+		SIP:          s.SIP.Load(),
+		NotSIP:       s.NotSIP.Load(),
+		DecodeErrors: s.Malformed.Load(),
+	}
+}
+
+// HEPListener is a bound HEP socket; NewHEPListener then Serve lets a caller
+// learn the address (":0" in tests) before packets flow.
+type HEPListener struct {
+	conn *net.UDPConn
+}
+
+// NewHEPListener binds a UDP socket for HEP.
+func NewHEPListener(addr string) (*HEPListener, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("hep: %w", err)
+	}
+	c, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("hep: %w", err)
+	}
+	// A burst of mirrored traffic must not overflow the default buffer.
+	_ = c.SetReadBuffer(8 << 20)
+	return &HEPListener{conn: c}, nil
+}
+
+// Addr is the bound address.
+func (l *HEPListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+// Close closes the socket (Serve then returns).
+func (l *HEPListener) Close() error { return l.conn.Close() }
+
+// Serve reads HEP packets and hands their SIP payloads to h until ctx is
+// done, then closes the socket and returns nil. st may be nil.
+func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error {
+	if st == nil {
+		st = new(HEPStats)
+	}
+	stop := context.AfterFunc(ctx, func() { l.conn.Close() })
+	defer stop()
+	defer l.conn.Close()
+	buf := make([]byte, 65536)
+	var p Packet
+	for {
+		n, err := l.conn.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("hep: %w", err)
+		}
+		st.Packets.Add(1)
+		switch err := ParseHEP(buf[:n], &p); {
+		case errors.Is(err, ErrHEPNotSIP):
+			st.NotSIP.Add(1)
+			continue
+		case err != nil:
+			st.Malformed.Add(1)
+			continue
+		}
+		if !sip.LooksLikeSIP(p.Payload) {
+			st.NotSIP.Add(1)
+			continue
+		}
+		if p.TS.IsZero() {
+			p.TS = time.Now()
+		}
+		st.SIP.Add(1)
+		h(&p)
+		p.Payload = nil
+	}
+}
+
+// ListenHEP listens on addr (e.g. ":9060") for HEPv3 over UDP and hands the
+// SIP payloads to h until ctx is done.
+func ListenHEP(ctx context.Context, addr string, h Handler, st *HEPStats) error {
+	l, err := NewHEPListener(addr)
+	if err != nil {
+		return err
+	}
+	return l.Serve(ctx, h, st)
+}

@@ -1,0 +1,49 @@
+// Package capture turns packet sources (live AF_PACKET capture, pcap and
+// pcapng replay, HEPv3 over UDP) into SIP payloads with their addresses and
+// timestamps, reassembling SIP over TCP.
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Transport of a SIP payload.
+type Transport uint8
+
+const (
+	UDP Transport = iota
+	TCP
+)
+
+// Packet is one SIP message (UDP datagram, or one complete message cut out
+// of a TCP stream) with its network context. Payload is only valid during
+// the Handler call.
+type Packet struct {
+	TS        time.Time // capture time: the sensor's clock follows it during replay
+	Src, Dst  netip.AddrPort
+	Transport Transport
+	VLAN      int // 802.1Q VLAN id, -1 when untagged
+	Payload   []byte
+}
+
+// Handler receives packets; it must not keep Payload.
+type Handler func(*Packet)
+
+// Stats are a source's counters; every dropped packet is counted somewhere.
+type Stats struct {
+	Packets      uint64 // frames seen
+	SIP          uint64 // SIP payloads delivered
+	NotSIP       uint64 // frames on the SIP ports that were not SIP
+	DecodeErrors uint64 // frames that could not be decoded
+	Drops        uint64 // dropped by the kernel (live) or the source's queue
+	TCPGaps      uint64 // TCP streams abandoned after a gap or an over-long message
+	Duplicates   uint64 // the same frame seen twice (loopback)
+
+	Truncated      uint64 // frames on the SIP ports cut short by the snap length
+	Fragments      uint64 // IP fragments taken for reassembly
+	FragDrops      uint64 // fragments discarded: timed out, evicted, over the limits, or not for a SIP port
+	TCPRetransmits uint64 // TCP segments whose bytes had all been seen already
+	TCPEvicted     uint64 // open TCP flows dropped because the flow table or its memory budget was full
+	TCPFlows       uint64 // TCP flows tracked now (a gauge, not a counter)
+}

@@ -1,0 +1,155 @@
+package commands
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"strconv"
+
+	"tapline/state"
+)
+
+func registerCalls(t *Table) {
+	params := []Param{{Name: "params", Optional: true, Rest: true,
+		Help: "VoIPmonitor's JSON params: limit, sort_field, sort_dir, filter, zip; JSON sessions also fields, offset"}}
+	t.Register(Command{Name: "listcalls", Level: FullRead, Handler: listCalls, Params: params,
+		Summary: "active calls: VoIPmonitor's array of arrays (JSON sessions: objects)"})
+	t.Register(Command{Name: "listregisters", Level: FullRead, Handler: listRegisters, Params: params,
+		Summary: "tracked registrations: VoIPmonitor's array of arrays (JSON sessions: objects)"})
+	t.Register(Command{Name: "totalcalls", Level: LimitedRead, Plaintext: true, Inline: true, Handler: totalCalls,
+		Summary: "number of active calls"})
+	t.Register(Command{Name: "totalregisters", Level: LimitedRead, Inline: true, Handler: totalRegisters,
+		Summary: "number of tracked registrations"})
+	t.Register(Command{Name: "active_call_info", Level: FullRead, Handler: activeCallInfo,
+		Params:  []Param{{Name: "callreference", Help: "0x… from listcalls, or JSON {\"callreference\":\"0x…\"}"}},
+		Summary: "one active call with its SIP messages"})
+}
+
+// listParams reads the params: the rest of the text line, or in a JSON
+// session the "args" object itself (or its "params" member).
+func listParams(req *Request) (state.ListParams, error) {
+	raw := req.Arg(0)
+	if req.JSON && len(req.Args) > 0 && req.Args[0] == '{' {
+		raw = req.Args
+	}
+	return state.ParseListParams(raw)
+}
+
+func listCalls(req *Request, rep *Reply) {
+	st, ok := store(req, rep)
+	if !ok {
+		return
+	}
+	p, err := listParams(req)
+	if err != nil {
+		rep.Fail(CodeInvalid, "listcalls: "+err.Error())
+		return
+	}
+	calls := st.Calls() // pointers to immutable records: cheap, never stalls ingest
+	id := req.Host.IDSensor()
+	if req.JSON {
+		rep.Kind = JSON
+		rep.Stream = func(w io.Writer) error { return state.WriteCallObjects(w, calls, p, id) }
+		return
+	}
+	rep.Kind = JSON
+	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return state.WriteListCalls(w, calls, p, id) })
+}
+
+func listRegisters(req *Request, rep *Reply) {
+	st, ok := store(req, rep)
+	if !ok {
+		return
+	}
+	p, err := listParams(req)
+	if err != nil {
+		rep.Fail(CodeInvalid, "listregisters: "+err.Error())
+		return
+	}
+	regs := st.Registers()
+	id := req.Host.IDSensor()
+	rep.Kind = JSON
+	if req.JSON {
+		rep.Stream = func(w io.Writer) error { return state.WriteRegisterObjects(w, regs, p, id) }
+		return
+	}
+	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return state.WriteListRegisters(w, regs, p, id) })
+}
+
+// zipped gzips a stream when the params asked for "zip":"yes" (VoIPmonitor
+// sends real gzip; clients sniff 1f 8b).
+func zipped(zip bool, f func(io.Writer) error) func(io.Writer) error {
+	if !zip {
+		return f
+	}
+	return func(w io.Writer) error {
+		zw := gzip.NewWriter(w)
+		if err := f(zw); err != nil {
+			return err
+		}
+		return zw.Close()
+	}
+}
+
+func totalCalls(req *Request, rep *Reply) {
+	n := 0
+	if st := req.Host.State(); st != nil {
+		n = st.Counts().Calls
+	}
+	rep.Body = strconv.AppendInt(rep.Body, int64(n), 10)
+}
+
+func totalRegisters(req *Request, rep *Reply) {
+	n := 0
+	if st := req.Host.State(); st != nil {
+		n = st.Counts().Registers
+	}
+	rep.Body = strconv.AppendInt(rep.Body, int64(n), 10)
+}
+
+func activeCallInfo(req *Request, rep *Reply) {
+	st, ok := store(req, rep)
+	if !ok {
+		return
+	}
+	arg := req.Arg(0)
+	if len(arg) > 0 && arg[0] == '{' {
+		var v struct {
+			Ref string `json:"callreference"`
+		}
+		_ = json.Unmarshal(arg, &v)
+		arg = []byte(v.Ref)
+	}
+	ref, err := parseRef(string(arg))
+	if err != nil {
+		rep.FailText(CodeInvalid, "bad callreference", "call not found")
+		return
+	}
+	c, msgs, found := st.Call(ref)
+	if !found {
+		rep.FailText(CodeNotFound, "call not found", "call not found")
+		return
+	}
+	rep.Kind = JSON
+	rep.Body = state.AppendCallInfo(rep.Body, c, msgs, req.Host.IDSensor())
+}
+
+// parseRef accepts "0x…" (hex, as listcalls shows it) or a decimal number,
+// as VoIPmonitor's handlers try %llu then %llx.
+func parseRef(s string) (uint64, error) {
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		return strconv.ParseUint(s[2:], 16, 64)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// store returns the state tables, or fails the request when this tapline
+// captures nothing (no interface, replay or hep_bind configured).
+func store(req *Request, rep *Reply) (*state.Store, bool) {
+	st := req.Host.State()
+	if st == nil {
+		rep.Fail(CodeFailed, "no capture source configured (interface, replay or hep_bind)")
+		return nil, false
+	}
+	return st, true
+}

@@ -1,0 +1,162 @@
+// Package sensor wires the capture pipeline: packet sources (live capture,
+// pcap replay, HEP) → SIP parsing → the live state tables. It owns the
+// sensor's clock: the packets' time during a replay (so a finished replay
+// shows the capture's final state), the wall clock for live sources.
+//
+// It is its own package so the manager server knows nothing about capture:
+// commands see the state tables and counters through small accessors.
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tapline/capture"
+	"tapline/config"
+	"tapline/sip"
+	"tapline/state"
+)
+
+// Sensor runs the configured sources into one state store.
+type Sensor struct {
+	cfg   config.Config
+	store *state.Store
+	ports capture.PortSet
+
+	mu       sync.Mutex
+	decoders []*capture.Decoder
+	hep      capture.HEPStats
+
+	sipMsgs     atomic.Uint64
+	parseErrors atomic.Uint64
+}
+
+// Stats are the capture counters shown by sniffer_stat.
+type Stats struct {
+	capture.Stats
+	SIPMessages uint64 `json:"sip_messages"`
+	ParseErrors uint64 `json:"parse_errors"`
+	HEPPackets  uint64 `json:"hep_packets"`
+	HEPErrors   uint64 `json:"hep_errors"`
+}
+
+// New builds the sensor; Run starts its sources.
+func New(cfg config.Config) (*Sensor, error) {
+	ports, err := capture.ParsePorts(cfg.SIPPorts)
+	if err != nil {
+		return nil, fmt.Errorf("sipport: %w", err)
+	}
+	st := state.New(state.Config{
+		IDSensor: cfg.IDSensor, CallLinger: cfg.CallLinger, CallTimeout: cfg.CallTimeout,
+		Registers: cfg.SIPRegister,
+	})
+	return &Sensor{cfg: cfg, store: st, ports: ports}, nil
+}
+
+// Store is the live tables.
+func (s *Sensor) Store() *state.Store { return s.store }
+
+// Active reports whether any source is configured.
+func (s *Sensor) Active() bool {
+	return s.cfg.Replay != "" || s.cfg.Interface != "" || s.cfg.HEPBind != ""
+}
+
+// Run runs every configured source until ctx ends. A source that fails is
+// logged and reported; the others keep running.
+func (s *Sensor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	start := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				slog.Error("capture source failed", "source", name, "err", err)
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	if s.cfg.Replay != "" {
+		start("replay", func() error { return s.runReplay(ctx) })
+	}
+	if s.cfg.Interface != "" {
+		start("live", func() error { return s.runLive(ctx) })
+		go s.tick(ctx)
+	}
+	if s.cfg.HEPBind != "" {
+		start("hep", func() error { return s.runHEP(ctx) })
+		if s.cfg.Interface == "" {
+			go s.tick(ctx)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// tick moves the clock for live sources, so idle calls expire.
+func (s *Sensor) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.store.Advance(now)
+		}
+	}
+}
+
+// handler parses one SIP payload into the store. Each source calls it from
+// one goroutine, so each gets its own Msg.
+func (s *Sensor) handler() capture.Handler {
+	var m sip.Msg
+	return func(p *capture.Packet) {
+		if err := sip.Parse(p.Payload, &m); err != nil {
+			s.parseErrors.Add(1)
+			return
+		}
+		s.sipMsgs.Add(1)
+		s.store.Ingest(p, &m)
+	}
+}
+
+func (s *Sensor) newDecoder(h capture.Handler) *capture.Decoder {
+	d := capture.NewDecoder(s.ports, h)
+	s.mu.Lock()
+	s.decoders = append(s.decoders, d)
+	s.mu.Unlock()
+	return d
+}
+
+// Stats sums the counters of every source.
+func (s *Sensor) Stats() Stats {
+	var out Stats
+	s.mu.Lock()
+	for _, d := range s.decoders {
+		st := d.Stats()
+		out.Packets += st.Packets
+		out.SIP += st.SIP
+		out.NotSIP += st.NotSIP
+		out.DecodeErrors += st.DecodeErrors
+		out.Drops += st.Drops
+		out.TCPGaps += st.TCPGaps
+		out.Duplicates += st.Duplicates
+	}
+	s.mu.Unlock()
+	out.SIPMessages = s.sipMsgs.Load()
+	out.ParseErrors = s.parseErrors.Load()
+	out.HEPPackets = s.hep.Packets.Load()
+	out.HEPErrors = s.hep.Malformed.Load()
+	return out
+}

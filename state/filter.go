@@ -1,0 +1,207 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// setFilters reads "filter": an object, an array of objects, or a JSON
+// string holding either (VoIPmonitor accepts all three).
+func setFilters(p *ListParams, v json.RawMessage) error {
+	raw := bytes.TrimSpace(unwrapString(v))
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var objs []map[string]json.RawMessage
+	if raw[0] == '[' {
+		if err := json.Unmarshal(raw, &objs); err != nil {
+			return errors.New("want an object or an array of objects")
+		}
+	} else {
+		obj, err := parseObject(raw)
+		if err != nil {
+			return err
+		}
+		objs = append(objs, obj)
+	}
+	for _, obj := range objs {
+		f, err := parseFilter(obj)
+		if err != nil {
+			return err
+		}
+		if len(f.Conds) > 0 {
+			p.Filters = append(p.Filters, f)
+		}
+	}
+	return nil
+}
+
+// parseFilter reads one filter object; empty values are skipped, as
+// VoIPmonitor skips them.
+func parseFilter(obj map[string]json.RawMessage) (Filter, error) {
+	var f Filter
+	flag := func(key string) (string, error) {
+		if v, ok := obj[key]; ok {
+			return scalar(v)
+		}
+		return "", nil
+	}
+	or, err := flag("OR")
+	if err != nil {
+		return f, fmt.Errorf("OR: %w", err)
+	}
+	f.Or = or != "" && or != "0" && or != "false"
+	callerd, _ := flag("callerd_type")
+	ipd, _ := flag("sipcallerdip_type")
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // deterministic condition order
+	for _, k := range keys {
+		if !slices.Contains(callFilterFields, k) && !slices.Contains(regFilterFields, k) {
+			continue
+		}
+		s, err := scalar(obj[k])
+		if err != nil {
+			return f, fmt.Errorf("%s: %w", k, err)
+		}
+		if s == "" {
+			continue
+		}
+		either := (k == "caller" && callerd == "0") || (k == "sipcallerip" && ipd == "0")
+		f.Conds = append(f.Conds, Cond{Field: k, Pattern: s, Either: either})
+	}
+	return f, nil
+}
+
+// matcher is a compiled Cond.
+type matcher struct {
+	field  string
+	either bool
+	pat    string
+	prefix netip.Prefix // IP fields: an address or CIDR pattern
+}
+
+type compiledFilter struct {
+	or    bool
+	conds []matcher
+}
+
+// compileFilters keeps the conditions whose field the table has (fields
+// lists them); a filter left without conditions matches everything.
+func compileFilters(fs []Filter, fields []string) []compiledFilter {
+	var out []compiledFilter
+	for _, f := range fs {
+		cf := compiledFilter{or: f.Or}
+		for _, c := range f.Conds {
+			if !slices.Contains(fields, c.Field) {
+				continue
+			}
+			m := matcher{field: c.Field, either: c.Either, pat: c.Pattern}
+			if strings.HasSuffix(c.Field, "ip") {
+				m.prefix = ipPattern(c.Pattern)
+			}
+			cf.conds = append(cf.conds, m)
+		}
+		if len(cf.conds) > 0 {
+			out = append(out, cf)
+		}
+	}
+	return out
+}
+
+func ipPattern(s string) netip.Prefix {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked()
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen())
+	}
+	return netip.Prefix{}
+}
+
+// fieldFunc returns a record's field as a string or an address (zero
+// for fields the table does not have).
+type fieldFunc[T any] func(rec T, field string) (string, netip.Addr)
+
+// matchAll reports whether rec passes every filter.
+func matchAll[T any](fs []compiledFilter, rec T, get fieldFunc[T]) bool {
+	for i := range fs {
+		if !matchFilter(&fs[i], rec, get) {
+			return false
+		}
+	}
+	return true
+}
+
+func matchFilter[T any](f *compiledFilter, rec T, get fieldFunc[T]) bool {
+	for i := range f.conds {
+		m := &f.conds[i]
+		ok := m.matchField(get(rec, m.field))
+		if !ok && m.either {
+			ok = m.matchField(get(rec, otherSide[m.field]))
+		}
+		if ok && f.or {
+			return true
+		}
+		if !ok && !f.or {
+			return false
+		}
+	}
+	return !f.or
+}
+
+var otherSide = map[string]string{"caller": "called", "sipcallerip": "sipcalledip"}
+
+func (m *matcher) matchField(s string, a netip.Addr) bool {
+	if m.prefix.IsValid() {
+		return a.IsValid() && m.prefix.Contains(a.Unmap())
+	}
+	if a.IsValid() {
+		var buf [64]byte
+		return glob(m.pat, string(a.Unmap().AppendTo(buf[:0])))
+	}
+	return glob(m.pat, s)
+}
+
+// glob matches s against pattern: * any run, ? one byte, other bytes
+// ASCII case-insensitively. Iterative with one backtrack point: linear in
+// practice, never exponential.
+func glob(pattern, s string) bool {
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case p < len(pattern) && (pattern[p] == '?' || lower(pattern[p]) == lower(s[i])):
+			p++
+			i++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

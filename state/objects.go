@@ -1,0 +1,270 @@
+package state
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"tapline/capture"
+)
+
+// The JSON-session form of the listings is an object per row, keyed by the
+// VoIPmonitor column names, with the same value encodings as the arrays:
+//
+//	{"total":N,"rows":[{"callreference":"0x…","callid":"…",…},…]}
+//
+// total counts the rows that passed the filters, before offset and limit.
+
+// WriteCallObjects writes calls as {"total":N,"rows":[{…}]} with the
+// selected fields (all when p.Fields is empty), after filter, sort, offset
+// and limit. An unknown field is an error, reported before any output.
+func WriteCallObjects(w io.Writer, calls []*Call, p ListParams, idSensor int) error {
+	cols, err := fieldIndexes(p.Fields, callColumns[:])
+	if err != nil {
+		return err
+	}
+	if !p.Given {
+		p = ListParams{Limit: -1, Now: p.Now, Location: p.Location}
+	}
+	sel, total := selectCalls(calls, &p, p.Offset)
+	defer sel.release()
+	e := newCallEnc(calls, &p, idSensor)
+	keys := objectKeys(callColumns[:], cols)
+	return writeObjects(w, total, sel.rows, func(b []byte, c *Call) []byte {
+		for i, col := range cols {
+			b = append(b, keys[i]...)
+			b = e.appendCol(b, col, c)
+		}
+		return b
+	})
+}
+
+// WriteRegisterObjects is WriteCallObjects for registrations.
+func WriteRegisterObjects(w io.Writer, regs []*Register, p ListParams, idSensor int) error {
+	cols, err := fieldIndexes(p.Fields, registerColumns[:])
+	if err != nil {
+		return err
+	}
+	if !p.Given {
+		p = ListParams{Limit: -1, Location: p.Location}
+	}
+	sel, total := selectRegisters(regs, &p, p.Offset)
+	defer sel.release()
+	e := newRegEnc(&p, idSensor)
+	keys := objectKeys(registerColumns[:], cols)
+	return writeObjects(w, total, sel.rows, func(b []byte, r *Register) []byte {
+		for i, col := range cols {
+			b = append(b, keys[i]...)
+			b = e.appendCol(b, col, r, idSensor)
+		}
+		return b
+	})
+}
+
+// fieldIndexes maps field names to column indexes (all columns if none).
+func fieldIndexes(fields, cols []string) ([]int, error) {
+	if len(fields) == 0 {
+		out := make([]int, len(cols))
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	out := make([]int, len(fields))
+	for i, f := range fields {
+		if out[i] = columnIndex(cols, f); out[i] < 0 {
+			return nil, fmt.Errorf("fields: unknown column %q", f)
+		}
+	}
+	return out, nil
+}
+
+// objectKeys precomputes `"name":` (with the separating comma) per field.
+func objectKeys(names []string, cols []int) [][]byte {
+	keys := make([][]byte, len(cols))
+	for i, col := range cols {
+		if i > 0 {
+			keys[i] = append(keys[i], ',')
+		}
+		keys[i] = append(appendString(keys[i], names[col]), ':')
+	}
+	return keys
+}
+
+func writeObjects[R any](w io.Writer, total int, rows []R, body func([]byte, R) []byte) error {
+	cw := newChunkWriter(w)
+	cw.buf = append(cw.buf, `{"total":`...)
+	cw.buf = strconv.AppendInt(cw.buf, int64(total), 10)
+	cw.buf = append(cw.buf, `,"rows":[`...)
+	for i, r := range rows {
+		if i > 0 {
+			cw.buf = append(cw.buf, ',')
+		}
+		cw.buf = append(cw.buf, '{')
+		cw.buf = body(cw.buf, r)
+		cw.buf = append(cw.buf, '}')
+		if cw.rowDone() != nil {
+			break
+		}
+	}
+	cw.buf = append(cw.buf, "]}"...)
+	return cw.close()
+}
+
+// appendCol appends the value of one listcalls column; appendCallRow is the
+// same sequence unrolled (a test keeps them equal).
+func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
+	switch col {
+	case colRef:
+		return appendRef(b, c.Ref)
+	case colCallID:
+		return appendString(b, c.CallID)
+	case colCalldate:
+		return e.dates.appendQuoted(b, c.Start)
+	case colCalldateNum:
+		return strconv.AppendInt(b, c.Start.Unix(), 10)
+	case colLastPacket:
+		return strconv.AppendInt(b, c.LastPacket.Unix(), 10)
+	case colDuration:
+		return strconv.AppendInt(b, c.Duration(e.now), 10)
+	case colConnDuration:
+		return strconv.AppendInt(b, c.ConnectDuration(e.now), 10)
+	case 11, 12: // *_international
+		return append(b, "true"...)
+	case 22, 23: // *_encaps
+		return append(b, '0')
+	case 24, 25: // *_encaps_prot
+		return append(b, "255"...)
+	case colCallerIP, colCalledIP, colRTPSrc, colRTPDst:
+		return appendIP(b, callAddr(col, c))
+	case colLastResponse, colCallerCodec, colCalledCodec, colVLAN, 66:
+		return strconv.AppendInt(b, e.callInt(col, c), 10)
+	}
+	if s := callStrField(col); s != nil {
+		return appendStrOrNull(b, s(c))
+	}
+	if col >= 34 && col <= 51 && (col-34)%3 == 0 { // MOS, no RTP: 4.5
+		return append(b, "45"...)
+	}
+	return append(b, "null"...)
+}
+
+func callAddr(col int, c *Call) netip.Addr {
+	switch col {
+	case colCallerIP:
+		return c.CallerIP
+	case colCalledIP:
+		return c.CalledIP
+	case colRTPSrc:
+		return c.RTPSrc.Addr()
+	}
+	return c.RTPDst.Addr()
+}
+
+func (e *callEnc) callInt(col int, c *Call) int64 {
+	switch col {
+	case colLastResponse:
+		return int64(c.LastResponse)
+	case colCallerCodec:
+		return int64(c.CallerCodec)
+	case colCalledCodec:
+		return int64(c.CalledCodec)
+	case colVLAN:
+		return int64(callVLAN(c.VLAN))
+	}
+	return int64(e.idSensor)
+}
+
+// appendCol appends the value of one listregisters column.
+func (e *regEnc) appendCol(b []byte, col int, r *Register, idSensor int) []byte {
+	switch col {
+	case rcID:
+		return strconv.AppendUint(b, r.ID, 10)
+	case 1:
+		return strconv.AppendInt(b, int64(idSensor), 10)
+	case 2, 26: // fname, spool_index
+		return append(b, '0')
+	case rcCalldate:
+		return e.dates.appendQuoted(b, r.StateAt)
+	case rcExpiresAt:
+		return e.dates.appendQuoted(b, r.ExpiresAt)
+	case rcCallerIP:
+		return appendIP(b, r.SrcIP)
+	case rcCalledIP:
+		return appendIP(b, r.DstIP)
+	case rcRRD:
+		return appendRRD(b, r)
+	case 27: // is_sipalg_detected
+		return append(b, "false"...)
+	case rcVLAN:
+		return appendRegVLAN(b, r.VLAN)
+	}
+	if s := regStrField(col); s != nil {
+		return appendStrOrNull(b, s(r))
+	}
+	switch col {
+	case rcCallerPort, rcCalledPort, rcExpires, rcState:
+		return strconv.AppendInt(b, regIntKey(col, r), 10)
+	}
+	return append(b, "null"...)
+}
+
+// AppendCallInfo appends active_call_info's reply:
+//
+//	{"call":{<listcalls columns>},"sip_packets":[{"time":…,"src":…,"dst":…,"transport":…,"data":…}],"rtp_streams":[]}
+//
+// Durations are taken at the call's last packet. We see no RTP, so
+// rtp_streams is empty.
+func AppendCallInfo(b []byte, c *Call, msgs []SIPMessage, idSensor int) []byte {
+	e := newCallEnc([]*Call{c}, &ListParams{}, idSensor)
+	b = append(b, `{"call":{`...)
+	for i, k := range objectKeys(callColumns[:], allCallCols[:]) {
+		b = append(b, k...)
+		b = e.appendCol(b, i, c)
+	}
+	b = append(b, `},"sip_packets":[`...)
+	for i := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendSIPMessage(b, &msgs[i], &e.dates)
+	}
+	return append(b, `],"rtp_streams":[]}`...)
+}
+
+var allCallCols = func() (a [len(callColumns)]int) {
+	for i := range a {
+		a[i] = i
+	}
+	return
+}()
+
+func appendSIPMessage(b []byte, m *SIPMessage, dates *dateCache) []byte {
+	b = append(b, `{"time":`...)
+	b = dates.appendQuoted(b, m.TS)
+	b = b[:len(b)-1]
+	b = append(b, '.')
+	start := len(b) // six digits of microseconds: format 1uuuuuu, drop the 1
+	b = strconv.AppendInt(b, int64(1000000+m.TS.Nanosecond()/int(time.Microsecond)), 10)
+	b = append(b[:start], b[start+1:]...)
+	b = append(b, `","time_us":`...)
+	b = strconv.AppendInt(b, m.TS.UnixMicro(), 10)
+	b = append(b, `,"src":"`...)
+	b = m.Src.AppendTo(b)
+	b = append(b, `","dst":"`...)
+	b = m.Dst.AppendTo(b)
+	b = append(b, `","transport":"`...)
+	b = append(b, transportName(m)...)
+	b = append(b, `","data":`...)
+	b = appendString(b, m.Data)
+	return append(b, '}')
+}
+
+func transportName(m *SIPMessage) string {
+	if m.Transport == capture.TCP {
+		return "tcp"
+	}
+	return "udp"
+}
