@@ -40,6 +40,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLegacyFrame$$' -fuzztime 30s ./crypto/
 	$(GO) test -run '^$$' -fuzz '^FuzzHardenedOpen$$' -fuzztime 30s ./crypto/
 	$(GO) test -run '^$$' -fuzz '^FuzzHardenedRoundTrip$$' -fuzztime 30s ./crypto/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./sip/
+	$(GO) test -run '^$$' -fuzz '^FuzzMessageLen$$' -fuzztime 30s ./sip/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./capture/
+	$(GO) test -run '^$$' -fuzz '^FuzzTCPReassembly$$' -fuzztime 30s ./capture/
+	$(GO) test -run '^$$' -fuzz '^FuzzHEP$$' -fuzztime 30s ./capture/
+	$(GO) test -run '^$$' -fuzz '^FuzzListParams$$' -fuzztime 30s ./state/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime 30s ./state/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -46,6 +46,7 @@ func listCalls(req *Request, rep *Reply) {
 		return
 	}
 	calls := st.Calls() // pointers to immutable records: cheap, never stalls ingest
+	p.Now = st.Now()   // durations at the sensor's clock, which moves even when traffic is quiet
 	id := req.Host.IDSensor()
 	if req.JSON {
 		rep.Kind = JSON
@@ -67,6 +68,7 @@ func listRegisters(req *Request, rep *Reply) {
 		return
 	}
 	regs := st.Registers()
+	p.Now = st.Now()
 	id := req.Host.IDSensor()
 	rep.Kind = JSON
 	if req.JSON {

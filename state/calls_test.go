@@ -312,3 +312,25 @@ func TestSnapshotIsImmutable(t *testing.T) {
 		t.Fatal("no new record published")
 	}
 }
+
+// TestShrinkAfterBurst: once a burst of calls has left, the shards give
+// their arrays and maps back.
+func TestShrinkAfterBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	s := New(Config{MaxSIPPerCall: -1})
+	ct := newCallTemplate(t, false)
+	for i := range 100_000 {
+		ct.ingest(s, "burst-", i, t0)
+	}
+	s.Advance(t0.Add(time.Hour))
+	for i := range s.calls {
+		if c := cap(s.calls[i].live); c > shrinkMin {
+			t.Fatalf("shard %d keeps capacity %d", i, c)
+		}
+	}
+	if c := s.Counts(); c.Calls != 0 || c.CallsExpired != 100_000 {
+		t.Fatalf("counts %+v", c)
+	}
+}

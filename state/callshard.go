@@ -1,6 +1,7 @@
 package state
 
 import (
+	"slices"
 	"sync"
 
 	"tapline/capture"
@@ -87,14 +88,28 @@ func (sh *callShard) sweep(s *Store, now int64) {
 	sh.shrink()
 }
 
-// shrink releases the backing arrays after a large drop, so a burst of a
-// million calls does not pin their pointer arrays forever.
+// shrink releases memory after a large drop (Go maps never shrink by
+// themselves), so a burst of a million calls does not pin it forever.
 func (sh *callShard) shrink() {
-	if c := cap(sh.live); c > 1024 && len(sh.live) < c/4 {
-		sh.live = append([]*Call(nil), sh.live...)
-		sh.slots = append([]*callSlot(nil), sh.slots...)
-		sh.due = append([]int64(nil), sh.due...)
+	if c := cap(sh.live); c > shrinkMin && len(sh.live) < c/4 {
+		sh.live = slices.Clone(sh.live)
+		sh.slots = slices.Clone(sh.slots)
+		sh.due = slices.Clone(sh.due)
+		sh.byID = rebuild(sh.byID)
 	}
+}
+
+// shrinkMin: tables smaller than this are not worth shrinking.
+const shrinkMin = 1024
+
+// rebuild copies m into a map sized for its current length (maps.Clone
+// keeps the old capacity).
+func rebuild[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // keep stores a copy of the message for active_call_info, within the

@@ -42,10 +42,13 @@
 //   - Re-INVITEs and retransmissions never reset Start or the parties.
 //   - SDP from the caller sets RTPSrc/CallerCodec, SDP from the called side
 //     RTPDst/CalledCodec (first payload type of the audio m= line; the latest
-//     offer/answer wins, so the answering fork's 200 overrides a 183).
+//     offer/answer wins, so the answering fork's 200 overrides a 183, and
+//     re-INVITEs update them). These are the SDP addresses: without RTP we
+//     cannot list, as VoIPmonitor does, where media really came from.
 //   - CalledAgent is the Server/User-Agent of the called side's responses
 //     (not 100 Trying, which is hop-by-hop): the first one, overridden by
-//     the answering 2xx.
+//     the answering 2xx. Once answered, responses from other forks (another
+//     To tag) change neither the agent nor the SDP.
 //   - Requests or responses for an unknown Call-ID are ignored and counted
 //     (Counts.Orphans): a call is only created by an INVITE.
 //   - Calls without any packet for Config.CallTimeout are expired. We see no

@@ -71,6 +71,10 @@ type callEnc struct {
 	idSensor int
 	tail     []byte // the constant run from src_mosf1 to id_sensor, and a comma
 	dates    dateCache
+	start    numCache    // calldate_num
+	last     numCache    // lastpackettime
+	ints     [4]numCache // lastSIPresponseNum, callercodec, calledcodec, vlan
+	ips      [4]ipCache  // callerip, calledip, rtp_src, rtp_dst
 }
 
 func newCallEnc(calls []*Call, p *ListParams, idSensor int) *callEnc {
@@ -89,9 +93,9 @@ func (e *callEnc) appendCallRow(b []byte, c *Call) []byte {
 	b = append(b, ',')
 	b = e.dates.appendQuoted(b, c.Start)
 	b = append(b, ',')
-	b = strconv.AppendInt(b, c.Start.Unix(), 10)
+	b = e.start.append(b, c.Start.Unix())
 	b = append(b, ',')
-	b = strconv.AppendInt(b, c.LastPacket.Unix(), 10)
+	b = e.last.append(b, c.LastPacket.Unix())
 	b = append(b, ',')
 	b = strconv.AppendInt(b, c.Duration(e.now), 10)
 	b = append(b, ',')
@@ -111,22 +115,22 @@ func (e *callEnc) appendCallRow(b []byte, c *Call) []byte {
 	b = append(b, ',')
 	b = appendStrOrNull(b, c.CalledAgent)
 	b = append(b, ',')
-	b = appendIP(b, c.CallerIP)
+	b = e.ips[0].append(b, c.CallerIP)
 	b = append(b, ',')
-	b = appendIP(b, c.CalledIP)
+	b = e.ips[1].append(b, c.CalledIP)
 	b = append(b, callRowEncaps...)
-	b = strconv.AppendInt(b, int64(c.LastResponse), 10)
+	b = e.ints[0].append(b, int64(c.LastResponse))
 	b = append(b, ',')
-	b = appendIP(b, c.RTPSrc.Addr())
+	b = e.ips[2].append(b, c.RTPSrc.Addr())
 	b = append(b, ',')
-	b = appendIP(b, c.RTPDst.Addr())
+	b = e.ips[3].append(b, c.RTPDst.Addr())
 	b = append(b, callRowRTPCtry...)
-	b = strconv.AppendInt(b, int64(c.CallerCodec), 10)
+	b = e.ints[1].append(b, int64(c.CallerCodec))
 	b = append(b, ',')
-	b = strconv.AppendInt(b, int64(c.CalledCodec), 10)
+	b = e.ints[2].append(b, int64(c.CalledCodec))
 	b = append(b, ',')
 	b = append(b, e.tail...)
-	b = strconv.AppendInt(b, int64(callVLAN(c.VLAN)), 10)
+	b = e.ints[3].append(b, int64(callVLAN(c.VLAN)))
 	return append(b, ']')
 }
 
@@ -155,6 +159,7 @@ func WriteListCalls(w io.Writer, calls []*Call, p ListParams, idSensor int) erro
 	if !p.Given {
 		p = ListParams{Limit: -1, Now: p.Now, Location: p.Location}
 	}
+	p.Now = listNow(calls, &p)
 	cw := newChunkWriter(w)
 	sel, total := selectCalls(calls, &p, 0)
 	defer sel.release()

@@ -28,6 +28,7 @@ func WriteCallObjects(w io.Writer, calls []*Call, p ListParams, idSensor int) er
 	if !p.Given {
 		p = ListParams{Limit: -1, Now: p.Now, Location: p.Location}
 	}
+	p.Now = listNow(calls, &p)
 	sel, total := selectCalls(calls, &p, p.Offset)
 	defer sel.release()
 	e := newCallEnc(calls, &p, idSensor)
@@ -124,9 +125,9 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 	case colCalldate:
 		return e.dates.appendQuoted(b, c.Start)
 	case colCalldateNum:
-		return strconv.AppendInt(b, c.Start.Unix(), 10)
+		return e.start.append(b, c.Start.Unix())
 	case colLastPacket:
-		return strconv.AppendInt(b, c.LastPacket.Unix(), 10)
+		return e.last.append(b, c.LastPacket.Unix())
 	case colDuration:
 		return strconv.AppendInt(b, c.Duration(e.now), 10)
 	case colConnDuration:
@@ -137,8 +138,14 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 		return append(b, '0')
 	case 24, 25: // *_encaps_prot
 		return append(b, "255"...)
-	case colCallerIP, colCalledIP, colRTPSrc, colRTPDst:
-		return appendIP(b, callAddr(col, c))
+	case colCallerIP:
+		return e.ips[0].append(b, c.CallerIP)
+	case colCalledIP:
+		return e.ips[1].append(b, c.CalledIP)
+	case colRTPSrc:
+		return e.ips[2].append(b, c.RTPSrc.Addr())
+	case colRTPDst:
+		return e.ips[3].append(b, c.RTPDst.Addr())
 	case colLastResponse, colCallerCodec, colCalledCodec, colVLAN, 66:
 		return strconv.AppendInt(b, e.callInt(col, c), 10)
 	}
@@ -149,18 +156,6 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 		return append(b, "45"...)
 	}
 	return append(b, "null"...)
-}
-
-func callAddr(col int, c *Call) netip.Addr {
-	switch col {
-	case colCallerIP:
-		return c.CallerIP
-	case colCalledIP:
-		return c.CalledIP
-	case colRTPSrc:
-		return c.RTPSrc.Addr()
-	}
-	return c.RTPDst.Addr()
 }
 
 func (e *callEnc) callInt(col int, c *Call) int64 {
@@ -252,14 +247,18 @@ func appendSIPMessage(b []byte, m *SIPMessage, dates *dateCache) []byte {
 	b = append(b, `","time_us":`...)
 	b = strconv.AppendInt(b, m.TS.UnixMicro(), 10)
 	b = append(b, `,"src":"`...)
-	b = m.Src.AppendTo(b)
+	b = noZone(m.Src).AppendTo(b)
 	b = append(b, `","dst":"`...)
-	b = m.Dst.AppendTo(b)
+	b = noZone(m.Dst).AppendTo(b)
 	b = append(b, `","transport":"`...)
 	b = append(b, transportName(m)...)
 	b = append(b, `","data":`...)
 	b = appendString(b, m.Data)
 	return append(b, '}')
+}
+
+func noZone(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port())
 }
 
 func transportName(m *SIPMessage) string {

@@ -17,7 +17,7 @@ import (
 type ListParams struct {
 	Given bool // params were sent: listcalls adds the [summary] element
 
-	Limit  int // rows to list; -1 none. listcalls: 0 = only the summary object; listregisters: ≤0 = none
+	Limit  int // rows to list, -1 none; 0: listcalls gives only the summary object, listregisters all rows (as VoIPmonitor), the objects no rows
 	Offset int // rows to skip (JSON-session objects only)
 
 	SortField string // a column name; "" or one the table lacks = default order

@@ -106,6 +106,15 @@ func TestAppendString(t *testing.T) {
 		"bad\xffbyte\xc3", "\xed\xa0\x80", "emoji 😀"} {
 		checkAppendString(t, s)
 	}
+	// Every special byte at every offset of the word-at-a-time scan.
+	for _, c := range []string{`"`, `\`, "\n", "\x01", "\x1f", "\x7f", "\x80", "\xff", "é", "\u2028"} {
+		for pos := range 20 {
+			checkAppendString(t, strings.Repeat("a", pos)+c+strings.Repeat("b", 20-pos))
+		}
+	}
+	if got := string(appendString(nil, strings.Repeat("x", 17))); got != `"`+strings.Repeat("x", 17)+`"` {
+		t.Fatalf("plain: %s", got)
+	}
 }
 
 func checkAppendString(t *testing.T, s string) {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -118,5 +119,17 @@ func (sh *regShard) sweep(s *Store, now int64) {
 			continue
 		}
 		i++
+	}
+	sh.shrink()
+}
+
+// shrink is callShard.shrink for registrations.
+func (sh *regShard) shrink() {
+	if c := cap(sh.slots); c > shrinkMin && len(sh.slots) < c/4 {
+		sh.live = slices.Clone(sh.live)
+		sh.slots = slices.Clone(sh.slots)
+		sh.due = slices.Clone(sh.due)
+		sh.byKey = rebuild(sh.byKey)
+		sh.byCallID = rebuild(sh.byCallID)
 	}
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"cmp"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -9,8 +10,8 @@ import (
 
 // Listings filter, then sort a slice of small keys (the sort value copied
 // out of the record, so comparisons do not chase pointers), then take
-// offset/limit. A small limit over many rows uses a bounded heap instead of
-// a full sort. The slices come from pools and are cleared on release so
+// offset/limit. A small window over many rows is selected (quickselect)
+// before it is sorted. The slices come from pools and are cleared on release so
 // they do not pin old records.
 
 // sortKey orders one record: by k, then k2 (VoIPmonitor's secondary sort
@@ -33,14 +34,14 @@ func compareKeys[K cmp.Ordered, R any](a, b sortKey[K, R]) int {
 }
 
 // order sorts keys (descending if desc) and returns the first n (n < 0:
-// all).
+// all). A window of less than half the rows is selected first.
 func order[K cmp.Ordered, R any](keys []sortKey[K, R], desc bool, n int) []sortKey[K, R] {
 	f := compareKeys[K, R]
 	if desc {
 		f = func(a, b sortKey[K, R]) int { return compareKeys(b, a) }
 	}
-	if n >= 0 && n < len(keys)/8 {
-		return topK(keys, n, f)
+	if n >= 0 && n < len(keys)/2 {
+		keys = selectFirst(keys, n, f)
 	}
 	slices.SortFunc(keys, f)
 	if n >= 0 && n < len(keys) {
@@ -49,37 +50,54 @@ func order[K cmp.Ordered, R any](keys []sortKey[K, R], desc bool, n int) []sortK
 	return keys
 }
 
-// topK returns the n first elements of s in order, in O(len(s)·log n): s[:n]
-// is kept as a heap whose root is the last of the best n seen so far.
-func topK[E any](s []E, n int, f func(a, b E) int) []E {
-	h := s[:n]
-	for i := n/2 - 1; i >= 0; i-- {
-		siftDown(h, i, f)
-	}
-	for _, e := range s[n:] {
-		if n > 0 && f(e, h[0]) < 0 {
-			h[0] = e
-			siftDown(h, 0, f)
+// selectFirst moves the n first elements (in f's order, which must be
+// total) to s[:n], unordered, and returns s[:n]: quickselect with
+// median-of-three pivots, O(len(s)) on average and on sorted input, and a
+// full sort of the remaining range if partitioning goes badly.
+func selectFirst[E any](s []E, n int, f func(a, b E) int) []E {
+	lo, hi := 0, len(s)
+	for budget := 2 * bits.Len(uint(len(s))); hi-lo > 12 && lo < n && n < hi; budget-- {
+		if budget == 0 {
+			slices.SortFunc(s[lo:hi], f)
+			return s[:n]
+		}
+		m := lo + partition(s[lo:hi], f)
+		if m > n {
+			hi = m
+		} else {
+			lo = m
 		}
 	}
-	slices.SortFunc(h, f)
-	return h
+	if lo < n && n < hi {
+		slices.SortFunc(s[lo:hi], f)
+	}
+	return s[:n]
 }
 
-func siftDown[E any](h []E, i int, f func(a, b E) int) {
+// partition splits s (len ≥ 3, distinct elements) around a median of
+// three: it returns m, 0 < m < len(s), with s[:m] ≤ pivot ≤ s[m:] (Hoare).
+func partition[E any](s []E, f func(a, b E) int) int {
+	last, mid := len(s)-1, len(s)/2
+	if f(s[mid], s[0]) < 0 {
+		s[mid], s[0] = s[0], s[mid]
+	}
+	if f(s[last], s[mid]) < 0 {
+		s[last], s[mid] = s[mid], s[last]
+		if f(s[mid], s[0]) < 0 {
+			s[mid], s[0] = s[0], s[mid]
+		}
+	}
+	pivot := s[mid]
+	i, j := -1, len(s)
 	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
+		for i++; f(s[i], pivot) < 0; i++ {
 		}
-		if r := l + 1; r < len(h) && f(h[r], h[l]) > 0 {
-			l = r
+		for j--; f(s[j], pivot) > 0; j-- {
 		}
-		if f(h[l], h[i]) <= 0 {
-			return
+		if i >= j {
+			return j + 1
 		}
-		h[i], h[l] = h[l], h[i]
-		i = l
+		s[i], s[j] = s[j], s[i]
 	}
 }
 

@@ -116,5 +116,5 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 
 func slowParseAddr(b []byte) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(string(b))
-	return a.Unmap(), err == nil
+	return a.Unmap().WithZone(""), err == nil
 }
