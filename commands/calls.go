@@ -46,7 +46,7 @@ func listCalls(req *Request, rep *Reply) {
 		return
 	}
 	calls := st.Calls() // pointers to immutable records: cheap, never stalls ingest
-	p.Now = st.Now()   // durations at the sensor's clock, which moves even when traffic is quiet
+	p.Now = st.Now()    // durations at the sensor's clock, which moves even when traffic is quiet
 	id := req.Host.IDSensor()
 	if req.JSON {
 		rep.Kind = JSON
