@@ -3,7 +3,9 @@ package commands
 import (
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"tapline/state"
@@ -45,6 +47,10 @@ func listCalls(req *Request, rep *Reply) {
 		rep.Fail(CodeInvalid, "listcalls: "+err.Error())
 		return
 	}
+	if err := checkFields(p.Fields, state.CallColumns()); err != nil {
+		rep.Fail(CodeInvalid, "listcalls: "+err.Error())
+		return
+	}
 	calls := st.Calls() // pointers to immutable records: cheap, never stalls ingest
 	p.Now = st.Now()    // durations at the sensor's clock, which moves even when traffic is quiet
 	id := req.Host.IDSensor()
@@ -67,6 +73,10 @@ func listRegisters(req *Request, rep *Reply) {
 		rep.Fail(CodeInvalid, "listregisters: "+err.Error())
 		return
 	}
+	if err := checkFields(p.Fields, state.RegisterColumns()); err != nil {
+		rep.Fail(CodeInvalid, "listregisters: "+err.Error())
+		return
+	}
 	regs := st.Registers()
 	p.Now = st.Now()
 	id := req.Host.IDSensor()
@@ -76,6 +86,17 @@ func listRegisters(req *Request, rep *Reply) {
 		return
 	}
 	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return state.WriteListRegisters(w, regs, p, id) })
+}
+
+// checkFields rejects unknown "fields" before the reply starts: once a
+// streamed JSON result has begun, an error can only cut the session.
+func checkFields(fields, cols []string) error {
+	for _, f := range fields {
+		if !slices.Contains(cols, f) {
+			return fmt.Errorf("fields: unknown column %q", f)
+		}
+	}
+	return nil
 }
 
 // zipped gzips a stream when the params asked for "zip":"yes" (VoIPmonitor

@@ -11,8 +11,11 @@ import (
 // the sensor's clock keeps moving forward and the previous pass's calls end.
 func (s *Sensor) runReplay(ctx context.Context) error {
 	d := s.newDecoder(s.handler())
-	opt := capture.ReplayOptions{Path: s.cfg.Replay, Speed: s.cfg.ReplaySpeed, Loop: s.cfg.ReplayLoop}
-	return capture.Replay(ctx, opt, d)
+	sweep := func(int) { s.store.Advance(s.store.Now()) } // expire at the capture's end clock
+	opt := capture.ReplayOptions{Path: s.cfg.Replay, Speed: s.cfg.ReplaySpeed, Loop: s.cfg.ReplayLoop, OnLoop: sweep}
+	err := capture.Replay(ctx, opt, d)
+	sweep(0)
+	return err
 }
 
 func (s *Sensor) runLive(ctx context.Context) error {
