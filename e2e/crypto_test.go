@@ -188,7 +188,8 @@ func TestCryptoPolicy(t *testing.T) {
 		{req: "help ping\n", want: "need aes!\n"},
 		{req: "clients\n", want: "need aes!\n"},
 		{req: "nosuch\n", want: "command not found\n"},
-		{req: "listcalls\n", want: "command not found\n"}, // not implemented: unknown is checked first
+		{req: "nosuchcmd\n", want: "command not found\n"}, // unknown is checked before the AES policy
+		{req: "listcalls\n", want: "need aes!\n"},
 		{req: "ping\n", want: "pong\n"},
 		{req: "getversion\n", want: version.Version},
 		{req: "getbuild\n", ok: notNeed},

@@ -5,9 +5,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"tapline/config"
 	"tapline/version"
 )
 
@@ -19,6 +21,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), sendCmd(), keysCmd(), versionCmd())
+	root.SetArgs(joinBoolValues(os.Args[1:]))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tapline:", err)
 		os.Exit(exitCode(err))
@@ -39,6 +42,36 @@ func exitCode(err error) int {
 		return e.code
 	}
 	return 2
+}
+
+// joinBoolValues lets yes/no flags take their value either way: bare
+// (--replay-loop), joined (--replay-loop=no) or as the next word
+// (--manager-enable-unencrypted yes), as voipmonitor.conf users write them.
+func joinBoolValues(args []string) []string {
+	bools := map[string]bool{}
+	for _, k := range config.Keys() {
+		if k.Bool {
+			bools["--"+k.Flag] = true
+		}
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		if bools[args[i]] && i+1 < len(args) && isBoolWord(args[i+1]) {
+			out = append(out, args[i]+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
+}
+
+func isBoolWord(s string) bool {
+	switch strings.ToLower(s) {
+	case "yes", "no", "true", "false", "on", "off", "1", "0":
+		return true
+	}
+	return false
 }
 
 func versionCmd() *cobra.Command {
