@@ -233,6 +233,7 @@ type HEPStats struct {
 	SIP       atomic.Uint64 // SIP payloads delivered
 	NotSIP    atomic.Uint64 // valid HEP carrying something else (RTCP, logs) or a payload that is not SIP
 	Malformed atomic.Uint64 // not HEPv3, or broken
+	Drops     atomic.Uint64 // datagrams the kernel dropped on the socket (buffer full), as it reports them
 }
 
 // Stats returns the counters in the common form (Malformed as DecodeErrors).
@@ -242,6 +243,7 @@ func (s *HEPStats) Stats() Stats {
 		SIP:          s.SIP.Load(),
 		NotSIP:       s.NotSIP.Load(),
 		DecodeErrors: s.Malformed.Load(),
+		Drops:        s.Drops.Load(),
 	}
 }
 
@@ -263,6 +265,7 @@ func NewHEPListener(addr string) (*HEPListener, error) {
 	}
 	// A burst of mirrored traffic must not overflow the default buffer.
 	_ = c.SetReadBuffer(8 << 20)
+	enableDropCount(c)
 	return &HEPListener{conn: c}, nil
 }
 
@@ -282,9 +285,13 @@ func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error 
 	defer stop()
 	defer l.conn.Close()
 	buf := make([]byte, 65536)
+	oob := make([]byte, 128)
 	var p Packet
 	for {
-		n, err := l.conn.Read(buf)
+		n, oobn, _, _, err := l.conn.ReadMsgUDP(buf, oob)
+		if d, ok := dropCount(oob[:oobn]); ok {
+			st.Drops.Store(d)
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil

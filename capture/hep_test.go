@@ -166,3 +166,50 @@ func TestListenHEPStops(t *testing.T) {
 		t.Fatal("bad address accepted")
 	}
 }
+
+// TestHEPDropsCounted: when the handler stalls and the socket buffer
+// overflows, the kernel's drops are counted, so received + dropped equals
+// what was sent (peers lose such bursts silently).
+func TestHEPDropsCounted(t *testing.T) {
+	l, err := NewHEPListener("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.conn.SetReadBuffer(4096) // tiny, so a burst overflows it
+	var st HEPStats
+	gate := make(chan struct{})
+	first := true
+	h := func(*Packet) {
+		if first {
+			first = false
+			<-gate // stall on the first packet while the burst arrives
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Serve(ctx, h, &st) }()
+	conn, err := net.Dial("udp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pkt := AppendHEP(nil, &hepPackets()[0])
+	const burst = 2000
+	for range burst {
+		_, _ = conn.Write(pkt)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(gate)
+	time.Sleep(100 * time.Millisecond)
+	_, _ = conn.Write(pkt) // carries the final drop count
+	deadline := time.Now().Add(5 * time.Second)
+	for st.Packets.Load()+st.Drops.Load() < burst+1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	got, dropped := st.Packets.Load(), st.Drops.Load()
+	if dropped == 0 || got+dropped != burst+1 {
+		t.Fatalf("received %d + dropped %d, want a total of %d with drops > 0", got, dropped, burst+1)
+	}
+}

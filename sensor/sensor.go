@@ -43,6 +43,7 @@ type Stats struct {
 	ParseErrors uint64 `json:"parse_errors"`
 	HEPPackets  uint64 `json:"hep_packets"`
 	HEPErrors   uint64 `json:"hep_errors"`
+	HEPDrops    uint64 `json:"hep_drops"`
 }
 
 // New builds the sensor; Run starts its sources.
@@ -158,5 +159,7 @@ func (s *Sensor) Stats() Stats {
 	out.ParseErrors = s.parseErrors.Load()
 	out.HEPPackets = s.hep.Packets.Load()
 	out.HEPErrors = s.hep.Malformed.Load()
+	out.HEPDrops = s.hep.Drops.Load()
+	out.Drops += out.HEPDrops
 	return out
 }
