@@ -37,55 +37,57 @@ func listParams(req *Request) (state.ListParams, error) {
 	return state.ParseListParams(raw)
 }
 
-func listCalls(req *Request, rep *Reply) {
-	st, ok := store(req, rep)
-	if !ok {
-		return
-	}
-	p, err := listParams(req)
-	if err != nil {
-		rep.Fail(CodeInvalid, "listcalls: "+err.Error())
-		return
-	}
-	if err := checkFields(p.Fields, state.CallColumns()); err != nil {
-		rep.Fail(CodeInvalid, "listcalls: "+err.Error())
-		return
-	}
-	calls := st.Calls() // pointers to immutable records: cheap, never stalls ingest
-	p.Now = st.Now()    // durations at the sensor's clock, which moves even when traffic is quiet
-	id := req.Host.IDSensor()
-	if req.JSON {
-		rep.Kind = JSON
-		rep.Stream = func(w io.Writer) error { return state.WriteCallObjects(w, calls, p, id) }
-		return
-	}
-	rep.Kind = JSON
-	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return state.WriteListCalls(w, calls, p, id) })
+// listing describes one listing command for list: its columns and its
+// two encoders (VoIPmonitor's arrays, and objects for JSON sessions), bound
+// to a snapshot taken on the worker.
+type listing struct {
+	name    string
+	columns []string
+	snap    func(st *state.Store) (arrays, objects func(io.Writer, state.ListParams, int) error)
 }
 
-func listRegisters(req *Request, rep *Reply) {
+var (
+	callListing = listing{"listcalls", state.CallColumns(), func(st *state.Store) (a, o func(io.Writer, state.ListParams, int) error) {
+		calls := st.Calls() // pointers to immutable records: cheap, never stalls ingest
+		a = func(w io.Writer, p state.ListParams, id int) error { return state.WriteListCalls(w, calls, p, id) }
+		o = func(w io.Writer, p state.ListParams, id int) error { return state.WriteCallObjects(w, calls, p, id) }
+		return a, o
+	}}
+	registerListing = listing{"listregisters", state.RegisterColumns(), func(st *state.Store) (a, o func(io.Writer, state.ListParams, int) error) {
+		regs := st.Registers()
+		a = func(w io.Writer, p state.ListParams, id int) error { return state.WriteListRegisters(w, regs, p, id) }
+		o = func(w io.Writer, p state.ListParams, id int) error { return state.WriteRegisterObjects(w, regs, p, id) }
+		return a, o
+	}}
+)
+
+func listCalls(req *Request, rep *Reply)     { list(req, rep, callListing) }
+func listRegisters(req *Request, rep *Reply) { list(req, rep, registerListing) }
+
+// list validates the params, takes the snapshot and leaves the encoding to
+// the reply stream, which runs on the connection's writer goroutine.
+func list(req *Request, rep *Reply, l listing) {
 	st, ok := store(req, rep)
 	if !ok {
 		return
 	}
 	p, err := listParams(req)
+	if err == nil {
+		err = checkFields(p.Fields, l.columns)
+	}
 	if err != nil {
-		rep.Fail(CodeInvalid, "listregisters: "+err.Error())
+		rep.Fail(CodeInvalid, l.name+": "+err.Error())
 		return
 	}
-	if err := checkFields(p.Fields, state.RegisterColumns()); err != nil {
-		rep.Fail(CodeInvalid, "listregisters: "+err.Error())
-		return
-	}
-	regs := st.Registers()
-	p.Now = st.Now()
+	arrays, objects := l.snap(st)
+	p.Now = st.Now() // durations at the sensor's clock, which moves even when traffic is quiet
 	id := req.Host.IDSensor()
 	rep.Kind = JSON
 	if req.JSON {
-		rep.Stream = func(w io.Writer) error { return state.WriteRegisterObjects(w, regs, p, id) }
+		rep.Stream = func(w io.Writer) error { return objects(w, p, id) }
 		return
 	}
-	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return state.WriteListRegisters(w, regs, p, id) })
+	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return arrays(w, p, id) })
 }
 
 // checkFields rejects unknown "fields" before the reply starts: once a
