@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"io"
 	"time"
 
@@ -140,34 +142,64 @@ func textItem(s string) outItem {
 // sealLegacy turns the plain items of one reply into VoIPmonitor's
 // "aes:"+CBC stream.
 func sealLegacy(items []outItem, k crypto.Key) []outItem {
-	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewLegacyWriter(w, k) })
+	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewLegacyWriter(w, k) },
+		func(dst, plain []byte) []byte { return appendLegacyReply(dst, k, plain) })
+}
+
+// appendLegacyReply is the whole-buffer form of crypto.LegacyWriter for
+// replies that are already in memory: "aes:" + CBC(PKCS#7(plain)), nothing
+// for an empty reply. It avoids the writer's 64 KiB staging buffers, which
+// dominated small encrypted replies.
+func appendLegacyReply(dst []byte, k crypto.Key, plain []byte) []byte {
+	if len(plain) == 0 {
+		return dst
+	}
+	block, err := aes.NewCipher(k.AES)
+	if err != nil {
+		return dst
+	}
+	dst = append(dst, "aes:"...)
+	start := len(dst)
+	pad := aes.BlockSize - len(plain)%aes.BlockSize
+	dst = append(dst, plain...)
+	for range pad {
+		dst = append(dst, byte(pad))
+	}
+	cipher.NewCBCEncrypter(block, k.IV[:aes.BlockSize]).CryptBlocks(dst[start:], dst[start:])
+	return dst
 }
 
 // sealHardened turns the plain items of one reply into reply frames bound
 // to the request's ref, the last one marked final.
 func sealHardened(items []outItem, hk *crypto.HardenedKey, ref [16]byte) []outItem {
-	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewHardenedWriter(w, hk, ref, time.Now) })
+	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewHardenedWriter(w, hk, ref, time.Now) },
+		func(dst, plain []byte) []byte { return crypto.SealMessage(dst, hk, true, time.Now(), ref, plain) })
 }
 
 // seal runs the plain items through an encrypting writer: into one buffer
 // when they are all bytes, or as one stream when the reply streams (then
 // the encryption happens on the connection's writer goroutine).
-func seal(items []outItem, enc func(io.Writer) io.WriteCloser) []outItem {
+func seal(items []outItem, enc func(io.Writer) io.WriteCloser, sealBytes func(dst, plain []byte) []byte) []outItem {
 	hasStream := false
 	for _, it := range items {
 		hasStream = hasStream || it.stream != nil
 	}
 	if !hasStream {
+		var plain []byte
+		if len(items) == 1 {
+			plain = items[0].buf
+		} else {
+			plain = nil
+			for _, it := range items {
+				plain = append(plain, it.buf...)
+			}
+		}
 		pb := getBuf()
-		bw := &bufWriter{b: *pb}
-		w := enc(bw)
+		*pb = sealBytes((*pb)[:0], plain)
 		for _, it := range items {
-			_, _ = w.Write(it.buf)
 			putBuf(it.pooled)
 		}
-		_ = w.Close()
-		*pb = bw.b
-		return []outItem{{buf: bw.b, pooled: pb}}
+		return []outItem{{buf: *pb, pooled: pb}}
 	}
 	parts := append([]outItem(nil), items...)
 	return []outItem{{size: -1, stream: func(dst io.Writer) error {
@@ -196,11 +228,6 @@ func writePart(w io.Writer, it outItem) error {
 	}
 	return nil
 }
-
-// bufWriter appends to a byte slice (bytes.Buffer would copy it again).
-type bufWriter struct{ b []byte }
-
-func (w *bufWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 
 type countWriter struct {
 	w io.Writer
