@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"tapline/crypto"
@@ -38,7 +39,9 @@ func DoSecure(ctx context.Context, network, addr string, mode Crypto, key crypto
 		req = crypto.SealMessage(nil, key.Hardened(), false, time.Now(), ref, []byte(line))
 	}
 	return exchange(ctx, network, addr, req, func(c io.Reader) (int64, error) {
-		br := bufio.NewReaderSize(c, frameReadBuf)
+		br := readerPool.Get().(*bufio.Reader)
+		br.Reset(c)
+		defer func() { br.Reset(nil); readerPool.Put(br) }()
 		var r io.Reader
 		var err error
 		if mode == Legacy {
@@ -151,3 +154,7 @@ func (r *frameReader) Read(p []byte) (int, error) {
 
 // frameReadBuf holds the longest reply frame line.
 var frameReadBuf = crypto.MaxFrameLine(crypto.MaxFramePlain) + 64
+
+// readerPool recycles the ~88 KiB frame readers of one-shot requests, which
+// otherwise cost more than the request itself.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, frameReadBuf) }}
