@@ -3,7 +3,7 @@ BUILD    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X tapline/version.Build=$(BUILD)
 RUNDIR   := run
 
-.PHONY: all build run deps test vet fmt-check fuzz bench docs clean
+.PHONY: all build run deps test vet fmt-check fuzz bench bench-micro docs clean
 
 all: build
 
@@ -48,8 +48,18 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzListParams$$' -fuzztime 30s ./state/
 	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime 30s ./state/
 
-bench:
+# Micro-benchmarks, next to the code they measure.
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The standard comparison of issue 5: tapline vs the gnet floor vs Redis vs
+# HAProxy (each started on loopback when installed; skipped peers are named
+# in the report), written to bench/results/latest.{md,json,png}.
+# test_blob (the 1 MiB reply) needs the tapline_testcmds build.
+BENCH_POINT ?= 2s
+bench:
+	$(GO) build -ldflags "$(LDFLAGS)" -tags tapline_testcmds -o bin/tapline-bench ./cmd/tapline
+	./bin/tapline-bench bench --standard --tapline-bin bin/tapline-bench --out bench/results --point $(BENCH_POINT)
 
 # Regenerate docs/COMMANDS.md from the command table.
 docs:

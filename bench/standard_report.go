@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// sections of the standard comparison, in report order.
+var sections = []struct{ key, title string }{
+	{"oneshot", "One-shot small command (one connection per request)"},
+	{"session", "Session small command (one request in flight per connection)"},
+	{"pipeline", "Pipelined, depth 16"},
+	{"crypto", "Encryption cost (tapline, TCP)"},
+}
+
+// find returns the first result matching all given fields ("" and 0 match anything).
+func find(rs []*Result, section, label, transport, mode, cryptoMode, reqPrefix string, conc int) *Result {
+	for _, r := range rs {
+		if (section == "" || r.Note == section) && (label == "" || r.Label == label) &&
+			(transport == "" || r.Transport == transport) && (mode == "" || r.Mode == mode) &&
+			(cryptoMode == "" || r.Crypto == cryptoMode) && strings.HasPrefix(r.Request, reqPrefix) &&
+			(conc == 0 || r.Concurrency == conc) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Ratios computes the comparisons issue 5 asks for, as Markdown list items.
+func Ratios(rs []*Result) []string {
+	var out []string
+	ratio := func(a, b *Result) (float64, bool) {
+		if a == nil || b == nil || b.Throughput == 0 {
+			return 0, false
+		}
+		return a.Throughput / b.Throughput, true
+	}
+	check := func(v, goal float64) string {
+		if v >= goal {
+			return "meets"
+		}
+		return "**misses**"
+	}
+	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
+	for _, tp := range []string{"tcp", "unix"} {
+		for _, c := range []int{16, 64} {
+			t := find(rs, "oneshot", "tapline", tp, OneShot, "", "", c)
+			if t == nil {
+				continue
+			}
+			if v, ok := ratio(t, find(rs, "oneshot", "floor", tp, OneShot, "", "", c)); ok {
+				add("one-shot %s c=%d: tapline / floor = %.2f× (target ≥ 0.9×: %s)", tp, c, v, check(v, 0.9))
+			}
+			if h := find(rs, "oneshot", "haproxy", tp, OneShot, "", "", c); h != nil {
+				v, _ := ratio(t, h)
+				add("one-shot %s c=%d: tapline / HAProxy (successful) = %.2f× (target ≥ 1.0×: %s); HAProxy errors: %s", tp, c, v, check(v, 1), FormatErrors(h.Errors))
+			}
+			if r := find(rs, "oneshot", "redis", tp, OneShot, "", "", c); r != nil {
+				v, _ := ratio(t, r)
+				add("one-shot %s c=%d: tapline / Redis PING (one connection per request) = %.2f×", tp, c, v)
+			}
+			vm := map[string]float64{"tcp": 8300, "unix": 12600}[tp]
+			v := t.Throughput / vm
+			add("one-shot %s c=%d: tapline / VoIPmonitor (%s req/s) = %.2f× (target ≥ 2×: %s); tapline errors: %s",
+				tp, c, FormatRate(vm), v, check(v, 2), FormatErrors(t.Errors))
+		}
+	}
+	for _, c := range []int{1, 16, 64} {
+		t := find(rs, "session", "tapline", "tcp", Session, "", "", c)
+		if t == nil {
+			continue
+		}
+		if v, ok := ratio(t, find(rs, "session", "floor", "tcp", Session, "", "", c)); ok {
+			add("session c=%d: tapline / floor = %.2f× (target ≥ 0.9×: %s)", c, v, check(v, 0.9))
+		}
+		if v, ok := ratio(t, find(rs, "session", "redis", "tcp", Session, "", "", c)); ok {
+			add("session c=%d: tapline / Redis PING inline = %.2f×", c, v)
+		}
+	}
+	for _, c := range []int{1, 16} {
+		t := find(rs, "pipeline", "tapline", "tcp", Pipeline, "", "", c)
+		if v, ok := ratio(t, find(rs, "pipeline", "redis", "tcp", Pipeline, "", "", c)); ok {
+			add("pipelined depth 16 c=%d: tapline / Redis = %.2f× (target ≥ 1.0×: %s)", c, v, check(v, 1))
+		}
+		if v, ok := ratio(t, find(rs, "pipeline", "floor", "tcp", Pipeline, "", "", c)); ok {
+			add("pipelined depth 16 c=%d: tapline / floor = %.2f×", c, v)
+		}
+	}
+	for _, m := range []string{OneShot, Session} {
+		plain := find(rs, "crypto", "tapline", "tcp", m, "none", "ping", 0)
+		for _, cm := range []string{"legacy", "hardened"} {
+			if v, ok := ratio(find(rs, "crypto", "tapline", "tcp", m, cm, "ping", 0), plain); ok {
+				goal := ""
+				if m == Session && cm == "hardened" {
+					goal = fmt.Sprintf(" (target ≥ 0.8×: %s)", check(v, 0.8))
+				}
+				add("ping %s: %s / plain = %.2f×%s", m, cm, v, goal)
+			}
+		}
+	}
+	plainBlob := find(rs, "crypto", "tapline", "tcp", OneShot, "none", "test_blob", 0)
+	for _, cm := range []string{"legacy", "hardened"} {
+		b := find(rs, "crypto", "tapline", "tcp", OneShot, cm, "test_blob", 0)
+		if v, ok := ratio(b, plainBlob); ok {
+			add("1 MiB reply one-shot: %s / plain = %.2f× (%.0f vs %.0f MB/s)", cm, v, b.MBps(), plainBlob.MBps())
+		}
+	}
+	e := find(rs, "", "echo", "tcp", Session, "", "", 16)
+	if e != nil {
+		var best *Result
+		for _, r := range rs {
+			if r.Mode == Session && r.Label != "echo" && (best == nil || r.Throughput > best.Throughput) {
+				best = r
+			}
+		}
+		if best != nil {
+			add("client headroom: echo session c=16 = %s req/s, %.2f× the best session result (%s c=%d)",
+				FormatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency)
+		}
+	}
+	if e := find(rs, "", "echo", "tcp", Pipeline, "", "", 16); e != nil {
+		add("client headroom: echo pipelined c=16 = %s req/s at %.1f µs of client CPU per request", FormatRate(e.Throughput), e.CPUPerReqUS)
+	}
+	return out
+}
+
+// StandardMarkdown renders the standard comparison.
+func StandardMarkdown(rep *Report, chart string) string {
+	var b strings.Builder
+	b.WriteString("# tapline bench: standard comparison\n\n")
+	fmt.Fprintf(&b, "Run %s. Machine: %s.\n\n", rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Machine)
+	b.WriteString("Reproduce with `make bench`. Every point ran for the same time with the same client; " +
+		"req/s counts successful requests only. \"server CPU/req\" is the server process's user+system CPU " +
+		"(10 ms ticks) divided by its successful requests; client CPU is the bench process's.\n\n")
+	for _, s := range sections {
+		var rs []*Result
+		for _, r := range rep.Results {
+			if r.Note == s.key {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "## %s\n\n", s.title)
+		_ = Markdown(&b, rs)
+		b.WriteString("\n")
+	}
+	b.WriteString("## Ratios\n\n")
+	for _, l := range Ratios(rep.Results) {
+		fmt.Fprintf(&b, "- %s\n", l)
+	}
+	if len(rep.Skipped) > 0 {
+		b.WriteString("\n## Skipped\n\n")
+		for _, s := range rep.Skipped {
+			fmt.Fprintf(&b, "- %s\n", s)
+		}
+	}
+	if len(rep.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, s := range rep.Notes {
+			fmt.Fprintf(&b, "- %s\n", s)
+		}
+	}
+	if chart != "" {
+		fmt.Fprintf(&b, "\n![throughput and p99 by connections](%s)\n", chart)
+	}
+	return b.String()
+}
+
+func writeStandard(dir string, rep *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var chartRs []*Result
+	for _, r := range rep.Results {
+		if r.Note == "oneshot" || r.Note == "session" {
+			chartRs = append(chartRs, r)
+		}
+	}
+	chart := "latest.png"
+	if err := Plot(filepath.Join(dir, chart), "tapline bench", chartRs); err != nil {
+		rep.Notes = append(rep.Notes, "chart: "+err.Error())
+		chart = ""
+	}
+	if err := WriteJSON(filepath.Join(dir, "latest.json"), rep); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "latest.md"), []byte(StandardMarkdown(rep, chart)), 0o644)
+}

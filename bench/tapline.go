@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"tapline/commands"
+	"tapline/config"
+	"tapline/crypto"
+	"tapline/keyring"
+	"tapline/server"
+)
+
+// Tapline is a tapline manager server run in-process on loopback (target
+// "tapline"), with a static key so every crypto mode can be driven.
+type Tapline struct {
+	TCP  Target
+	Unix Target
+	Key  crypto.Key
+	srv  *server.Server
+	dir  string
+}
+
+// StartTapline starts tapline's real server (gnet engines, commands.Default)
+// on a free loopback port and a Unix socket in a temporary directory. A zero
+// key is replaced by a generated one.
+func StartTapline(key crypto.Key) (*Tapline, error) {
+	if key.AES == nil {
+		var err error
+		if key, err = crypto.GenerateKey(); err != nil {
+			return nil, err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "tapline-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Default()
+	cfg.ManagerPort = port
+	cfg.ManagerSocket = filepath.Join(dir, "tapline.sock")
+	ring := keyring.New(cfg.KeyGrace)
+	ring.Static(key)
+	s := server.New(cfg, commands.Default(), ring)
+	if err := s.Start(); err != nil {
+		_ = s.Shutdown(context.Background())
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start tapline: %w", err)
+	}
+	return &Tapline{srv: s, dir: dir, Key: key,
+		TCP:  Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)},
+		Unix: Target{Network: "unix", Addr: cfg.ManagerSocket}}, nil
+}
+
+// Stop shuts the server down.
+func (t *Tapline) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := t.srv.Shutdown(ctx)
+	_ = os.RemoveAll(t.dir)
+	return err
+}
+
+// Key0 is the zero key: StartTapline generates one in its place.
+func Key0() crypto.Key { return crypto.Key{} }

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"tapline/bench"
+	"tapline/crypto"
+)
+
+func benchCmd() *cobra.Command {
+	var (
+		targets     []string
+		labels      []string
+		mode        string
+		depth       int
+		cryptoMode  string
+		keyB64      string
+		ivB64       string
+		command     string
+		conc        []int
+		duration    time.Duration
+		requests    int64
+		rawLine     string
+		term        string
+		timeout     time.Duration
+		jsonOut     string
+		plotOut     string
+		mdOut       string
+		standard    bool
+		outDir      string
+		taplineBin  string
+		pointDur    time.Duration
+		serveTarget string
+		cpuProfile  string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench --target tcp:HOST:PORT|unix:PATH|floor|echo|tapline [flags]",
+		Short: "load-test a manager socket (or any line protocol) and report throughput and latency",
+		Long: `bench drives a line-protocol target and reports throughput, latency
+percentiles (HDR histogram), errors by kind, bytes and client CPU.
+
+Targets: tcp:HOST:PORT, unix:PATH, or a server started in-process on loopback:
+floor (a minimal gnet server answering pong per line), echo (writes back what
+it gets) and tapline (tapline's own server with a generated key).
+--target may be repeated; each target runs the whole --concurrency sweep.
+
+Modes: oneshot (dial, one line, half-close, read until close, like nc -N),
+session (tapline JSON session, one request in flight), pipeline (--depth in
+flight). --raw-line sends a plain line instead (Redis inline commands,
+HAProxy's runtime API); --reply-terminator ends each reply (escapes such as
+\r\n are understood).
+
+--standard runs the comparison of issue 5 (make bench): it builds nothing,
+starts tapline from --tapline-bin, redis-server and haproxy when installed,
+and writes latest.md, latest.json and latest.png under --out.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if serveTarget != "" {
+				return serveBuiltin(ctx, serveTarget, mode == bench.OneShot)
+			}
+			if standard {
+				return runStandard(ctx, outDir, taplineBin, pointDur)
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return &exitError{1, err}
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return &exitError{1, err}
+				}
+				defer pprof.StopCPUProfile()
+			}
+			if len(targets) == 0 {
+				return &exitError{2, fmt.Errorf("--target is required")}
+			}
+			tv, err := unescape(term)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("--reply-terminator: %w", err)}
+			}
+			rl, err := unescape(rawLine)
+			if err != nil {
+				return &exitError{2, fmt.Errorf("--raw-line: %w", err)}
+			}
+			var key crypto.Key
+			if keyB64 != "" || ivB64 != "" {
+				if key, err = crypto.ParseKey(keyB64, ivB64); err != nil {
+					return &exitError{2, fmt.Errorf("--key-b64/--iv-b64: %w", err)}
+				}
+			}
+			rep := &bench.Report{Machine: bench.ThisMachine(), Started: time.Now()}
+			for i, ts := range targets {
+				t, err := bench.ParseTarget(ts)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				label := ts
+				if i < len(labels) {
+					label = labels[i]
+				}
+				cfg := bench.Config{Label: label, Target: t, Mode: mode, Depth: depth, Crypto: cryptoMode,
+					Key: key, Command: command, RawLine: rl, Terminator: tv, Duration: duration,
+					Requests: requests, Timeout: timeout}
+				stopTarget, err := startBuiltinFor(&cfg)
+				if err != nil {
+					return err
+				}
+				for _, c := range conc {
+					cfg.Concurrency = c
+					r, err := runWithProgress(ctx, cfg)
+					if err != nil {
+						stopTarget()
+						return &exitError{2, err}
+					}
+					rep.Results = append(rep.Results, r)
+				}
+				stopTarget()
+			}
+			if err := bench.Markdown(os.Stdout, rep.Results); err != nil {
+				return err
+			}
+			fmt.Printf("\nMachine: %s\n", rep.Machine)
+			if mdOut != "" {
+				f, err := os.Create(mdOut)
+				if err != nil {
+					return &exitError{1, err}
+				}
+				_ = bench.Markdown(f, rep.Results)
+				f.Close()
+			}
+			if jsonOut != "" {
+				if err := bench.WriteJSON(jsonOut, rep); err != nil {
+					return &exitError{1, err}
+				}
+			}
+			if plotOut != "" {
+				if err := bench.Plot(plotOut, "tapline bench", rep.Results); err != nil {
+					return &exitError{1, err}
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&targets, "target", nil, "tcp:HOST:PORT, unix:PATH, floor, echo or tapline (repeatable)")
+	f.StringArrayVar(&labels, "label", nil, "name of the matching --target in reports (repeatable)")
+	f.StringVar(&mode, "mode", bench.OneShot, "oneshot, session or pipeline")
+	f.IntVar(&depth, "depth", 16, "requests in flight per connection (pipeline mode)")
+	f.StringVar(&cryptoMode, "crypto", "none", "none, legacy or hardened")
+	f.StringVar(&keyB64, "key-b64", "", "base64 manager key (crypto modes; generated for --target tapline)")
+	f.StringVar(&ivB64, "iv-b64", "", "base64 manager IV, with --key-b64")
+	f.StringVar(&command, "command", "", "tapline command (default ping)")
+	f.IntSliceVar(&conc, "concurrency", []int{1, 16, 64}, "connections; a list runs a sweep")
+	f.DurationVar(&duration, "duration", 5*time.Second, "length of each point")
+	f.Int64Var(&requests, "requests", 0, "stop each point after this many requests instead of --duration")
+	f.StringVar(&rawLine, "raw-line", "", `raw mode: send this line as is (e.g. "PING", "show info")`)
+	f.StringVar(&term, "reply-terminator", "", `raw mode: a reply ends with this (e.g. "\r\n"); empty: at EOF`)
+	f.DurationVar(&timeout, "timeout", 5*time.Second, "per-request timeout")
+	f.StringVar(&jsonOut, "json", "", "write results as JSON to FILE")
+	f.StringVar(&plotOut, "plot", "", "write a chart (throughput and p99 by concurrency) to FILE.png or FILE.svg")
+	f.StringVar(&mdOut, "markdown", "", "also write the Markdown table to FILE")
+	f.BoolVar(&standard, "standard", false, "run the standard comparison (make bench)")
+	f.StringVar(&outDir, "out", "bench/results", "directory of the standard comparison's reports")
+	f.StringVar(&taplineBin, "tapline-bin", "bin/tapline-bench", "tapline binary for --standard (built with -tags tapline_testcmds for the 1 MiB reply)")
+	f.DurationVar(&pointDur, "point", 2*time.Second, "length of each point of --standard")
+	f.StringVar(&serveTarget, "serve", "", "run a built-in target (floor or echo) until interrupted and print its addresses; --mode oneshot closes after each reply")
+	_ = f.MarkHidden("serve")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (with --target tapline it includes the server)")
+	return cmd
+}
+
+// unescape reads Go-style escapes (\r, \n, \t, \x00) in a flag value.
+func unescape(s string) (string, error) {
+	if !strings.Contains(s, `\`) {
+		return s, nil
+	}
+	return strconv.Unquote(`"` + strings.ReplaceAll(s, `"`, `\"`) + `"`)
+}
+
+// startBuiltinFor starts the in-process server a built-in target names and
+// points cfg at it (TCP).
+func startBuiltinFor(cfg *bench.Config) (func(), error) {
+	switch cfg.Target.Builtin {
+	case "":
+		return func() {}, nil
+	case "tapline":
+		slog.SetLogLoggerLevel(slog.LevelWarn) // the in-process server's start/stop lines
+		tl, err := bench.StartTapline(cfg.Key)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Target, cfg.Key = tl.TCP, tl.Key
+		return func() { _ = tl.Stop() }, nil
+	default:
+		b, err := bench.StartBuiltin(cfg.Target.Builtin, cfg.Mode == bench.OneShot)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Target = b.TCP
+		if cfg.RawLine == "" {
+			cfg.RawLine = "ping"
+			if cfg.Mode != bench.OneShot && cfg.Terminator == "" {
+				cfg.Terminator = "\n"
+			}
+		}
+		return func() { _ = b.Stop() }, nil
+	}
+}
+
+// runWithProgress runs one point with a progress bar on a terminal.
+func runWithProgress(ctx context.Context, cfg bench.Config) (*bench.Result, error) {
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		desc := fmt.Sprintf("%s %s c=%d", cfg.Label, cfg.Mode, cfg.Concurrency)
+		var bar *progressbar.ProgressBar
+		if cfg.Requests > 0 {
+			bar = progressbar.NewOptions64(cfg.Requests, progressbar.OptionSetDescription(desc),
+				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		} else {
+			bar = progressbar.NewOptions64(int64(cfg.Duration/time.Millisecond), progressbar.OptionSetDescription(desc),
+				progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish())
+		}
+		start := time.Now()
+		cfg.Progress = func(done int64) {
+			if cfg.Requests > 0 {
+				_ = bar.Set64(done)
+			} else {
+				_ = bar.Set64(min(int64(time.Since(start)/time.Millisecond), int64(cfg.Duration/time.Millisecond)))
+			}
+		}
+		defer func() { _ = bar.Finish() }()
+	}
+	return bench.Run(ctx, cfg)
+}
+
+// serveBuiltin runs floor or echo as its own process, so the standard
+// comparison does not bill the floor's CPU to the client.
+func serveBuiltin(ctx context.Context, kind string, oneShot bool) error {
+	b, err := bench.StartBuiltin(kind, oneShot)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	fmt.Printf("%s %s\n", b.TCP, b.Unix)
+	<-ctx.Done()
+	return b.Stop()
+}
+
+// runStandard is `tapline bench --standard` (make bench).
+func runStandard(ctx context.Context, out, bin string, point time.Duration) error {
+	self, err := os.Executable()
+	if err != nil {
+		return &exitError{1, err}
+	}
+	rep, err := bench.Standard(ctx, bench.StandardOptions{OutDir: out, TaplineBin: bin, SelfBin: self, Point: point,
+		Log: os.Stderr, Wrap: func(c bench.Config) bench.Config { return c }})
+	if err != nil {
+		return &exitError{1, err}
+	}
+	b, err := os.ReadFile(out + "/latest.md")
+	if err != nil {
+		return &exitError{1, err}
+	}
+	fmt.Print(string(b))
+	for _, s := range rep.Skipped {
+		fmt.Fprintln(os.Stderr, "skipped:", s)
+	}
+	return nil
+}
