@@ -152,9 +152,15 @@ func TestSensorLiveRegister(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Until(latest.Add(2 * time.Second)))
+	// t.Parallel resumes only after the serial tests: on a loaded machine that
+	// can be past the grace already, and then this check says nothing.
+	checkOK := time.Since(latest) < regExpireGrace-5*time.Second
+	if !checkOK {
+		t.Logf("resumed %v after expires_at: skipping the still-OK check", time.Since(latest).Round(time.Second))
+	}
 	l = parseListing(t, s.request(t, "tcp", "listregisters\n"))
 	for _, r := range l.rows {
-		if col(r, "state") != "1" {
+		if checkOK && col(r, "state") != "1" {
 			t.Errorf("registration %s: state %s at %s, %v after expires_at %s; want 1 until %v after expires_at (RegExpireGrace)",
 				col(r, "from_num"), col(r, "state"), time.Now().Format(time.TimeOnly), time.Since(expiresAt[col(r, "from_num")]).Round(time.Second),
 				col(r, "expires_at"), regExpireGrace)
