@@ -250,7 +250,10 @@ func TestLiveFilterAndErrors(t *testing.T) {
 	tx.Close()
 	time.Sleep(200 * time.Millisecond)
 	stop()
-	if len(c.all()) != 0 || d2.Stats().Packets != 0 {
+	// Frames queued before the kernel attaches the filter (other loopback
+	// traffic, e.g. parallel tests) may still be counted; our datagram,
+	// sent after the filter is in place, must not be delivered.
+	if len(c.all()) != 0 {
 		t.Fatalf("the filter let %d through, stats %+v", len(c.all()), d2.Stats())
 	}
 }
