@@ -83,14 +83,7 @@ func plainReplyError(br *bufio.Reader) error {
 }
 
 func replyOpener(key crypto.Key) *crypto.Opener {
-	hk := key.Hardened()
-	lookup := func(kid [8]byte) *crypto.HardenedKey {
-		if kid == hk.KID {
-			return hk
-		}
-		return nil
-	}
-	return crypto.NewOpener(lookup, replyWindow, nil)
+	return crypto.NewOpener(crypto.LookupKeys(key), replyWindow, nil)
 }
 
 // OpenHardened starts a JSON session inside hardened frames: every request

@@ -116,6 +116,22 @@ func LegacyRequest(k Key, plaintext []byte) []byte {
 	}
 }
 
+// AppendLegacyReply appends the reply framing for a reply already in
+// memory: "aes:" + one CBC stream with PKCS#7, exactly what LegacyWriter
+// produces, without its streaming buffers. An empty reply appends nothing.
+func AppendLegacyReply(dst []byte, k Key, plain []byte) []byte {
+	if len(plain) == 0 {
+		return dst
+	}
+	dst = append(dst, legacyReplyPrefix...)
+	start := len(dst)
+	dst = append(dst, plain...)
+	dst = append(dst, make([]byte, paddedLen(len(plain))-len(plain))...)
+	ct := dst[start:]
+	cbcEncrypt(k.mustBlock(), k.IV, pad(ct, len(plain)))
+	return dst
+}
+
 // LegacyDecrypt decrypts a whole request frame (name ":" ciphertext ":sea",
 // as delimited by LegacyFrameEnd). keys are tried in order, current key
 // first, then keys still in their rotation grace period; the first key the

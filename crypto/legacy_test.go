@@ -445,3 +445,21 @@ func FuzzLegacyFrame(f *testing.F) {
 		io.ReadAll(LegacyReplyReader(bytes.NewReader(data), k))
 	})
 }
+
+// TestAppendLegacyReply: the whole-buffer form gives LegacyWriter's bytes.
+func TestAppendLegacyReply(t *testing.T) {
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 15, 16, 17, 70000} {
+		plain := bytes.Repeat([]byte{'x'}, n)
+		var w bytes.Buffer
+		lw := NewLegacyWriter(&w, k)
+		_, _ = lw.Write(plain)
+		_ = lw.Close()
+		if got := AppendLegacyReply([]byte("pre"), k, plain); !bytes.Equal(got, append([]byte("pre"), w.Bytes()...)) {
+			t.Fatalf("n=%d: AppendLegacyReply differs from LegacyWriter", n)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
 	"io"
 	"time"
 
@@ -143,30 +141,7 @@ func textItem(s string) outItem {
 // "aes:"+CBC stream.
 func sealLegacy(items []outItem, k crypto.Key) []outItem {
 	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewLegacyWriter(w, k) },
-		func(dst, plain []byte) []byte { return appendLegacyReply(dst, k, plain) })
-}
-
-// appendLegacyReply is the whole-buffer form of crypto.LegacyWriter for
-// replies that are already in memory: "aes:" + CBC(PKCS#7(plain)), nothing
-// for an empty reply. It avoids the writer's 64 KiB staging buffers, which
-// dominated small encrypted replies.
-func appendLegacyReply(dst []byte, k crypto.Key, plain []byte) []byte {
-	if len(plain) == 0 {
-		return dst
-	}
-	block, err := aes.NewCipher(k.AES)
-	if err != nil {
-		return dst
-	}
-	dst = append(dst, "aes:"...)
-	start := len(dst)
-	pad := aes.BlockSize - len(plain)%aes.BlockSize
-	dst = append(dst, plain...)
-	for range pad {
-		dst = append(dst, byte(pad))
-	}
-	cipher.NewCBCEncrypter(block, k.IV[:aes.BlockSize]).CryptBlocks(dst[start:], dst[start:])
-	return dst
+		func(dst, plain []byte) []byte { return crypto.AppendLegacyReply(dst, k, plain) })
 }
 
 // sealHardened turns the plain items of one reply into reply frames bound
