@@ -21,8 +21,8 @@ type kv struct {
 
 // vmKeys are VoIPmonitor's sniffer_stat keys, in its order and with its
 // string-typed values, so GUI parsers see what they expect.
-func vmKeys(st Stats) []kv {
-	rssMB, vszMB := procMemMB()
+func vmKeys(st Stats, mem procMem) []kv {
+	rssMB, vszMB := mem.rss>>20, mem.vsz>>20
 	up := int64(time.Since(st.Started).Seconds())
 	calls := strconv.Itoa(st.Calls)
 	pb := "calls[" + calls + ",r:0][" + calls + ",r:0] heap[u0|t0] RSS/VSZ[" + strconv.FormatInt(rssMB, 10) + "|" +
@@ -41,20 +41,21 @@ func snifferStat(req *Request, rep *Reply) {
 		st.Calls = s.Counts().Calls
 	}
 	tbl := req.Host.Table()
+	mem := readProcMem() // once per request: both layouts show it twice
 	if string(req.Arg(0)) == "plain" {
-		statPlain(rep, st, tbl)
+		statPlain(rep, st, tbl, mem)
 		return
 	}
 	rep.Kind = JSON
 	b := append(rep.Body, '{')
-	for _, p := range vmKeys(st) {
+	for _, p := range vmKeys(st, mem) {
 		b = strconv.AppendQuote(append(strconv.AppendQuote(b, p.k), ": "...), p.v)
 		b = append(b, ',')
 	}
 	b = append(b, `"disk_io": null,"manager": `...)
 	b = appendManager(b, st, tbl)
 	b = append(b, `,"memory": `...)
-	b = appendMemory(b)
+	b = appendMemory(b, mem)
 	_, keys := req.Host.KeyState()
 	b = append(append(b, `,"keys": `...), keys...)
 	b = append(append(b, `,"capture": `...), req.Host.CaptureStats()...)
@@ -100,12 +101,11 @@ func appendManager(b []byte, st Stats, tbl *Table) []byte {
 	return append(b, "]}"...)
 }
 
-func appendMemory(b []byte) []byte {
+func appendMemory(b []byte, mem procMem) []byte {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, _ := procMemBytes()
 	b = append(b, `{"rss_bytes":`...)
-	b = strconv.AppendInt(b, rss, 10)
+	b = strconv.AppendInt(b, mem.rss, 10)
 	b = append(b, `,"heap_alloc_bytes":`...)
 	b = strconv.AppendUint(b, ms.HeapAlloc, 10)
 	b = append(b, `,"sys_bytes":`...)
@@ -116,8 +116,8 @@ func appendMemory(b []byte) []byte {
 }
 
 // statPlain mirrors `sniffer_stat plain`: key=value lines.
-func statPlain(rep *Reply, st Stats, tbl *Table) {
-	for _, p := range vmKeys(st) {
+func statPlain(rep *Reply, st Stats, tbl *Table, mem procMem) {
+	for _, p := range vmKeys(st, mem) {
 		rep.WriteString(p.k + "=" + p.v + "\n")
 	}
 	line := func(k string, v int64) { rep.WriteString(k + "=" + strconv.FormatInt(v, 10) + "\n") }
@@ -132,15 +132,17 @@ func statPlain(rep *Reply, st Stats, tbl *Table) {
 			line("requests_"+tbl.ByIndex(i).Name, n)
 		}
 	}
-	rss, _ := procMemBytes()
-	line("rss_bytes", rss)
+	line("rss_bytes", mem.rss)
 }
 
-// procMemBytes reads RSS and VSZ from /proc/self/statm (Linux).
-func procMemBytes() (rss, vsz int64) {
+// procMem is the process's resident and virtual size in bytes.
+type procMem struct{ rss, vsz int64 }
+
+// readProcMem reads /proc/self/statm (Linux; zeros elsewhere).
+func readProcMem() procMem {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		return 0, 0
+		return procMem{}
 	}
 	var f [2]int64
 	n := 0
@@ -153,10 +155,5 @@ func procMemBytes() (rss, vsz int64) {
 		}
 	}
 	pg := int64(os.Getpagesize())
-	return f[1] * pg, f[0] * pg
-}
-
-func procMemMB() (rss, vsz int64) {
-	r, v := procMemBytes()
-	return r >> 20, v >> 20
+	return procMem{rss: f[1] * pg, vsz: f[0] * pg}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"strings"
 )
 
 // errTooLarge reports a request line longer than the configured maximum.
@@ -49,7 +50,7 @@ func DetectMode(buf []byte) (m Mode, more bool) {
 			return ModeUnknown, true
 		}
 		return ModeLegacy, false
-	case bytes.HasPrefix([]byte(hardenedMagic), buf[:min(len(buf), len(hardenedMagic))]):
+	case strings.HasPrefix(hardenedMagic, string(buf[:min(len(buf), len(hardenedMagic))])):
 		if len(buf) < len(hardenedMagic) {
 			return ModeUnknown, true
 		}

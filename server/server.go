@@ -67,7 +67,7 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
 	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4)}
 	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, crypto.NewReplayCache(cfg.FrameWindow, replayEntries))
 	s.reqs = make([]atomic.Int64, table.Len())
-	s.ctx, s.stop = background()
+	s.ctx, s.stop = context.WithCancel(context.Background()) // handlers' context, cancelled on shutdown
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = max(8, 4*runtime.GOMAXPROCS(0))

@@ -262,27 +262,14 @@ func (c *conn) takeEOFRequest(rest []byte) {
 		j.add(line)
 		c.dispatch(j)
 	case ModeJSON, ModeHardened:
-		if c.inflight || c.queueBusy() {
-			if len(rest) <= s.cfg.MaxPending {
-				c.tail = append([]byte(nil), rest...)
-			}
+		busy := c.inflight || c.queueBusy()
+		if busy && len(rest) > s.cfg.MaxPending {
 			return
 		}
 		c.tail = append([]byte(nil), rest...)
-		if c.tail[len(c.tail)-1] != '\n' {
-			c.tail = append(c.tail, '\n')
+		if !busy {
+			c.dispatchTail() // the first batch, while the descriptor is still ours
 		}
-		c.dispatchTailOpen()
-	}
-}
-
-// dispatchTailOpen starts the first batch of a half-closed JSON session while
-// the descriptor is still open (inside OnClose).
-func (c *conn) dispatchTailOpen() {
-	j, used := c.batch(c.tail)
-	c.tail = c.tail[used:]
-	if j != nil {
-		c.dispatch(j)
 	}
 }
 

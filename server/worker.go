@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"sync"
 	"unsafe"
 
@@ -307,9 +306,4 @@ func (s *Server) envelope(j *job, id []byte, out []byte, pb *[]byte) ([]byte, *[
 	j.items = append(j.items, outItem{buf: out, pooled: pb}, outItem{stream: rep.Stream, size: size})
 	pb = getBuf()
 	return append((*pb)[:0], tail...), pb
-}
-
-// background is the context handlers get; cancelled on hard shutdown.
-func background() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
 }
