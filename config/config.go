@@ -105,7 +105,7 @@ func Load(path string) (Config, []Warning, error) {
 	if err != nil {
 		return Config{}, nil, fmt.Errorf("load config: %w", err)
 	}
-	lines, warns, err := scanLines(path, data)
+	lines, merged, warns, err := scanLines(path, data)
 	if err != nil {
 		return Config{}, warns, err
 	}
@@ -113,7 +113,9 @@ func Load(path string) (Config, []Warning, error) {
 	if err != nil {
 		return Config{}, warns, fmt.Errorf("load config: %s: %w", path, err)
 	}
-	mergeRepeated(data, vals)
+	for k, vs := range merged {
+		vals[k] = strings.Join(vs, ",")
+	}
 	c := Default()
 	c.File = path
 	more, err := c.apply(path, vals, lines)

@@ -458,7 +458,7 @@ func FuzzLoad(f *testing.F) {
 // checkScanAgrees checks that the line scanner and ini.v1 see the same keys,
 // so that every key's line number is right.
 func checkScanAgrees(t *testing.T, data []byte) {
-	lines, _, err := scanLines("f", data)
+	lines, _, _, err := scanLines("f", data)
 	if err != nil {
 		return
 	}

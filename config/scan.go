@@ -53,12 +53,14 @@ func iniKeyName(name string) string {
 }
 
 // scanLines finds what ini.v1 does not report: the line of the last
-// occurrence of each key. It also turns constructs that are not
+// occurrence of each key, and every value of the merge keys (sipport), which
+// join with "," instead of the last one winning. It also turns constructs that are not
 // voipmonitor.conf syntax into errors with a line number, and warns about
 // lines without '=' (ini.v1 skips them silently). It splits lines exactly as
 // ini.v1 does, so both agree on which lines hold which keys.
-func scanLines(file string, data []byte) (map[string]int, []Warning, error) {
+func scanLines(file string, data []byte) (map[string]int, map[string][]string, []Warning, error) {
 	lines := make(map[string]int)
+	merged := make(map[string][]string)
 	var warns []Warning
 	for i, raw := range strings.SplitAfter(string(trimBOM(data)), "\n") {
 		n := i + 1
@@ -66,14 +68,19 @@ func scanLines(file string, data []byte) (map[string]int, []Warning, error) {
 		key, msg, err := scanLine(line)
 		switch {
 		case err != nil:
-			return nil, warns, fmt.Errorf("%s:%d: %v", file, n, err)
+			return nil, nil, warns, fmt.Errorf("%s:%d: %v", file, n, err)
 		case msg != "":
 			warns = append(warns, Warning{File: file, Line: n, Msg: msg})
 		case key != "":
 			lines[key] = n
+			if d := lookupName(key); d != nil && d.merge {
+				if _, v, _ := strings.Cut(line, "="); strings.TrimSpace(v) != "" {
+					merged[key] = append(merged[key], strings.TrimSpace(v))
+				}
+			}
 		}
 	}
-	return lines, warns, nil
+	return lines, merged, warns, nil
 }
 
 // scanLine classifies one left-trimmed line: a key, a line to warn about
@@ -138,26 +145,4 @@ func trimBOM(data []byte) []byte {
 		return data[3:]
 	}
 	return data
-}
-
-// mergeRepeated replaces the value of every merge key that occurs on
-// several lines by all its values joined with ",", in file order.
-func mergeRepeated(data []byte, vals map[string]string) {
-	all := map[string][]string{}
-	for _, raw := range strings.SplitAfter(string(trimBOM(data)), "\n") {
-		line := strings.TrimLeftFunc(raw, unicode.IsSpace)
-		key, _, err := scanLine(line)
-		if err != nil || key == "" {
-			continue
-		}
-		if d := lookupName(key); d != nil && d.merge {
-			_, v, _ := strings.Cut(line, "=")
-			if v = strings.TrimSpace(v); v != "" {
-				all[key] = append(all[key], v)
-			}
-		}
-	}
-	for k, vs := range all {
-		vals[k] = strings.Join(vs, ",")
-	}
 }
