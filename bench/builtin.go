@@ -36,15 +36,10 @@ func StartBuiltin(kind string, oneShot bool) (*Builtin, error) {
 	if kind != "floor" && kind != "echo" {
 		return nil, fmt.Errorf("unknown built-in target %q", kind)
 	}
-	port, err := freePort()
+	port, dir, sock, err := listenSpots(kind)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "tapline-bench-")
-	if err != nil {
-		return nil, err
-	}
-	sock := filepath.Join(dir, kind+".sock")
 	b := &Builtin{Kind: kind, OneShot: oneShot, dir: dir, done: make(chan error, 1),
 		TCP:  Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port), Builtin: kind},
 		Unix: Target{Network: "unix", Addr: sock, Builtin: kind}}
@@ -148,3 +143,15 @@ func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Warnf(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(string, ...any) {}
+
+// listenSpots picks what an in-process target listens on: a free loopback
+// TCP port and a Unix socket path in a fresh temporary directory.
+func listenSpots(name string) (port int, dir, sock string, err error) {
+	if port, err = freePort(); err != nil {
+		return 0, "", "", err
+	}
+	if dir, err = os.MkdirTemp("", "tapline-bench-"); err != nil {
+		return 0, "", "", err
+	}
+	return port, dir, filepath.Join(dir, name+".sock"), nil
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"tapline/commands"
@@ -34,17 +33,13 @@ func StartTapline(key crypto.Key) (*Tapline, error) {
 			return nil, err
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "tapline-bench-")
+	port, dir, sock, err := listenSpots("tapline")
 	if err != nil {
 		return nil, err
 	}
 	cfg := config.Default()
 	cfg.ManagerPort = port
-	cfg.ManagerSocket = filepath.Join(dir, "tapline.sock")
+	cfg.ManagerSocket = sock
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
 	s := server.New(cfg, commands.Default(), ring)
