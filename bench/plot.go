@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,9 @@ func (r *Result) Series() string {
 // concurrency, one line per series, to path (.png or .svg). Series with a
 // single concurrency are drawn as points.
 func Plot(path, title string, rs []*Result) error {
+	if len(rs) == 0 {
+		return errors.New("no results to plot")
+	}
 	groups := map[string]plotter.XYs{}
 	var order []string
 	for _, r := range rs {

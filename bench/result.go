@@ -209,7 +209,9 @@ type Report struct {
 	Started time.Time `json:"started"`
 	Results []*Result `json:"results"`
 	Skipped []string  `json:"skipped,omitempty"`
-	Notes   []string  `json:"notes,omitempty"`
+	// Encoding is listcalls' encoder alone, in-process (snapshot section).
+	Encoding *Encoding `json:"listcalls_encoding,omitempty"`
+	Notes    []string  `json:"notes,omitempty"`
 }
 
 // WriteJSON writes the report to path, indented.

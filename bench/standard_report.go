@@ -13,6 +13,16 @@ var sections = []struct{ key, title string }{
 	{"session", "Session small command (one request in flight per connection)"},
 	{"pipeline", "Pipelined, depth 16"},
 	{"crypto", "Encryption cost (tapline, TCP)"},
+	{"snapshot", "Large snapshot: listcalls with 100k live calls (TCP)"},
+}
+
+// Sections names the parts of the standard comparison, in report order.
+func Sections() []string {
+	out := make([]string, len(sections))
+	for i, s := range sections {
+		out[i] = s.key
+	}
+	return out
 }
 
 // find returns the first result matching all given fields ("" and 0 match anything).
@@ -107,6 +117,7 @@ func Ratios(rs []*Result) []string {
 			add("1 MiB reply one-shot: %s / plain = %.2f× (%.0f vs %.0f MB/s)", cm, v, b.MBps(), plainBlob.MBps())
 		}
 	}
+	out = append(out, snapshotRatios(rs)...)
 	e := find(rs, "", "echo", "tcp", Session, "", "", 16)
 	if e != nil {
 		var best *Result
@@ -148,6 +159,10 @@ func StandardMarkdown(rep *Report, chart string) string {
 		_ = Markdown(&b, rs)
 		b.WriteString("\n")
 	}
+	if e := rep.Encoding; e != nil {
+		fmt.Fprintf(&b, "listcalls encoder alone (in-process, one goroutine, %d calls, %.1f MB per listing): %.2f GB/s (target ≥ 1 GB/s: %s)\n\n",
+			e.Calls, float64(e.Bytes)/1e6, e.GBps, map[bool]string{true: "meets", false: "**misses**"}[e.GBps >= 1])
+	}
 	b.WriteString("## Ratios\n\n")
 	for _, l := range Ratios(rep.Results) {
 		fmt.Fprintf(&b, "- %s\n", l)
@@ -181,7 +196,9 @@ func writeStandard(dir string, rep *Report) error {
 		}
 	}
 	chart := "latest.png"
-	if err := Plot(filepath.Join(dir, chart), "tapline bench", chartRs); err != nil {
+	if len(chartRs) == 0 {
+		chart = ""
+	} else if err := Plot(filepath.Join(dir, chart), "tapline bench", chartRs); err != nil {
 		rep.Notes = append(rep.Notes, "chart: "+err.Error())
 		chart = ""
 	}
@@ -189,4 +206,27 @@ func writeStandard(dir string, rep *Report) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "latest.md"), []byte(StandardMarkdown(rep, chart)), 0o644)
+}
+
+// snapshotRatios: the listing's wire rate and what it does to small
+// commands on other connections.
+func snapshotRatios(rs []*Result) []string {
+	var out []string
+	list := find(rs, "snapshot", "tapline", "tcp", OneShot, "", "listcalls", 0)
+	if list != nil {
+		out = append(out, fmt.Sprintf("listcalls 100k over TCP: %.0f MB/s on the wire, %.1f MB per listing, %s listings/s",
+			list.MBps(), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, FormatRate(list.Throughput)))
+	}
+	idle := find(rs, "snapshot", "ping idle", "tcp", Session, "", "ping", 0)
+	busy := find(rs, "snapshot", "ping during listcalls", "tcp", Session, "", "ping", 0)
+	if idle != nil && busy != nil && idle.Latency.P99 > 0 {
+		v := busy.Latency.P99 / idle.Latency.P99
+		verdict := "meets"
+		if v > 2 {
+			verdict = "**misses**"
+		}
+		out = append(out, fmt.Sprintf("ping p99 while listcalls streams / idle = %s / %s = %.2f× (target ≤ 2×: %s); pings/s %s → %s",
+			FormatLatency(busy.Latency.P99), FormatLatency(idle.Latency.P99), v, verdict, FormatRate(idle.Throughput), FormatRate(busy.Throughput)))
+	}
+	return out
 }

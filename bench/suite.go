@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ type StandardOptions struct {
 	TaplineBin string        // tapline built with -tags tapline_testcmds (test_blob for the 1 MiB reply)
 	SelfBin    string        // a tapline binary that has `bench --serve` (floor and echo run as their own processes)
 	Point      time.Duration // length of each point
+	Sections   []string      // run only these sections (Sections()); all when empty
 	Log        io.Writer     // progress lines
 	// Wrap, if set, may decorate each point's config (progress bars).
 	Wrap func(Config) Config
@@ -154,6 +156,10 @@ frontend idle
     bind 127.0.0.1:%d
 `
 
+func (o *StandardOptions) wants(section string) bool {
+	return len(o.Sections) == 0 || slices.Contains(o.Sections, section)
+}
+
 // Standard runs the comparison of issue 5 and writes its reports.
 func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	if o.Point <= 0 {
@@ -161,6 +167,11 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	for _, s := range o.Sections {
+		if !slices.Contains(Sections(), s) {
+			return nil, fmt.Errorf("unknown section %q (sections: %s)", s, strings.Join(Sections(), ", "))
+		}
 	}
 	rep := &Report{Machine: ThisMachine(), Started: time.Now()}
 	dir, err := os.MkdirTemp("", "tapline-bench-std-")
@@ -257,7 +268,6 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 			logf("started haproxy (pid %d)", haproxy.pid())
 		}
 	}
-	rep.Skipped = append(rep.Skipped, "listcalls with 100k calls (snapshot MB/s, p99 of small commands while it streams): not implemented in the bench yet")
 
 	// Sanity: every peer answers what the bench will send.
 	if _, err := clients.Do(ctx, "tcp", tl.tcp.Addr, "ping"); err != nil {
@@ -265,7 +275,7 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	}
 
 	run := func(section string, c Config) {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !o.wants(section) {
 			return
 		}
 		// Warm up (connections, caches, the server's pools) and discard.
@@ -338,8 +348,84 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	for _, cm := range []string{"none", "legacy", "hardened"} {
 		run("crypto", Config{Label: "tapline", Target: tl.tcp, Mode: OneShot, Crypto: cm, Key: key, Command: "test_blob 1048576", Concurrency: 4, ServerPID: tl.pid()})
 	}
+	// 5. A large snapshot: listcalls of 100k live calls.
+	if o.wants("snapshot") {
+		if err := snapshotSection(ctx, o, rep, dir, run); err != nil {
+			rep.Notes = append(rep.Notes, "snapshot: "+err.Error())
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
 	return rep, writeStandard(o.OutDir, rep)
+}
+
+// snapshotSection measures listcalls over a table of SnapshotCalls live
+// calls: the encoder alone, the wire rate, and the p99 of small commands on
+// other connections idle and while listings stream back to back.
+func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir string, run func(string, Config)) error {
+	pcap := filepath.Join(dir, "calls.pcap")
+	if err := WriteCallsCapture(pcap, SnapshotCalls); err != nil {
+		return err
+	}
+	defer os.Remove(pcap)
+	enc, err := MeasureEncoding(ctx, pcap, o.Point)
+	if err != nil {
+		return err
+	}
+	rep.Encoding = enc
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	sock := filepath.Join(dir, "snapshot.sock")
+	tl, err := startProcess("tapline (snapshot)",
+		Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}, Target{Network: "unix", Addr: sock},
+		filepath.Join(dir, "snapshot.log"),
+		o.TaplineBin, "serve", "--managerport", fmt.Sprint(port), "--managersocket", sock,
+		"--replay", pcap, "--replay-speed", "max", "--call-timeout", "3600s", "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	defer tl.stop()
+	if err := waitCalls(ctx, tl.tcp, SnapshotCalls); err != nil {
+		return err
+	}
+	list := Config{Label: "tapline", Target: tl.tcp, Mode: OneShot, Command: "listcalls", Concurrency: 1, ServerPID: tl.pid()}
+	ping := Config{Label: "ping idle", Target: tl.tcp, Mode: Session, Command: "ping", Concurrency: 1, ServerPID: tl.pid()}
+	run("snapshot", list)
+	run("snapshot", ping)
+	// Listings stream back to back on one connection after another while
+	// the pings run on their own connection.
+	bg := list
+	bg.Label, bg.ServerPID, bg.Duration = "tapline (with pings)", 0, o.Point+300*time.Millisecond
+	type out struct {
+		r   *Result
+		err error
+	}
+	done := make(chan out, 1)
+	go func() { r, err := Run(ctx, bg); done <- out{r, err} }()
+	time.Sleep(200 * time.Millisecond)
+	ping.Label, ping.ServerPID = "ping during listcalls", 0
+	run("snapshot", ping)
+	if b := <-done; b.err == nil {
+		b.r.Note = "snapshot"
+		rep.Results = append(rep.Results, b.r)
+	}
+	return nil
+}
+
+// waitCalls waits until the server's table holds want calls.
+func waitCalls(ctx context.Context, t Target, want int) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	last := ""
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		b, err := clients.Do(ctx, t.Network, t.Addr, "totalcalls")
+		last = strings.TrimSpace(string(b))
+		if err == nil && last == fmt.Sprint(want) {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the replay did not reach %d calls (totalcalls %q)", want, last)
 }

@@ -42,7 +42,7 @@ func selectCalls(calls []*Call, p *ListParams, offset int) (rowSel[*Call], int) 
 		col = colCalldateNum
 	}
 	sp := &sortSpec[*Call]{filters: compileFilters(p.Filters, callFilterFields), field: callField,
-		desc: !p.SortAsc, offset: offset, limit: p.Limit}
+		desc: !p.SortAsc, offset: offset, limit: p.Limit, touch: touchCall}
 	if s := callStrField(col); s != nil {
 		key := func(c *Call) sortKey[string, *Call] {
 			return sortKey[string, *Call]{k: s(c), k2: c.Start.Unix(), ref: c.Ref, r: c}

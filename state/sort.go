@@ -43,7 +43,9 @@ func order[K cmp.Ordered, R any](keys []sortKey[K, R], desc bool, n int) []sortK
 	if n >= 0 && n < len(keys)/2 {
 		keys = selectFirst(keys, n, f)
 	}
-	slices.SortFunc(keys, f)
+	if ik, ok := any(keys).([]sortKey[int64, R]); !ok || !radixOrder(ik, desc) {
+		slices.SortFunc(keys, f)
+	}
 	if n >= 0 && n < len(keys) {
 		keys = keys[:n]
 	}
@@ -145,6 +147,7 @@ type sortSpec[R any] struct {
 	desc    bool
 	offset  int
 	limit   int // -1: no limit
+	touch   func(R) // optional: loads a record ahead of its use (touchCall)
 }
 
 // selectRows filters recs, keys them with key, orders them and returns the
@@ -154,7 +157,10 @@ func selectRows[K cmp.Ordered, R any](recs []R, sp *sortSpec[R], key func(R) sor
 	kp := keys.get(len(recs))
 	defer keys.put(kp)
 	ks := (*kp)[:0]
-	for _, r := range recs {
+	for i, r := range recs {
+		if sp.touch != nil && i+touchAhead < len(recs) {
+			sp.touch(recs[i+touchAhead])
+		}
 		if len(sp.filters) == 0 || matchAll(sp.filters, r, sp.field) {
 			ks = append(ks, key(r))
 		}

@@ -43,6 +43,7 @@ func benchCmd() *cobra.Command {
 		outDir      string
 		taplineBin  string
 		pointDur    time.Duration
+		sections    []string
 		serveTarget string
 		cpuProfile  string
 	)
@@ -74,7 +75,7 @@ and writes latest.md, latest.json and latest.png under --out.`,
 				return serveBuiltin(ctx, serveTarget, mode == bench.OneShot)
 			}
 			if standard {
-				return runStandard(ctx, outDir, taplineBin, pointDur)
+				return runStandard(ctx, outDir, taplineBin, pointDur, sections)
 			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -179,6 +180,7 @@ and writes latest.md, latest.json and latest.png under --out.`,
 	f.StringVar(&outDir, "out", "bench/results", "directory of the standard comparison's reports")
 	f.StringVar(&taplineBin, "tapline-bin", "bin/tapline-bench", "tapline binary for --standard (built with -tags tapline_testcmds for the 1 MiB reply)")
 	f.DurationVar(&pointDur, "point", 2*time.Second, "length of each point of --standard")
+	f.StringSliceVar(&sections, "sections", nil, "run only these sections of --standard ("+strings.Join(bench.Sections(), ",")+"); the report then holds only them")
 	f.StringVar(&serveTarget, "serve", "", "run a built-in target (floor or echo) until interrupted and print its addresses; --mode oneshot closes after each reply")
 	_ = f.MarkHidden("serve")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (with --target tapline it includes the server)")
@@ -261,12 +263,12 @@ func serveBuiltin(ctx context.Context, kind string, oneShot bool) error {
 }
 
 // runStandard is `tapline bench --standard` (make bench).
-func runStandard(ctx context.Context, out, bin string, point time.Duration) error {
+func runStandard(ctx context.Context, out, bin string, point time.Duration, sections []string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return &exitError{1, err}
 	}
-	rep, err := bench.Standard(ctx, bench.StandardOptions{OutDir: out, TaplineBin: bin, SelfBin: self, Point: point,
+	rep, err := bench.Standard(ctx, bench.StandardOptions{OutDir: out, TaplineBin: bin, SelfBin: self, Point: point, Sections: sections,
 		Log: os.Stderr, Wrap: func(c bench.Config) bench.Config { return c }})
 	if err != nil {
 		return &exitError{1, err}

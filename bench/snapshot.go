@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"tapline/config"
+	"tapline/sensor"
+	"tapline/state"
+)
+
+// SnapshotCalls is the size of the live table in the snapshot comparison.
+const SnapshotCalls = 100_000
+
+// Encoding is listcalls' encoder measured in-process on one goroutine, over
+// the same calls the snapshot server holds: the server's wire rate also pays
+// for loopback copies and a client on the same cores, so the encoder's own
+// speed is reported apart.
+type Encoding struct {
+	Calls   int     `json:"calls"`
+	Bytes   int64   `json:"bytes"`    // one listing
+	Seconds float64 `json:"seconds"`  // measured time
+	Runs    int     `json:"runs"`     // listings encoded in that time
+	GBps    float64 `json:"gb_per_s"` // 10^9 bytes per second
+}
+
+// MeasureEncoding replays the capture at path into a store (the sensor's
+// real pipeline, as fast as it goes) and encodes its listcalls into
+// io.Discard for about d.
+func MeasureEncoding(ctx context.Context, path string, d time.Duration) (*Encoding, error) {
+	cfg := config.Default()
+	cfg.Replay, cfg.ReplaySpeed, cfg.CallTimeout = path, 0, time.Hour
+	sn, err := sensor.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding: %w", err)
+	}
+	if err := sn.Run(ctx); err != nil {
+		return nil, fmt.Errorf("encoding: replay: %w", err)
+	}
+	calls := sn.Store().Calls()
+	p := state.ListParams{Now: sn.Store().Now(), Location: time.Local}
+	var cw countWriter
+	if err := state.WriteListCalls(&cw, calls, p, cfg.IDSensor); err != nil {
+		return nil, fmt.Errorf("encoding: %w", err)
+	}
+	runtime.GC()
+	e := &Encoding{Calls: len(calls), Bytes: cw.n}
+	start := time.Now()
+	for time.Since(start) < d && ctx.Err() == nil {
+		if err := state.WriteListCalls(io.Discard, calls, p, cfg.IDSensor); err != nil {
+			return nil, fmt.Errorf("encoding: %w", err)
+		}
+		e.Runs++
+	}
+	e.Seconds = time.Since(start).Seconds()
+	e.GBps = float64(e.Bytes) * float64(e.Runs) / e.Seconds / 1e9
+	return e, nil
+}
