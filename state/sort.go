@@ -146,7 +146,7 @@ type sortSpec[R any] struct {
 	field   fieldFunc[R]
 	desc    bool
 	offset  int
-	limit   int // -1: no limit
+	limit   int     // -1: no limit
 	touch   func(R) // optional: loads a record ahead of its use (touchCall)
 }
 
