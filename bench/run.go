@@ -492,6 +492,8 @@ func readUntil(br *bufio.Reader, term []byte) (int, error) {
 // jsonSession drives tapline's JSON session (plain or hardened).
 func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atomic.Int64) {
 	var s *clients.Session
+	r := new(clients.Reply)
+	quoted := len(strconv.Quote(w.cfg.Command))
 	stop := context.AfterFunc(ctx, func() {
 		if s != nil {
 			_ = s.Conn().SetDeadline(time.Unix(1, 0))
@@ -531,16 +533,14 @@ func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atom
 				break
 			}
 			// {"id":N,"cmd":"…"}\n: the request's plaintext length.
-			w.out += int64(len(strconv.FormatInt(id, 10))+len(strconv.Quote(w.cfg.Command))) + 15
+			w.out += int64(digits(id)+quoted) + 15
 		}
 		if err == nil {
 			err = s.Flush()
 		}
 		got := 0
 		for err == nil && got < n {
-			var r *clients.Reply
-			r, err = s.Recv()
-			if err != nil {
+			if err = s.RecvInto(r); err != nil {
 				break
 			}
 			// {"id":N,"error":"","result":…}\n: the reply's plaintext length.
@@ -559,4 +559,13 @@ func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atom
 		}
 		done.Add(int64(n))
 	}
+}
+
+// digits is the length of id in decimal.
+func digits(id int64) int {
+	n := 1
+	for ; id >= 10; id /= 10 {
+		n++
+	}
+	return n
 }

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/tidwall/gjson"
+	"tapline/jsonobj"
 )
 
 // Reply is one JSON-session answer.
@@ -44,6 +45,7 @@ type Session struct {
 	wmu    sync.Mutex
 	w      *bufio.Writer
 	nextID int64
+	wbuf   []byte // Send's scratch
 	// MaxBinary bounds a binary reply held in memory (default 256 MiB).
 	MaxBinary int64
 }
@@ -67,10 +69,10 @@ func (s *Session) Send(cmd string, args any) (int64, error) {
 	defer s.wmu.Unlock()
 	s.nextID++
 	id := s.nextID
-	b := append([]byte(`{"id":`), strconv.FormatInt(id, 10)...)
+	b := append(s.wbuf[:0], `{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
 	b = append(b, `,"cmd":`...)
-	cb, _ := json.Marshal(cmd)
-	b = append(b, cb...)
+	b = jsonobj.AppendString(b, []byte(cmd))
 	if args != nil {
 		ab, err := json.Marshal(args)
 		if err != nil {
@@ -79,6 +81,7 @@ func (s *Session) Send(cmd string, args any) (int64, error) {
 		b = append(append(b, `,"args":`...), ab...)
 	}
 	b = append(b, "}\n"...)
+	s.wbuf = b
 	if _, err := s.w.Write(b); err != nil {
 		return 0, fmt.Errorf("send: %w", err)
 	}
@@ -94,32 +97,74 @@ func (s *Session) Flush() error {
 
 // Recv reads the next reply in order.
 func (s *Session) Recv() (*Reply, error) {
+	var r Reply
+	if err := s.RecvInto(&r); err != nil {
+		return nil, err
+	}
+	r.ID = bytes.Clone(r.ID)
+	r.Result = bytes.Clone(r.Result)
+	return &r, nil
+}
+
+// RecvInto reads the next reply into r without allocating (a binary reply
+// excepted). r.ID and r.Result point into the session's read buffer and
+// stay valid only until the next call; r.Binary is r's own.
+func (s *Session) RecvInto(r *Reply) error {
 	line, err := s.r.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, errors.New("reply line too long")
+			return errors.New("reply line too long")
 		}
-		return nil, fmt.Errorf("receive: %w", err)
+		return fmt.Errorf("receive: %w", err)
 	}
-	if !gjson.ValidBytes(line) {
-		return nil, fmt.Errorf("receive: invalid JSON reply %q", truncate(line))
-	}
-	v := gjson.ParseBytes(line)
-	rep := &Reply{ID: json.RawMessage(v.Get("id").Raw), Error: v.Get("error").Str, Code: v.Get("code").Str}
-	if res := v.Get("result"); res.Exists() {
-		rep.Result = json.RawMessage(res.Raw)
-	}
-	if bin := v.Get("binary"); bin.Exists() {
-		n := bin.Int()
-		if n < 0 || n > s.MaxBinary {
-			return nil, fmt.Errorf("binary reply of %d bytes exceeds the limit", n)
+	*r = Reply{}
+	var binary []byte
+	it := jsonobj.Members(line)
+	for {
+		k, v, ok := it.Next()
+		if !ok {
+			break
 		}
-		rep.Binary = make([]byte, n)
-		if _, err := io.ReadFull(s.r, rep.Binary); err != nil {
-			return nil, fmt.Errorf("receive binary: %w", err)
+		switch {
+		case jsonobj.KeyIs(k, "id"):
+			r.ID = v
+		case jsonobj.KeyIs(k, "result"):
+			r.Result = v
+		case jsonobj.KeyIs(k, "binary"):
+			binary = v
+		case jsonobj.KeyIs(k, "error"):
+			r.Error = text(v)
+		case jsonobj.KeyIs(k, "code"):
+			r.Code = text(v)
 		}
 	}
-	return rep, nil
+	if it.Err() != nil {
+		return fmt.Errorf("receive: invalid JSON reply %q", truncate(line))
+	}
+	if binary != nil {
+		n, err := strconv.ParseInt(string(binary), 10, 64)
+		if err != nil || n < 0 || n > s.MaxBinary {
+			return fmt.Errorf("binary reply of %s bytes exceeds the limit or is not a size", binary)
+		}
+		r.Binary = make([]byte, n)
+		if _, err := io.ReadFull(s.r, r.Binary); err != nil {
+			return fmt.Errorf("receive binary: %w", err)
+		}
+	}
+	return nil
+}
+
+// text is a reply's string field; the empty error of a success costs
+// nothing.
+func text(v []byte) string {
+	if string(v) == `""` {
+		return ""
+	}
+	b, ok := jsonobj.String(nil, v)
+	if !ok {
+		return string(v)
+	}
+	return string(b)
 }
 
 // Call sends one request and waits for its reply.

@@ -2,9 +2,9 @@ package server
 
 import (
 	"strconv"
-	"unicode/utf8"
 
 	"tapline/commands"
+	"tapline/jsonobj"
 )
 
 // JSON session envelopes. Written by hand: they are on the per-request path
@@ -36,7 +36,7 @@ func appendEnvelopeOK(b, id []byte, kind commands.Kind, body []byte) []byte {
 	default:
 		b = appendEnvelopeHead(b, id)
 		b = append(b, `,"result":`...)
-		b = appendJSONString(b, trimOneNewline(body))
+		b = jsonobj.AppendString(b, trimOneNewline(body))
 	}
 	return append(b, "}\n"...)
 }
@@ -56,7 +56,7 @@ func appendEnvelopeErr(b, id []byte, msg, code string) []byte {
 		b = append(b, id...)
 	}
 	b = append(b, `,"error":`...)
-	b = appendJSONString(b, []byte(msg))
+	b = jsonobj.AppendString(b, []byte(msg))
 	b = append(b, `,"code":"`...)
 	b = append(b, code...)
 	return append(b, "\"}\n"...)
@@ -77,40 +77,4 @@ func trimTrailingSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b, s []byte) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

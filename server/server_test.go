@@ -14,6 +14,7 @@ import (
 	"tapline/clients"
 	"tapline/commands"
 	"tapline/config"
+	"tapline/jsonobj"
 )
 
 // startServer runs a real server (real gnet engines, loopback) in-process.
@@ -174,7 +175,7 @@ func TestEnvelope(t *testing.T) {
 		{string(appendEnvelopeOK(nil, nil, commands.JSON, []byte("{\"a\":1}\n"))), `{"id":null,"error":"","result":{"a":1}}` + "\n"},
 		{string(appendEnvelopeOK(nil, []byte(`"x"`), commands.Binary, []byte("ab"))), `{"id":"x","error":"","binary":2}` + "\nab"},
 		{string(appendEnvelopeErr(nil, []byte("1"), "bad \"x\"", "invalid")), `{"id":1,"error":"bad \"x\"","code":"invalid"}` + "\n"},
-		{string(appendJSONString(nil, []byte("a\x00\t\xff€"))), `"a\u0000\t\ufffd€"`},
+		{string(jsonobj.AppendString(nil, []byte("a\x00\t\xff€"))), `"a\u0000\t\ufffd€"`},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -3,11 +3,9 @@ package server
 import (
 	"bytes"
 	"sync"
-	"unsafe"
-
-	"github.com/tidwall/gjson"
 
 	"tapline/commands"
+	"tapline/jsonobj"
 )
 
 // pool is a fixed set of worker goroutines behind a bounded queue. Handlers
@@ -58,6 +56,14 @@ type job struct {
 	scratch  []byte // decrypted frame plaintext
 	req      commands.Request
 	rep      commands.Reply
+	// reqs are in's JSON requests, parsed once by inline on the loop and
+	// reused by the executor (blank lines skipped in both).
+	reqs []parsedReq
+}
+
+type parsedReq struct {
+	r   jsonReq
+	msg string
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -75,6 +81,8 @@ func (j *job) add(line []byte) {
 
 func (j *job) release() {
 	j.c, j.in, j.lines, j.tooLarge = nil, j.in[:0], 0, false
+	clear(j.reqs) // no references into old input
+	j.reqs = j.reqs[:0]
 	j.items = j.items[:0]
 	j.req.Reset()
 	if cap(j.in) > batchBytes*2 {
@@ -115,28 +123,42 @@ func (s *Server) runJob(j *job) {
 
 // inline reports whether every request of j may run on the event loop
 // (commands.Command.Inline, or unknown commands, which only get an error).
+// JSON requests are parsed here, once, for the executor too.
 func (s *Server) inline(j *job) bool {
-	if j.c.mode == ModeLegacy || j.c.mode == ModeHardened {
+	switch j.c.mode {
+	case ModeLegacy, ModeHardened:
 		return false // decryption and sealing are worker jobs
+	case ModeJSON:
+		j.parseAll()
+		ok := true
+		for i := range j.reqs {
+			if p := &j.reqs[i]; p.msg == "" {
+				name, _ := commands.Split(p.r.cmd)
+				if c := s.table.Lookup(name); c != nil && !c.Inline {
+					ok = false
+				}
+			}
+		}
+		return ok
 	}
-	in := j.in
-	for len(in) > 0 {
+	name, _ := commands.Split(bytes.TrimSuffix(j.in, []byte("\n")))
+	c := s.table.Lookup(name)
+	return c == nil || c.Inline
+}
+
+// parseAll parses every non-blank line of j.in into j.reqs.
+func (j *job) parseAll() {
+	j.reqs = j.reqs[:0]
+	for in := j.in; len(in) > 0; {
 		i := bytes.IndexByte(in, '\n')
 		line := in[:i]
 		in = in[i+1:]
-		if j.c.mode == ModeJSON {
-			cmd := gjson.GetBytes(line, "cmd")
-			if cmd.Type != gjson.String {
-				continue // invalid request: answered with an error
-			}
-			line = []byte(cmd.Str)
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
 		}
-		name, _ := commands.Split(line)
-		if c := s.table.Lookup(name); c != nil && !c.Inline {
-			return false
-		}
+		r, msg := parseJSONRequest(line)
+		j.reqs = append(j.reqs, parsedReq{r, msg})
 	}
-	return true
 }
 
 // execJob runs every request of j and fills j.items.
@@ -211,6 +233,9 @@ func (s *Server) dispatchCmd(j *job, name []byte) {
 // execJSON runs a batch of JSON requests.
 func (s *Server) execJSON(j *job) {
 	var end bool
+	if len(j.reqs) == 0 {
+		j.parseAll() // not through inline (a half-closed session's tail)
+	}
 	j.items, end = s.runJSON(j, j.in, j.items)
 	if j.tooLarge && !end {
 		pb := getBuf()
@@ -223,12 +248,14 @@ func (s *Server) execJSON(j *job) {
 
 // runJSON runs the JSON request lines in `in` ('\n'-terminated), appending
 // their envelopes to one buffer; a stream closes the current buffer so order
-// is kept. It reports whether the session must end (quit).
+// is kept. It reports whether the session must end (quit). When in is j.in,
+// the requests were parsed into j.reqs already.
 func (s *Server) runJSON(j *job, in []byte, items []outItem) ([]outItem, bool) {
 	pb := getBuf()
 	out := *pb
+	parsed := len(in) > 0 && len(j.in) > 0 && &in[0] == &j.in[0]
 	j.items, items = items, nil // envelope() appends stream items to j.items
-	for len(in) > 0 {
+	for k := 0; len(in) > 0; {
 		i := bytes.IndexByte(in, '\n')
 		if i < 0 {
 			i = len(in)
@@ -239,7 +266,14 @@ func (s *Server) runJSON(j *job, in []byte, items []outItem) ([]outItem, bool) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		out, pb = s.execJSONLine(j, line, out, pb)
+		var p parsedReq
+		if parsed {
+			p = j.reqs[k]
+			k++
+		} else {
+			p.r, p.msg = parseJSONRequest(line)
+		}
+		out, pb = s.execJSONLine(j, &p, out, pb)
 		if j.rep.Close {
 			break
 		}
@@ -250,34 +284,26 @@ func (s *Server) runJSON(j *job, in []byte, items []outItem) ([]outItem, bool) {
 }
 
 // execJSONLine runs one request. It returns the (possibly new) output buffer.
-func (s *Server) execJSONLine(j *job, line []byte, out []byte, pb *[]byte) ([]byte, *[]byte) {
+func (s *Server) execJSONLine(j *job, p *parsedReq, out []byte, pb *[]byte) ([]byte, *[]byte) {
 	j.rep.Reset()
-	if !gjson.ValidBytes(line) {
+	r := &p.r
+	if p.msg != "" {
 		j.c.requests.Add(1)
 		s.errors.Add(1)
-		return appendEnvelopeErr(out, nil, "request is not valid JSON", commands.CodeInvalid), pb
+		return appendEnvelopeErr(out, r.id, p.msg, commands.CodeInvalid), pb
 	}
-	// The request line lives in j.in until the envelope is written, so gjson
-	// may read it through a string view without copying.
-	v := gjson.Parse(unsafe.String(unsafe.SliceData(line), len(line)))
-	rawID := []byte(v.Get("id").Raw)
-	cmd := v.Get("cmd")
-	if !v.IsObject() || cmd.Type != gjson.String || cmd.Str == "" {
-		j.c.requests.Add(1)
-		s.errors.Add(1)
-		return appendEnvelopeErr(out, rawID, `request needs a "cmd" string`, commands.CodeInvalid), pb
-	}
-	name, textArgs := commands.Split([]byte(cmd.Str))
+	name, textArgs := commands.Split(r.cmd)
 	j.req.JSON = true
-	if a := v.Get("args"); a.Exists() {
-		j.req.Args = []byte(a.Raw)
-	} else if len(textArgs) > 0 {
-		j.req.Args = appendJSONString(nil, textArgs) // "cmd":"help ping" works too
-	} else {
+	switch {
+	case r.hasArgs:
+		j.req.Args = r.args
+	case len(textArgs) > 0:
+		j.req.Args = jsonobj.AppendString(nil, textArgs) // "cmd":"help ping" works too
+	default:
 		j.req.Args = nil
 	}
 	s.dispatchCmd(j, name)
-	return s.envelope(j, rawID, out, pb)
+	return s.envelope(j, r.id, out, pb)
 }
 
 func (s *Server) envelope(j *job, id []byte, out []byte, pb *[]byte) ([]byte, *[]byte) {
