@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,6 +20,8 @@ import (
 // "echo" writes back whatever it receives, with no line parsing at all:
 // it shows how fast the client itself can go.
 // In one-shot mode both close the connection after the first reply.
+// They listen like tapline does: a TCP engine with one listening socket per
+// event loop (SO_REUSEPORT) and a Unix engine of its own.
 type Builtin struct {
 	Kind    string
 	OneShot bool
@@ -26,8 +29,8 @@ type Builtin struct {
 	Unix    Target
 
 	dir  string
-	eng  atomic.Pointer[gnet.Engine]
-	done chan error
+	engs [2]atomic.Pointer[gnet.Engine] // TCP, Unix
+	done chan error                     // one value per engine
 }
 
 // StartBuiltin starts kind ("floor" or "echo") on a free loopback TCP port
@@ -40,22 +43,30 @@ func StartBuiltin(kind string, oneShot bool) (*Builtin, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Builtin{Kind: kind, OneShot: oneShot, dir: dir, done: make(chan error, 1),
+	b := &Builtin{Kind: kind, OneShot: oneShot, dir: dir, done: make(chan error, 2),
 		TCP:  Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port), Builtin: kind},
 		Unix: Target{Network: "unix", Addr: sock, Builtin: kind}}
-	booted := make(chan struct{})
-	h := &builtinHandler{b: b, booted: booted}
-	go func() {
-		b.done <- gnet.Rotate(h, []string{"tcp://" + b.TCP.Addr, "unix://" + sock},
-			gnet.WithMulticore(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogger(quietLogger{}))
-	}()
-	select {
-	case <-booted:
-	case err := <-b.done:
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", kind, err)
-	case <-time.After(10 * time.Second):
-		return nil, fmt.Errorf("start %s: timed out", kind)
+	listen := []struct {
+		addr string
+		opts []gnet.Option
+	}{
+		{"tcp://" + b.TCP.Addr, []gnet.Option{gnet.WithMulticore(true), gnet.WithReusePort(true), gnet.WithReuseAddr(true)}},
+		{"unix://" + sock, nil},
+	}
+	for i, l := range listen {
+		booted := make(chan struct{})
+		h := &builtinHandler{b: b, slot: &b.engs[i], booted: booted}
+		opts := append(l.opts, gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogger(quietLogger{}))
+		go func() { b.done <- gnet.Run(h, l.addr, opts...) }()
+		select {
+		case <-booted:
+		case err := <-b.done:
+			_ = b.Stop()
+			return nil, fmt.Errorf("start %s: %w", kind, err)
+		case <-time.After(10 * time.Second):
+			_ = b.Stop()
+			return nil, fmt.Errorf("start %s: timed out", kind)
+		}
 	}
 	return b, nil
 }
@@ -64,26 +75,31 @@ func StartBuiltin(kind string, oneShot bool) (*Builtin, error) {
 func (b *Builtin) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var err error
-	if e := b.eng.Load(); e != nil {
-		err = e.Stop(ctx)
-	}
-	select {
-	case <-b.done:
-	case <-ctx.Done():
+	var errs []error
+	for i := range b.engs {
+		e := b.engs[i].Load()
+		if e == nil {
+			continue
+		}
+		errs = append(errs, e.Stop(ctx))
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+		}
 	}
 	_ = os.RemoveAll(b.dir)
-	return err
+	return errors.Join(errs...)
 }
 
 type builtinHandler struct {
 	gnet.BuiltinEventEngine
 	b      *Builtin
+	slot   *atomic.Pointer[gnet.Engine]
 	booted chan struct{}
 }
 
 func (h *builtinHandler) OnBoot(e gnet.Engine) gnet.Action {
-	h.b.eng.Store(&e)
+	h.slot.Store(&e)
 	close(h.booted)
 	return gnet.None
 }

@@ -48,6 +48,7 @@ type Config struct {
 	MaxPending      int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session
 	AESKey          string        // manager_aes_key: base64 key, as in voipmonitor.conf
 	AESIV           string        // manager_aes_iv: base64 IV
+	ReusePort       bool          // manager_reuseport: a TCP listener per event loop
 	Unencrypted     bool          // manager_enable_unencrypted: accept every plaintext command on TCP
 	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
 	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts

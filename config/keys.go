@@ -72,6 +72,8 @@ var table = []keyDef{
 		func(c *Config) *string { return &c.AESKey }),
 	strKey("manager_aes_iv", "", "base64 AES IV of the manager, set together with manager_aes_key", checkBase64,
 		func(c *Config) *string { return &c.AESIV }),
+	boolKey("manager_reuseport", "yes", "one TCP listening socket per event loop (SO_REUSEPORT; the kernel spreads connections, no accept hand-off); start still fails if another process holds the port",
+		func(c *Config) *bool { return &c.ReusePort }),
 	boolKey("manager_enable_unencrypted", "no", "accept every plaintext command on TCP even when a key exists (testing only)",
 		func(c *Config) *bool { return &c.Unencrypted }),
 	strKey("redis", "", "Redis URL for manager keys and the sensor registry: redis://host:port/db, rediss://..., unix:///path", checkRedisURL,

@@ -233,8 +233,34 @@ var _ io.Writer = (*deadlineWriter)(nil)
 func (c *conn) finishOutput() {
 	if !c.closed {
 		_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+		if c.drainedToEOF() {
+			c.releaseDup()
+			_ = c.loop.Close(c.gc)
+			return
+		}
 	}
 	c.lingerOrClose()
+}
+
+// drainedToEOF reads what input is already queued, without waiting, and
+// reports whether it ends with the client's EOF. Clients that half-close
+// after their request (nc -N, socat, the bench) have usually done so by the
+// time the reply is out: then nothing can follow and the connection closes
+// at once, without a loop round trip for the EOF. On the loop; the input
+// is discarded, as it would be while lingering.
+func (c *conn) drainedToEOF() bool {
+	var buf [512]byte
+	for range 8 {
+		n, err := unix.Read(c.gc.Fd(), buf[:])
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return false // EAGAIN: the client has not finished; linger
+		case n == 0:
+			return true
+		}
+	}
+	return false
 }
 
 // lingerOrClose waits (bounded) for the client's EOF after our side is shut

@@ -266,6 +266,26 @@ func BenchmarkOneShotTCP(b *testing.B) {
 	}
 }
 
+// BenchmarkOneShotParallel: 16 clients at once, TCP and Unix, as in the
+// one-shot comparison of tapline bench (the server's per-connection cost).
+func BenchmarkOneShotParallel(b *testing.B) {
+	_, tcp, sock := startServer(b, nil)
+	for _, tr := range []struct{ network, addr string }{{"tcp", tcp}, {"unix", sock}} {
+		b.Run(tr.network, func(b *testing.B) {
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if _, err := clients.Do(ctx, tr.network, tr.addr, "getversion"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 func BenchmarkJSONSessionPing(b *testing.B) {
 	_, tcp, _ := startServer(b, nil)
 	ctx := context.Background()
@@ -333,5 +353,44 @@ func TestMaxRequestBoundary(t *testing.T) {
 		if buf.String() != want {
 			t.Errorf("pieces %q: got %q want %q", pieces, buf.String(), want)
 		}
+	}
+}
+
+// TestReusePortRefusesSecondServer: SO_REUSEPORT must not let a second
+// server share a port that is already taken, by tapline or anything else.
+func TestReusePortRefusesSecondServer(t *testing.T) {
+	cfg := config.Default()
+	cfg.ManagerPort = freePort(t)
+	if !cfg.ReusePort {
+		t.Fatal("manager_reuseport should default to yes")
+	}
+	first := New(cfg, commands.Default(), nil)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Shutdown(context.Background())
+	second := New(cfg, commands.Default(), nil)
+	err := second.Start()
+	if err == nil {
+		_ = second.Shutdown(context.Background())
+		t.Fatal("a second server started on the same port")
+	}
+	if !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("error %q does not say the port is taken", err)
+	}
+	if out := do(t, "tcp", fmt.Sprintf("127.0.0.1:%d", cfg.ManagerPort), "ping"); out != "pong\n" {
+		t.Fatalf("first server after the refused start: %q", out)
+	}
+	// Something else on the port (no SO_REUSEPORT) also stops a start.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg.ManagerPort = l.Addr().(*net.TCPAddr).Port
+	third := New(cfg, commands.Default(), nil)
+	if err := third.Start(); err == nil {
+		_ = third.Shutdown(context.Background())
+		t.Fatal("started on a port another socket holds")
 	}
 }
