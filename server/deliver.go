@@ -232,12 +232,14 @@ var _ io.Writer = (*deadlineWriter)(nil)
 // finishOutput ends a connection whose last reply was written directly. On the loop.
 func (c *conn) finishOutput() {
 	if !c.closed {
-		_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 		if c.drainedToEOF() {
+			// Nothing unread is left and nothing more can come: a plain
+			// close loses no byte of the reply (no reset).
 			c.releaseDup()
 			_ = c.loop.Close(c.gc)
 			return
 		}
+		_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 	}
 	c.lingerOrClose()
 }
