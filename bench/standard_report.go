@@ -144,7 +144,8 @@ func StandardMarkdown(rep *Report, chart string) string {
 	fmt.Fprintf(&b, "Run %s. Machine: %s.\n\n", rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Machine)
 	b.WriteString("Reproduce with `make bench`. Every point ran for the same time with the same client; " +
 		"req/s counts successful requests only. \"server CPU/req\" is the server process's user+system CPU " +
-		"(10 ms ticks) divided by its successful requests; client CPU is the bench process's.\n\n")
+		"(10 ms ticks) divided by its successful requests; client CPU is the bench process's. " +
+		"The targets of each comparison ran twice, the second time in reverse order, and each shows its better run.\n\n")
 	for _, s := range sections {
 		var rs []*Result
 		for _, r := range rep.Results {
