@@ -82,43 +82,120 @@ func cutRequest(p []byte) []byte {
 	return p
 }
 
-// execHardened opens each frame of the batch and runs what it carries: the
-// first frame decides between a one-shot text request and a JSON session.
-// Any bad frame gets the same plain line and ends the connection.
+// openedFrame is one hardened request frame of a job, opened.
+type openedFrame struct {
+	plain []byte // in j.scratch, capped: appending never reaches the next frame
+	h     crypto.Header
+	hk    *crypto.HardenedKey
+	bad   bool
+}
+
+// openFrames opens the frames of j.in not opened yet into j.frames. It
+// stops at a frame that does not open: with refresh (workers only: the
+// keyring may ask Redis) that frame is re-tried once after re-reading the
+// keys and then recorded as bad; without, openFrames reports false and
+// leaves the frame for a worker. A frame opens once only: a second Open
+// would be a replay.
+func (s *Server) openFrames(j *job, refresh bool) bool {
+	for j.openOff < len(j.in) {
+		rest := j.in[j.openOff:]
+		line := rest[:bytes.IndexByte(rest, '\n')]
+		off := len(j.scratch)
+		tried := s.keys.Status().Fingerprint
+		out, h, err := s.opener.Open(j.scratch, line, time.Now(), false)
+		if err != nil && refresh && s.keys.Refresh(s.ctx, tried) {
+			out, h, err = s.opener.Open(j.scratch, line, time.Now(), false)
+		}
+		var hk *crypto.HardenedKey
+		if err == nil {
+			hk = s.keys.Lookup(h.KID)
+		}
+		if err != nil || hk == nil {
+			if !refresh {
+				return false
+			}
+			j.frames = append(j.frames, openedFrame{bad: true})
+			j.openOff = len(j.in)
+			return true
+		}
+		j.scratch = out
+		j.frames = append(j.frames, openedFrame{plain: out[off:len(out):len(out)], h: h, hk: hk})
+		j.openOff += len(line) + 1
+	}
+	return true
+}
+
+// inlineHardened opens a small batch on the loop and reports whether all
+// it asks for are inline commands: then decryption, the commands and the
+// sealing (a few microseconds for small frames) run right there, without
+// a round trip through a worker. Anything else goes to a worker, which
+// continues from the frames already opened.
+func (s *Server) inlineHardened(j *job) bool {
+	if len(j.in) > inlineSecureMax || !s.openFrames(j, false) {
+		return false
+	}
+	inner := j.c.inner
+	for _, f := range j.frames {
+		if inner == ModeUnknown {
+			inner = innerMode(f.plain)
+		}
+		if inner == ModeText {
+			line, _ := LastLine(f.plain, len(f.plain)+1)
+			return s.inlineCommand(line)
+		}
+		for in := f.plain; len(in) > 0; {
+			line := in
+			if i := bytes.IndexByte(in, '\n'); i >= 0 {
+				line, in = in[:i], in[i+1:]
+			} else {
+				in = nil
+			}
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			if r, msg := parseJSONRequest(line); msg == "" && !s.inlineCommand(r.cmd) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// inlineSecureMax bounds the encrypted input opened on an event loop.
+const inlineSecureMax = 16 << 10
+
+// innerMode: the first frame of a hardened connection decides between a
+// one-shot text request and a JSON session.
+func innerMode(plain []byte) Mode {
+	if len(plain) > 0 && plain[0] == '{' {
+		return ModeJSON
+	}
+	return ModeText
+}
+
+// execHardened runs what the opened frames carry. Any bad frame gets the
+// same plain line and ends the connection.
 func (s *Server) execHardened(j *job) {
 	c := j.c
+	s.openFrames(j, true)
 	var all []outItem
-	in := j.in
-	for len(in) > 0 {
-		i := bytes.IndexByte(in, '\n')
-		line := in[:i]
-		in = in[i+1:]
-		tried := s.keys.Status().Fingerprint
-		plain, h, err := s.opener.Open(j.scratch[:0], line, time.Now(), false)
-		if err != nil && s.keys.Refresh(s.ctx, tried) {
-			plain, h, err = s.opener.Open(j.scratch[:0], line, time.Now(), false)
-		}
-		hk := s.keys.Lookup(h.KID)
-		if err != nil || hk == nil {
+	for _, f := range j.frames {
+		if f.bad {
 			s.errors.Add(1)
 			all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
 			break
 		}
-		j.scratch = plain
 		if c.inner == ModeUnknown {
-			c.inner = ModeText
-			if len(plain) > 0 && plain[0] == '{' {
-				c.inner = ModeJSON
-			}
+			c.inner = innerMode(f.plain)
 		}
 		if c.inner == ModeText {
-			line, _ := LastLine(plain, len(plain)+1)
-			all = append(all, sealHardened(s.runText(j, line, nil), hk, h.Ref)...)
+			line, _ := LastLine(f.plain, len(f.plain)+1)
+			all = append(all, sealHardened(s.runText(j, line, nil), f.hk, f.h.Ref)...)
 			all[len(all)-1].close = true
 			break
 		}
-		sub, end := s.runJSON(j, plain, nil)
-		all = append(all, sealHardened(sub, hk, h.Ref)...)
+		sub, end := s.runJSON(j, f.plain, nil)
+		all = append(all, sealHardened(sub, f.hk, f.h.Ref)...)
 		if end {
 			all[len(all)-1].close = true
 			break

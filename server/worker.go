@@ -59,6 +59,10 @@ type job struct {
 	// reqs are in's JSON requests, parsed once by inline on the loop and
 	// reused by the executor (blank lines skipped in both).
 	reqs []parsedReq
+	// frames are the hardened frames of in opened so far (openFrames),
+	// their plaintexts in scratch; openOff is where the next one starts.
+	frames  []openedFrame
+	openOff int
 }
 
 type parsedReq struct {
@@ -83,6 +87,8 @@ func (j *job) release() {
 	j.c, j.in, j.lines, j.tooLarge = nil, j.in[:0], 0, false
 	clear(j.reqs) // no references into old input
 	j.reqs = j.reqs[:0]
+	clear(j.frames)
+	j.frames, j.openOff, j.scratch = j.frames[:0], 0, j.scratch[:0]
 	j.items = j.items[:0]
 	j.req.Reset()
 	if cap(j.in) > batchBytes*2 {
@@ -126,22 +132,27 @@ func (s *Server) runJob(j *job) {
 // JSON requests are parsed here, once, for the executor too.
 func (s *Server) inline(j *job) bool {
 	switch j.c.mode {
-	case ModeLegacy, ModeHardened:
+	case ModeLegacy:
 		return false // decryption and sealing are worker jobs
+	case ModeHardened:
+		return s.inlineHardened(j)
 	case ModeJSON:
 		j.parseAll()
 		ok := true
 		for i := range j.reqs {
-			if p := &j.reqs[i]; p.msg == "" {
-				name, _ := commands.Split(p.r.cmd)
-				if c := s.table.Lookup(name); c != nil && !c.Inline {
-					ok = false
-				}
+			if p := &j.reqs[i]; p.msg == "" && !s.inlineCommand(p.r.cmd) {
+				ok = false
 			}
 		}
 		return ok
 	}
-	name, _ := commands.Split(bytes.TrimSuffix(j.in, []byte("\n")))
+	return s.inlineCommand(bytes.TrimSuffix(j.in, []byte("\n")))
+}
+
+// inlineCommand reports whether the command line may run on the loop
+// (unknown commands only get an error).
+func (s *Server) inlineCommand(line []byte) bool {
+	name, _ := commands.Split(line)
 	c := s.table.Lookup(name)
 	return c == nil || c.Inline
 }
