@@ -223,7 +223,8 @@ func (s *server) cmdline() string {
 	return filepath.Base(taplineBin) + " " + strings.Join(s.args, " ")
 }
 
-// waitReady polls TCP ping until it gets "pong\n".
+// waitReady polls ping until it gets "pong\n" on TCP and, when the server
+// has one, on its Unix socket: the listeners start one after the other.
 func (s *server) waitReady(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	var last error
@@ -232,6 +233,9 @@ func (s *server) waitReady(limit time.Duration) error {
 			return fmt.Errorf("the server exited during startup: %s", s.exitStatus())
 		}
 		got, err := oneShot("tcp", s.addr, "ping\n", true, 2*time.Second)
+		if err == nil && string(got) == "pong\n" && s.sock != "" {
+			got, err = oneShot("unix", s.sock, "ping\n", true, 2*time.Second)
+		}
 		if err == nil && string(got) == "pong\n" {
 			return nil
 		}
