@@ -16,11 +16,14 @@ import (
 // execLegacy decrypts a VoIPmonitor request, runs its first line and
 // encrypts the reply with the key that decrypted it.
 func (s *Server) execLegacy(j *job) {
-	frame := j.in[:len(j.in)-1]
-	tried := s.keys.Status().Fingerprint
-	plain, key, err := s.legacyDecrypt(frame)
-	if err != nil && s.keys.Refresh(s.ctx, tried) {
+	plain, key, err := j.legacyPlain, j.legacyKey, error(nil)
+	if plain == nil {
+		frame := j.in[:len(j.in)-1]
+		tried := s.keys.Status().Fingerprint
 		plain, key, err = s.legacyDecrypt(frame)
+		if err != nil && s.keys.Refresh(s.ctx, tried) {
+			plain, key, err = s.legacyDecrypt(frame)
+		}
 	}
 	var items []outItem
 	if err != nil {
@@ -36,6 +39,23 @@ func (s *Server) execLegacy(j *job) {
 	}
 	j.items = append(j.items, items...)
 	j.items[len(j.items)-1].close = true
+}
+
+// inlineLegacy decrypts a small request on the loop with the keys in
+// memory and reports whether its command is an inline one: then the whole
+// exchange runs there (like inlineHardened). A request that does not
+// decrypt goes to a worker, which may re-read the keys first.
+func (s *Server) inlineLegacy(j *job) bool {
+	if len(j.in) > inlineSecureMax {
+		return false
+	}
+	plain, key, err := s.legacyDecrypt(j.in[:len(j.in)-1])
+	if err != nil || plain == nil {
+		return false
+	}
+	j.legacyPlain, j.legacyKey = plain, key
+	line, _ := LastLine(cutRequest(plain), len(plain)+1)
+	return s.inlineCommand(line)
 }
 
 // legacyDecrypt tries the current key, then the keys in their grace

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"tapline/commands"
+	"tapline/crypto"
 	"tapline/jsonobj"
 )
 
@@ -63,6 +64,10 @@ type job struct {
 	// their plaintexts in scratch; openOff is where the next one starts.
 	frames  []openedFrame
 	openOff int
+	// legacyPlain is a legacy request decrypted by inlineLegacy, with the
+	// key that decrypted it.
+	legacyPlain []byte
+	legacyKey   crypto.Key
 }
 
 type parsedReq struct {
@@ -89,6 +94,7 @@ func (j *job) release() {
 	j.reqs = j.reqs[:0]
 	clear(j.frames)
 	j.frames, j.openOff, j.scratch = j.frames[:0], 0, j.scratch[:0]
+	j.legacyPlain, j.legacyKey = nil, crypto.Key{}
 	j.items = j.items[:0]
 	j.req.Reset()
 	if cap(j.in) > batchBytes*2 {
@@ -133,7 +139,7 @@ func (s *Server) runJob(j *job) {
 func (s *Server) inline(j *job) bool {
 	switch j.c.mode {
 	case ModeLegacy:
-		return false // decryption and sealing are worker jobs
+		return s.inlineLegacy(j)
 	case ModeHardened:
 		return s.inlineHardened(j)
 	case ModeJSON:
