@@ -27,30 +27,52 @@ type Encoding struct {
 	GBps    float64 `json:"gb_per_s"` // 10^9 bytes per second
 }
 
-// MeasureEncoding replays the capture at path into a store (the sensor's
-// real pipeline, as fast as it goes) and encodes its listcalls into
-// io.Discard for about d.
-func MeasureEncoding(ctx context.Context, path string, d time.Duration) (*Encoding, error) {
+// Replayed is a live table built by the sensor's real pipeline from a
+// capture, and the listing parameters that go with it.
+type Replayed struct {
+	Calls    []*state.Call
+	Params   state.ListParams
+	IDSensor int
+}
+
+// ReplayCalls replays the capture at path into a store, as fast as it goes.
+func ReplayCalls(ctx context.Context, path string) (*Replayed, error) {
 	cfg := config.Default()
 	cfg.Replay, cfg.ReplaySpeed, cfg.CallTimeout = path, 0, time.Hour
 	sn, err := sensor.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("encoding: %w", err)
+		return nil, fmt.Errorf("replay %s: %w", path, err)
 	}
 	if err := sn.Run(ctx); err != nil {
-		return nil, fmt.Errorf("encoding: replay: %w", err)
+		return nil, fmt.Errorf("replay %s: %w", path, err)
 	}
-	calls := sn.Store().Calls()
-	p := state.ListParams{Now: sn.Store().Now(), Location: time.Local}
+	return &Replayed{Calls: sn.Store().Calls(), IDSensor: cfg.IDSensor,
+		Params: state.ListParams{Now: sn.Store().Now(), Location: time.Local}}, nil
+}
+
+// Size is the length of one listing.
+func (r *Replayed) Size() (int64, error) {
 	var cw countWriter
-	if err := state.WriteListCalls(&cw, calls, p, cfg.IDSensor); err != nil {
+	err := state.WriteListCalls(&cw, r.Calls, r.Params, r.IDSensor)
+	return cw.n, err
+}
+
+// MeasureEncoding replays the capture at path and encodes its listcalls
+// into io.Discard for about d.
+func MeasureEncoding(ctx context.Context, path string, d time.Duration) (*Encoding, error) {
+	r, err := ReplayCalls(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("encoding: %w", err)
+	}
+	size, err := r.Size()
+	if err != nil {
 		return nil, fmt.Errorf("encoding: %w", err)
 	}
 	runtime.GC()
-	e := &Encoding{Calls: len(calls), Bytes: cw.n}
+	e := &Encoding{Calls: len(r.Calls), Bytes: size}
 	start := time.Now()
 	for time.Since(start) < d && ctx.Err() == nil {
-		if err := state.WriteListCalls(io.Discard, calls, p, cfg.IDSensor); err != nil {
+		if err := state.WriteListCalls(io.Discard, r.Calls, r.Params, r.IDSensor); err != nil {
 			return nil, fmt.Errorf("encoding: %w", err)
 		}
 		e.Runs++

@@ -7,14 +7,18 @@ import (
 	"time"
 )
 
+func syntheticCapture(tb testing.TB, calls int) string {
+	path := filepath.Join(tb.TempDir(), "calls.pcap")
+	if err := WriteCallsCapture(path, calls); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
 // TestMeasureEncoding: the synthetic capture replays into exactly the calls
 // it holds, all live, and their listing is measured.
 func TestMeasureEncoding(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "calls.pcap")
-	if err := WriteCallsCapture(path, 2000); err != nil {
-		t.Fatal(err)
-	}
-	e, err := MeasureEncoding(context.Background(), path, 50*time.Millisecond)
+	e, err := MeasureEncoding(context.Background(), syntheticCapture(t, 2000), 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
