@@ -37,6 +37,7 @@ type Result struct {
 	ServerCPUSeconds  float64 `json:"server_cpu_s,omitempty"`
 	ServerCPUPerReqUS float64 `json:"server_cpu_us,omitempty"`
 	Note              string  `json:"note,omitempty"`
+	TableCalls        int     `json:"table_calls,omitempty"` // snapshot section: calls in the listed table
 }
 
 // Latency holds percentiles in microseconds.

@@ -12,7 +12,8 @@ import (
 	"tapline/state"
 )
 
-// SnapshotCalls is the size of the live table in the snapshot comparison.
+// SnapshotCalls is the size of the live table in the snapshot comparison
+// (StandardOptions.SnapshotCalls overrides it).
 const SnapshotCalls = 100_000
 
 // Encoding is listcalls' encoder measured in-process on one goroutine, over

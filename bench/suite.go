@@ -26,7 +26,10 @@ type StandardOptions struct {
 	SelfBin    string        // a tapline binary that has `bench --serve` (floor and echo run as their own processes)
 	Point      time.Duration // length of each point
 	Sections   []string      // run only these sections (Sections()); all when empty
-	Log        io.Writer     // progress lines
+	// SnapshotCalls is the live table of the snapshot section (default
+	// SnapshotCalls; tests use fewer).
+	SnapshotCalls int
+	Log           io.Writer // progress lines
 	// Wrap, if set, may decorate each point's config (progress bars).
 	Wrap func(Config) Config
 }
@@ -388,6 +391,9 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	compare("crypto", sessionPing...)
 	compare("crypto", blob...)
 	// 5. A large snapshot: listcalls of 100k live calls.
+	if o.SnapshotCalls <= 0 {
+		o.SnapshotCalls = SnapshotCalls
+	}
 	if o.wants("snapshot") {
 		if err := snapshotSection(ctx, o, rep, dir, run); err != nil {
 			rep.Notes = append(rep.Notes, "snapshot: "+err.Error())
@@ -399,12 +405,12 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	return rep, writeStandard(o.OutDir, rep)
 }
 
-// snapshotSection measures listcalls over a table of SnapshotCalls live
+// snapshotSection measures listcalls over a table of o.SnapshotCalls live
 // calls: the encoder alone, the wire rate, and the p99 of small commands on
 // other connections idle and while listings stream back to back.
 func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir string, run func(string, Config)) error {
 	pcap := filepath.Join(dir, "calls.pcap")
-	if err := WriteCallsCapture(pcap, SnapshotCalls); err != nil {
+	if err := WriteCallsCapture(pcap, o.SnapshotCalls); err != nil {
 		return err
 	}
 	defer os.Remove(pcap)
@@ -427,7 +433,7 @@ func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir st
 		return err
 	}
 	defer tl.stop()
-	if err := waitCalls(ctx, tl.tcp, SnapshotCalls); err != nil {
+	if err := waitCalls(ctx, tl.tcp, o.SnapshotCalls); err != nil {
 		return err
 	}
 	list := Config{Label: "tapline", Target: tl.tcp, Mode: OneShot, Command: "listcalls", Concurrency: 1, ServerPID: tl.pid()}
@@ -447,9 +453,16 @@ func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir st
 	time.Sleep(200 * time.Millisecond)
 	ping.Label, ping.ServerPID = "ping during listcalls", 0
 	run("snapshot", ping)
-	if b := <-done; b.err == nil {
-		b.r.Note = "snapshot"
-		rep.Results = append(rep.Results, b.r)
+	b := <-done
+	if b.err != nil {
+		return fmt.Errorf("listcalls with pings: %w", b.err)
+	}
+	b.r.Note = "snapshot"
+	rep.Results = append(rep.Results, b.r)
+	for _, r := range rep.Results {
+		if r.Note == "snapshot" {
+			r.TableCalls = o.SnapshotCalls
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ func benchCmd() *cobra.Command {
 		taplineBin  string
 		pointDur    time.Duration
 		sections    []string
+		snapCalls   int
 		serveTarget string
 		cpuProfile  string
 	)
@@ -75,7 +77,8 @@ and writes latest.md, latest.json and latest.png under --out.`,
 				return serveBuiltin(ctx, serveTarget, mode == bench.OneShot)
 			}
 			if standard {
-				return runStandard(ctx, outDir, taplineBin, pointDur, sections)
+				return runStandard(ctx, bench.StandardOptions{OutDir: outDir, TaplineBin: taplineBin, Point: pointDur,
+					Sections: sections, SnapshotCalls: snapCalls})
 			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -180,6 +183,7 @@ and writes latest.md, latest.json and latest.png under --out.`,
 	f.StringVar(&outDir, "out", "bench/results", "directory of the standard comparison's reports")
 	f.StringVar(&taplineBin, "tapline-bin", "bin/tapline-bench", "tapline binary for --standard (built with -tags tapline_testcmds for the 1 MiB reply)")
 	f.DurationVar(&pointDur, "point", 2*time.Second, "length of each point of --standard")
+	f.IntVar(&snapCalls, "snapshot-calls", bench.SnapshotCalls, "live calls in the snapshot section's table")
 	f.StringSliceVar(&sections, "sections", nil, "run only these sections of --standard ("+strings.Join(bench.Sections(), ",")+"); the report then holds only them")
 	f.StringVar(&serveTarget, "serve", "", "run a built-in target (floor or echo) until interrupted and print its addresses; --mode oneshot closes after each reply")
 	_ = f.MarkHidden("serve")
@@ -263,17 +267,17 @@ func serveBuiltin(ctx context.Context, kind string, oneShot bool) error {
 }
 
 // runStandard is `tapline bench --standard` (make bench).
-func runStandard(ctx context.Context, out, bin string, point time.Duration, sections []string) error {
+func runStandard(ctx context.Context, o bench.StandardOptions) error {
 	self, err := os.Executable()
 	if err != nil {
 		return &exitError{1, err}
 	}
-	rep, err := bench.Standard(ctx, bench.StandardOptions{OutDir: out, TaplineBin: bin, SelfBin: self, Point: point, Sections: sections,
-		Log: os.Stderr, Wrap: func(c bench.Config) bench.Config { return c }})
+	o.SelfBin, o.Log = self, os.Stderr
+	rep, err := bench.Standard(ctx, o)
 	if err != nil {
 		return &exitError{1, err}
 	}
-	b, err := os.ReadFile(out + "/latest.md")
+	b, err := os.ReadFile(filepath.Join(o.OutDir, "latest.md"))
 	if err != nil {
 		return &exitError{1, err}
 	}
