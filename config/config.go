@@ -43,6 +43,7 @@ type Config struct {
 	Linger          time.Duration // manager_linger: wait for the client's EOF after a one-shot reply
 	ShutdownTimeout time.Duration // manager_shutdown_timeout
 	Workers         int           // manager_workers: 0 = auto
+	StreamNice      int           // manager_stream_nice: nice increment of a streaming writer thread
 	Queue           int           // manager_queue: pending jobs before "busy"
 	EventLoops      int           // manager_event_loops: 0 = one per CPU
 	MaxPending      int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session

@@ -62,6 +62,8 @@ var table = []keyDef{
 		func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 	intKey("manager_workers", "0", "request worker goroutines; 0 chooses automatically", "a worker count", 0, 4096,
 		func(c *Config) *int { return &c.Workers }),
+	intKey("manager_stream_nice", "10", "nice value added to the thread that writes a streamed reply (a whole-table listing), so event loops answer small requests first; 0 disables", "a nice increment", 0, 19,
+		func(c *Config) *int { return &c.StreamNice }),
 	intKey("manager_queue", "1024", "pending requests before the manager answers busy", "a queue length", 1, 1000000,
 		func(c *Config) *int { return &c.Queue }),
 	intKey("manager_event_loops", "0", "network event loops; 0 means one per CPU", "an event loop count", 0, 256,

@@ -156,6 +156,7 @@ func writeItem(w *deadlineWriter, it outItem) error {
 		putBuf(it.pooled)
 		return err
 	}
+	defer lowerPriority(w.c.eng.srv.cfg.StreamNice)()
 	start := w.n
 	if err := it.stream(w); err != nil {
 		return err
