@@ -68,7 +68,11 @@ HAProxy's runtime API); --reply-terminator ends each reply (escapes such as
 
 --standard runs the comparison of issue 5 (make bench): it builds nothing,
 starts tapline from --tapline-bin, redis-server and haproxy when installed,
-and writes latest.md, latest.json and latest.png under --out.`,
+and writes latest.md, latest.json and latest.png under --out. Its sections
+(--sections): oneshot, session, pipeline, crypto, and snapshot, where a
+second tapline replays a synthetic capture of --snapshot-calls live calls
+and serves listcalls of the whole table while pings run on another
+connection.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
