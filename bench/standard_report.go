@@ -127,8 +127,10 @@ func Ratios(rs []*Result) []string {
 			}
 		}
 		if best != nil {
-			add("client headroom: echo session c=16 = %s req/s, %.2f× the best session result (%s c=%d)",
-				FormatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency)
+			add("client headroom: echo session c=16 = %s req/s, %.2f× the best session result (%s c=%d) at %.1f µs of client CPU "+
+				"per request: with one request in flight, each costs a write and a wake-up on both sides of the shared cores, "+
+				"so sessions are bound by those, not by the client's own work (the pipelined echo below shows that)",
+				FormatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency, e.CPUPerReqUS)
 		}
 	}
 	if e := find(rs, "", "echo", "tcp", Pipeline, "", "", 16); e != nil {
