@@ -75,3 +75,37 @@ func TestRadixOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderUsesRadixEquivalently: order() over a large listing (where the
+// radix sort takes over for integer keys) returns what the comparison sort
+// does, whole or windowed, in both directions.
+func TestOrderUsesRadixEquivalently(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	keys := make([]sortKey[int64, *Call], 20_000)
+	for i := range keys {
+		c := &Call{Ref: uint64(i) << 6}
+		keys[i] = sortKey[int64, *Call]{k: 1795449600 + rng.Int64N(50), k2: rng.Int64N(5), ref: c.Ref, r: c}
+	}
+	for _, desc := range []bool{false, true} {
+		for _, n := range []int{-1, 100, 15_000} {
+			f := compareKeys[int64, *Call]
+			if desc {
+				f = func(a, b sortKey[int64, *Call]) int { return compareKeys(b, a) }
+			}
+			want := slices.Clone(keys)
+			slices.SortFunc(want, f)
+			if n >= 0 {
+				want = want[:n]
+			}
+			got := order(slices.Clone(keys), desc, n)
+			if len(got) != len(want) {
+				t.Fatalf("desc=%v n=%d: %d rows, want %d", desc, n, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].r != want[i].r {
+					t.Fatalf("desc=%v n=%d: row %d is ref %#x, want %#x", desc, n, i, got[i].ref, want[i].ref)
+				}
+			}
+		}
+	}
+}
