@@ -125,16 +125,6 @@ func (it *Iter) finish(end int) {
 // It is only final once Next has returned false.
 func (it *Iter) Err() error { return it.err }
 
-// Rest validates the remaining members without returning them, so a
-// caller that found what it needed still rejects a malformed line.
-func (it *Iter) Rest() error {
-	for {
-		if _, _, ok := it.Next(); !ok {
-			return it.err
-		}
-	}
-}
-
 // KeyIs reports whether a raw key (as Next returns it) names name. Keys
 // are compared after unescaping, so "\u0063md" is "cmd".
 func KeyIs(key []byte, name string) bool {
