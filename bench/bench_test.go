@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"tapline/crypto"
 	"tapline/internal/redistest"
 )
 
@@ -201,7 +202,7 @@ func TestBuiltins(t *testing.T) {
 }
 
 func TestTapline(t *testing.T) {
-	tl, err := StartTapline(Key0())
+	tl, err := StartTapline(crypto.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestTapline(t *testing.T) {
 }
 
 func TestCrypto(t *testing.T) {
-	tl, err := StartTapline(Key0())
+	tl, err := StartTapline(crypto.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}

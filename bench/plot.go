@@ -38,31 +38,27 @@ func Plot(path, title string, rs []*Result) error {
 	if len(rs) == 0 {
 		return errors.New("no results to plot")
 	}
-	groups := map[string]plotter.XYs{}
+	// Each series' points, in the order of rs; the series in order of
+	// first appearance.
+	type points struct{ rate, lat plotter.XYs }
+	groups := map[string]*points{}
 	var order []string
 	for _, r := range rs {
 		k := r.Series()
-		if _, ok := groups[k]; !ok {
+		g := groups[k]
+		if g == nil {
+			g = new(points)
+			groups[k] = g
 			order = append(order, k)
 		}
-		groups[k] = append(groups[k], plotter.XY{X: float64(r.Concurrency), Y: 0})
+		x := float64(r.Concurrency)
+		g.rate = append(g.rate, plotter.XY{X: x, Y: r.Throughput})
+		g.lat = append(g.lat, plotter.XY{X: x, Y: r.Latency.P99 / 1e3})
 	}
-	rate, err := newPlot(title+": throughput", "connections", "req/s")
-	if err != nil {
-		return err
-	}
-	lat, err := newPlot(title+": p99 latency", "connections", "p99 (ms)")
-	if err != nil {
-		return err
-	}
+	rate := newPlot(title+": throughput", "connections", "req/s")
+	lat := newPlot(title+": p99 latency", "connections", "p99 (ms)")
 	for i, k := range order {
-		var xr, xl plotter.XYs
-		for _, r := range rs {
-			if r.Series() == k {
-				xr = append(xr, plotter.XY{X: float64(r.Concurrency), Y: r.Throughput})
-				xl = append(xl, plotter.XY{X: float64(r.Concurrency), Y: r.Latency.P99 / 1e3})
-			}
-		}
+		xr, xl := groups[k].rate, groups[k].lat
 		sort.Slice(xr, func(a, b int) bool { return xr[a].X < xr[b].X })
 		sort.Slice(xl, func(a, b int) bool { return xl[a].X < xl[b].X })
 		for _, pair := range []struct {
@@ -107,7 +103,7 @@ func Plot(path, title string, rs []*Result) error {
 	return save()
 }
 
-func newPlot(title, x, y string) (*plot.Plot, error) {
+func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = x
@@ -117,7 +113,7 @@ func newPlot(title, x, y string) (*plot.Plot, error) {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
-	return p, nil
+	return p
 }
 
 func writeTo(path string, wt interface {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"tapline/clients"
 	"tapline/crypto"
+	"tapline/jsonobj"
 )
 
 // Modes.
@@ -95,8 +95,8 @@ func (c *Config) normalize() error {
 	default:
 		return fmt.Errorf("crypto %q: want none, legacy or hardened", c.Crypto)
 	}
-	if len(c.Terminator) > 16 {
-		return errors.New("reply terminator longer than 16 bytes")
+	if len(c.Terminator) > maxTerminator {
+		return fmt.Errorf("reply terminator longer than %d bytes", maxTerminator)
 	}
 	if c.Raw() && c.Terminator == "" && c.Mode != OneShot {
 		return errors.New("raw session and pipeline modes need --reply-terminator")
@@ -130,7 +130,7 @@ func (e *opError) Error() string { return e.kind + ": " + e.err.Error() }
 func (e *opError) Unwrap() error { return e.err }
 
 // classify turns an error into one of the kinds above.
-func classify(err error, dialing bool) string {
+func classify(err error) string {
 	var oe *opError
 	if errors.As(err, &oe) {
 		return oe.kind
@@ -140,7 +140,7 @@ func classify(err error, dialing bool) string {
 		return ErrRefused // EAGAIN: a full Unix socket backlog
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return ErrTimeout
-	case dialing:
+	case isDial(err):
 		return ErrDial
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return ErrShort
@@ -150,6 +150,12 @@ func classify(err error, dialing bool) string {
 		return ErrTimeout
 	}
 	return ErrIO
+}
+
+// isDial reports whether err is a failed dial (clients.Dial wraps it).
+func isDial(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // worker is one connection's worth of load. Each keeps its own histogram
@@ -255,8 +261,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return r, nil
 }
 
-func (w *worker) fail(err error, dialing bool, n int) {
-	w.errs[classify(err, dialing)] += int64(n)
+func (w *worker) fail(err error, n int) {
+	w.errs[classify(err)] += int64(n)
 	w.lastEr = err
 }
 
@@ -266,7 +272,7 @@ func (w *worker) loop(ctx context.Context, take func(int) int, done *atomic.Int6
 		for take(1) == 1 {
 			t0 := time.Now()
 			if err := w.oneShot(ctx); err != nil {
-				w.fail(err, false, 1)
+				w.fail(err, 1)
 			} else {
 				w.record(t0, time.Now())
 			}
@@ -288,8 +294,7 @@ func (w *worker) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: w.cfg.Timeout}
 	c, err := d.DialContext(ctx, w.cfg.Target.Network, w.cfg.Target.Addr)
 	if err != nil {
-		kind := classify(err, true)
-		return nil, &opError{kind, err}
+		return nil, &opError{classify(err), err}
 	}
 	return c, nil
 }
@@ -335,8 +340,7 @@ func (w *worker) oneShot(ctx context.Context) error {
 		w.buf = make([]byte, 64<<10)
 	}
 	term := []byte(w.cfg.Terminator)
-	var win [32]byte // the reply's last len(term) bytes
-	tail := win[:0]
+	var tail tailWindow
 	var total int64
 	defer func() { w.in += total }()
 	for {
@@ -346,14 +350,8 @@ func (w *worker) oneShot(ctx context.Context) error {
 			return &opError{ErrBad, fmt.Errorf("%q", bytes.TrimSpace(w.buf[:min(n, 200)]))}
 		}
 		total += int64(n)
-		if n > 0 && len(term) > 0 {
-			tail = append(tail, w.buf[max(0, n-len(term)):n]...)
-			if len(tail) > len(term) {
-				tail = append(win[:0], tail[len(tail)-len(term):]...)
-			}
-			if bytes.Equal(tail, term) {
-				return nil
-			}
+		if n > 0 && len(term) > 0 && tail.ends(w.buf[:n], term) {
+			return nil
 		}
 		if err == io.EOF {
 			if len(term) > 0 {
@@ -387,10 +385,10 @@ func (w *worker) oneShotSecure(ctx context.Context) error {
 	w.in += cw.n
 	w.out += int64(len(w.cfg.Command)) + 1
 	if err != nil {
-		if strings.Contains(err.Error(), "connect ") {
-			return &opError{classify(err, true), err}
+		if isDial(err) {
+			return &opError{classify(err), err}
 		}
-		if strings.Contains(err.Error(), "without encryption") {
+		if errors.Is(err, clients.ErrPlainReply) {
 			return &opError{ErrBad, err}
 		}
 		return err
@@ -401,6 +399,49 @@ func (w *worker) oneShotSecure(ctx context.Context) error {
 	return nil
 }
 
+// connSlot holds a worker's current connection so that the end of ctx can
+// interrupt it from another goroutine (context.AfterFunc).
+type connSlot struct {
+	mu   sync.Mutex
+	c    net.Conn
+	stop func() bool
+}
+
+func newConnSlot(ctx context.Context) *connSlot {
+	s := new(connSlot)
+	s.stop = context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.c != nil {
+			_ = s.c.SetDeadline(time.Unix(1, 0))
+		}
+	})
+	return s
+}
+
+// set makes c the connection to interrupt.
+func (s *connSlot) set(c net.Conn) {
+	s.mu.Lock()
+	s.c = c
+	s.mu.Unlock()
+}
+
+// drop closes the current connection, if any, and forgets it.
+func (s *connSlot) drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c != nil {
+		s.c.Close()
+		s.c = nil
+	}
+}
+
+// close stops watching ctx and closes the current connection.
+func (s *connSlot) close() {
+	s.stop()
+	s.drop()
+}
+
 // rawSession drives a plain line protocol (Redis inline, the floor) over
 // one persistent connection: send Depth lines, read Depth replies.
 func (w *worker) rawSession(ctx context.Context, take func(int) int, done *atomic.Int64) {
@@ -408,17 +449,8 @@ func (w *worker) rawSession(ctx context.Context, take func(int) int, done *atomi
 	var c net.Conn
 	var br *bufio.Reader
 	batch := make([]byte, 0, w.cfg.Depth*len(w.requestLine()))
-	stop := context.AfterFunc(ctx, func() {
-		if c != nil {
-			_ = c.SetDeadline(time.Unix(1, 0))
-		}
-	})
-	defer stop()
-	defer func() {
-		if c != nil {
-			c.Close()
-		}
-	}()
+	slot := newConnSlot(ctx)
+	defer slot.close()
 	for {
 		n := take(w.cfg.Depth)
 		if n == 0 {
@@ -427,10 +459,11 @@ func (w *worker) rawSession(ctx context.Context, take func(int) int, done *atomi
 		if c == nil {
 			var err error
 			if c, err = w.dial(ctx); err != nil {
-				w.fail(err, true, n)
+				w.fail(err, n)
 				done.Add(int64(n))
 				continue
 			}
+			slot.set(c)
 			br = bufio.NewReaderSize(c, 64<<10)
 		}
 		batch = batch[:0]
@@ -452,32 +485,47 @@ func (w *worker) rawSession(ctx context.Context, take func(int) int, done *atomi
 			}
 		}
 		if err != nil {
-			w.fail(err, false, n-got)
-			c.Close()
+			w.fail(err, n-got)
+			slot.drop()
 			c = nil
 		}
 		done.Add(int64(n))
 	}
 }
 
+// maxTerminator bounds Config.Terminator.
+const maxTerminator = 16
+
+// tailWindow keeps the last bytes of a reply read in pieces, to spot a
+// terminator that straddles two of them.
+type tailWindow struct {
+	buf [2 * maxTerminator]byte
+	n   int
+}
+
+// ends adds p and reports whether the bytes seen so far end with term
+// (at most maxTerminator bytes).
+func (t *tailWindow) ends(p, term []byte) bool {
+	k := len(term)
+	t.n += copy(t.buf[t.n:], p[max(0, len(p)-k):])
+	if t.n > k {
+		t.n = copy(t.buf[:], t.buf[t.n-k:t.n])
+	}
+	return bytes.Equal(t.buf[:t.n], term)
+}
+
 // readUntil consumes one reply ending with term and returns its length.
 func readUntil(br *bufio.Reader, term []byte) (int, error) {
 	last := term[len(term)-1]
 	total := 0
-	var win [16]byte // the reply's last len(term) bytes
-	tail := win[:0]
+	var tail tailWindow
 	for {
 		chunk, err := br.ReadSlice(last)
 		total += len(chunk)
-		if len(term) > 1 {
-			tail = append(tail, chunk[max(0, len(chunk)-len(term)):]...)
-			if len(tail) > len(term) {
-				tail = append(win[:0], tail[len(tail)-len(term):]...)
-			}
-		}
+		ended := tail.ends(chunk, term)
 		switch {
 		case err == nil:
-			if len(term) == 1 || bytes.Equal(tail, term) {
+			if ended {
 				return total, nil
 			}
 		case errors.Is(err, bufio.ErrBufferFull):
@@ -493,18 +541,9 @@ func readUntil(br *bufio.Reader, term []byte) (int, error) {
 func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atomic.Int64) {
 	var s *clients.Session
 	r := new(clients.Reply)
-	quoted := len(strconv.Quote(w.cfg.Command))
-	stop := context.AfterFunc(ctx, func() {
-		if s != nil {
-			_ = s.Conn().SetDeadline(time.Unix(1, 0))
-		}
-	})
-	defer stop()
-	defer func() {
-		if s != nil {
-			s.Close()
-		}
-	}()
+	quoted := len(jsonobj.AppendString(nil, []byte(w.cfg.Command)))
+	slot := newConnSlot(ctx)
+	defer slot.close()
 	for {
 		n := take(w.cfg.Depth)
 		if n == 0 {
@@ -518,11 +557,11 @@ func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atom
 				s, err = clients.Open(ctx, w.cfg.Target.Network, w.cfg.Target.Addr)
 			}
 			if err != nil {
-				w.fail(&opError{classify(err, true), err}, true, n)
+				w.fail(&opError{classify(err), err}, n)
 				done.Add(int64(n))
-				s = nil
 				continue
 			}
+			slot.set(s.Conn())
 		}
 		_ = s.Conn().SetDeadline(time.Now().Add(w.cfg.Timeout))
 		t0 := time.Now()
@@ -546,15 +585,15 @@ func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atom
 			// {"id":N,"error":"","result":…}\n: the reply's plaintext length.
 			w.in += int64(len(r.ID)+len(r.Result)+len(r.Binary)) + 29
 			if re := r.Err(); re != nil {
-				w.fail(&opError{ErrBad, re}, false, 1)
+				w.fail(&opError{ErrBad, re}, 1)
 			} else {
 				w.record(t0, time.Now())
 			}
 			got++
 		}
 		if err != nil {
-			w.fail(err, false, n-got)
-			s.Close()
+			w.fail(err, n-got)
+			slot.drop() // closes s
 			s = nil
 		}
 		done.Add(int64(n))

@@ -30,8 +30,6 @@ type StandardOptions struct {
 	// SnapshotCalls; tests use fewer).
 	SnapshotCalls int
 	Log           io.Writer // progress lines
-	// Wrap, if set, may decorate each point's config (progress bars).
-	Wrap func(Config) Config
 }
 
 // peer is a server process the comparison started.
@@ -105,6 +103,26 @@ func startProcess(name string, tcp, unix Target, logPath string, argv ...string)
 		}
 	}
 	return p, nil
+}
+
+// startTapline runs o.TaplineBin's server on a free loopback port and the
+// socket dir/name.sock, logging to dir/name.log; extra flags come before
+// --log-level warn. The process is "tapline", or "tapline (name)".
+func startTapline(o *StandardOptions, dir, name string, extra ...string) (*peer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, name+".sock")
+	label := "tapline"
+	if name != label {
+		label += " (" + name + ")"
+	}
+	argv := append([]string{o.TaplineBin, "serve", "--managerport", fmt.Sprint(port), "--managersocket", sock}, extra...)
+	argv = append(argv, "--log-level", "warn")
+	return startProcess(label,
+		Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}, Target{Network: "unix", Addr: sock},
+		filepath.Join(dir, name+".log"), argv...)
 }
 
 // startSelfBuiltin runs `bench --serve kind` as its own process.
@@ -190,16 +208,7 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 		return nil, err
 	}
 	kb, ib := key.Base64()
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	tl, err := startProcess("tapline",
-		Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)},
-		Target{Network: "unix", Addr: filepath.Join(dir, "tapline.sock")},
-		filepath.Join(dir, "tapline.log"),
-		o.TaplineBin, "serve", "--managerport", fmt.Sprint(port), "--managersocket", filepath.Join(dir, "tapline.sock"),
-		"--manager-aes-key", kb, "--manager-aes-iv", ib, "--log-level", "warn")
+	tl, err := startTapline(&o, dir, "tapline", "--manager-aes-key", kb, "--manager-aes-iv", ib)
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +232,18 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	defer echo.stop()
 	logf("started floor (one-shot and session) and echo")
 
+	// optional keeps a peer the comparison can do without: when it fails
+	// to start, the reason goes to the report and the peer stays nil (stop
+	// and pid accept nil).
+	optional := func(name, what string, p *peer, err error) *peer {
+		if err != nil {
+			rep.Skipped = append(rep.Skipped, name+": "+err.Error())
+			return nil
+		}
+		logf("started %s (pid %d)", what, p.pid())
+		return p
+	}
+
 	var redis *peer
 	if bin, err := exec.LookPath("redis-server"); err != nil {
 		rep.Skipped = append(rep.Skipped, "redis: redis-server is not installed")
@@ -232,19 +253,14 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 			return nil, err
 		}
 		sock := filepath.Join(dir, "redis.sock")
-		redis, err = startProcess("redis",
+		p, err := startProcess("redis",
 			Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", rp)}, Target{Network: "unix", Addr: sock},
 			filepath.Join(dir, "redis.log"),
 			bin, "--port", fmt.Sprint(rp), "--bind", "127.0.0.1", "--unixsocket", sock, "--unixsocketperm", "700",
 			"--save", "", "--appendonly", "no", "--maxclients", "10000", "--dir", dir)
-		if err != nil {
-			rep.Skipped = append(rep.Skipped, "redis: "+err.Error())
-			redis = nil
-		} else {
-			defer redis.stop()
-			logf("started redis-server (pid %d)", redis.pid())
-		}
+		redis = optional("redis", "redis-server", p, err)
 	}
+	defer redis.stop()
 
 	var haproxy *peer
 	if bin, err := exec.LookPath("haproxy"); err != nil {
@@ -260,17 +276,12 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 		if err := os.WriteFile(cfgPath, fmt.Appendf(nil, haproxyConfig, sock, hp, fp), 0o600); err != nil {
 			return nil, err
 		}
-		haproxy, err = startProcess("haproxy",
+		p, err := startProcess("haproxy",
 			Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", hp)}, Target{Network: "unix", Addr: sock},
 			filepath.Join(dir, "haproxy.log"), bin, "-db", "-f", cfgPath)
-		if err != nil {
-			rep.Skipped = append(rep.Skipped, "haproxy: "+err.Error())
-			haproxy = nil
-		} else {
-			defer haproxy.stop()
-			logf("started haproxy (pid %d)", haproxy.pid())
-		}
+		haproxy = optional("haproxy", "haproxy", p, err)
 	}
+	defer haproxy.stop()
 
 	// Sanity: every peer answers what the bench will send.
 	if _, err := clients.Do(ctx, "tcp", tl.tcp.Addr, "ping"); err != nil {
@@ -289,9 +300,6 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 			return nil
 		}
 		c.Duration = o.Point
-		if o.Wrap != nil {
-			c = o.Wrap(c)
-		}
 		r, err := Run(ctx, c)
 		if err != nil {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%s %s: %v", c.Label, c.Mode, err))
@@ -419,16 +427,8 @@ func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir st
 		return err
 	}
 	rep.Encoding = enc
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	sock := filepath.Join(dir, "snapshot.sock")
-	tl, err := startProcess("tapline (snapshot)",
-		Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}, Target{Network: "unix", Addr: sock},
-		filepath.Join(dir, "snapshot.log"),
-		o.TaplineBin, "serve", "--managerport", fmt.Sprint(port), "--managersocket", sock,
-		"--replay", pcap, "--replay-speed", "max", "--call-timeout", "3600s", "--log-level", "warn")
+	tl, err := startTapline(&o, dir, "snapshot",
+		"--replay", pcap, "--replay-speed", "max", "--call-timeout", "3600s")
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,3 @@ func (t *Tapline) Stop() error {
 	_ = os.RemoveAll(t.dir)
 	return err
 }
-
-// Key0 is the zero key: StartTapline generates one in its place.
-func Key0() crypto.Key { return crypto.Key{} }

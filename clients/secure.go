@@ -32,10 +32,11 @@ func DoSecure(ctx context.Context, network, addr string, mode Crypto, key crypto
 		return DoTo(ctx, network, addr, line, w)
 	}
 	var req []byte
-	ref := crypto.NewRef()
+	var ref [16]byte
 	if mode == Legacy {
 		req = crypto.LegacyRequest(key, []byte(line))
 	} else {
+		ref = crypto.NewRef()
 		req = crypto.SealMessage(nil, key.Hardened(), false, time.Now(), ref, []byte(line))
 	}
 	return exchange(ctx, network, addr, req, func(c io.Reader) (int64, error) {
@@ -77,9 +78,13 @@ func hardenedReply(br *bufio.Reader, key crypto.Key, ref [16]byte) (io.Reader, e
 	return crypto.NewHardenedReader(br, replyOpener(key), ref), nil
 }
 
+// ErrPlainReply is wrapped by the error returned when a server answers an
+// encrypted request in plaintext (e.g. "need aes!").
+var ErrPlainReply = errors.New("server replied without encryption")
+
 func plainReplyError(br *bufio.Reader) error {
 	b, _ := io.ReadAll(io.LimitReader(br, 200))
-	return fmt.Errorf("server replied without encryption: %q", bytes.TrimSpace(b))
+	return fmt.Errorf("%w: %q", ErrPlainReply, bytes.TrimSpace(b))
 }
 
 func replyOpener(key crypto.Key) *crypto.Opener {
@@ -96,7 +101,7 @@ func OpenHardened(ctx context.Context, network, addr string, key crypto.Key) (*S
 	}
 	fr := &frameReader{br: bufio.NewReaderSize(c, frameReadBuf), o: replyOpener(key)}
 	fw := &frameWriter{c: c, hk: key.Hardened()}
-	return &Session{c: c, r: bufio.NewReaderSize(fr, 64<<10), w: bufio.NewWriterSize(fw, 64<<10), MaxBinary: 256 << 20}, nil
+	return newSession(c, fr, fw), nil
 }
 
 // frameWriter seals each write (a batch of request lines) as one message.

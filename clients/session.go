@@ -56,7 +56,13 @@ func Open(ctx context.Context, network, addr string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), MaxBinary: 256 << 20}, nil
+	return newSession(c, c, c), nil
+}
+
+// newSession wraps c in a session reading replies from r and writing
+// requests to w (c itself, or its hardened framing).
+func newSession(c net.Conn, r io.Reader, w io.Writer) *Session {
+	return &Session{c: c, r: bufio.NewReaderSize(r, 64<<10), w: bufio.NewWriterSize(w, 64<<10), MaxBinary: 256 << 20}
 }
 
 // Conn exposes the connection (deadlines, tests).

@@ -117,17 +117,18 @@ func zipped(zip bool, f func(io.Writer) error) func(io.Writer) error {
 }
 
 func totalCalls(req *Request, rep *Reply) {
-	n := 0
-	if st := req.Host.State(); st != nil {
-		n = st.Counts().Calls
-	}
-	rep.Body = strconv.AppendInt(rep.Body, int64(n), 10)
+	total(req, rep, func(c state.Counts) int { return c.Calls })
 }
 
 func totalRegisters(req *Request, rep *Reply) {
+	total(req, rep, func(c state.Counts) int { return c.Registers })
+}
+
+// total replies with one of the store's counts, 0 when nothing is captured.
+func total(req *Request, rep *Reply, count func(state.Counts) int) {
 	n := 0
 	if st := req.Host.State(); st != nil {
-		n = st.Counts().Registers
+		n = count(st.Counts())
 	}
 	rep.Body = strconv.AppendInt(rep.Body, int64(n), 10)
 }

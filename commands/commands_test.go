@@ -18,14 +18,15 @@ type stubHost struct{ t *Table }
 
 func (h stubHost) Table() *Table { return h.t }
 func (h stubHost) Stats() Stats {
-	return Stats{Started: time.Now().Add(-3 * time.Second), ConnsOpen: 2, ConnsTotal: 5, Requests: make([]int64, h.t.Len())}
+	return Stats{Started: time.Now().Add(-3 * time.Second), ConnsOpen: 2, ConnsTotal: 5, Requests: make([]int64, h.t.Len()),
+		Capture: []byte("null")}
 }
 func (h stubHost) Clients() []ClientInfo                             { return nil }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
-func (h stubHost) KeyState() (bool, []byte)                          { return false, []byte(`{"source":"none"}`) }
+func (h stubHost) HasKey() bool                                      { return false }
+func (h stubHost) KeyStatus() []byte                                 { return []byte(`{"source":"none"}`) }
 func (h stubHost) State() *state.Store                               { return nil }
-func (h stubHost) CaptureStats() []byte                              { return []byte("null") }
 func (h stubHost) IDSensor() int                                     { return 0 }
 
 func run(t *testing.T, line string) *Reply {

@@ -10,7 +10,7 @@ func registerCrypto(t *Table) {
 func supportAES(_ *Request, rep *Reply) { rep.WriteString("yes") }
 
 func existsAESKey(req *Request, rep *Reply) {
-	if ok, _ := req.Host.KeyState(); ok {
+	if req.Host.HasKey() {
 		rep.WriteString("yes")
 		return
 	}

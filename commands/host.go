@@ -18,13 +18,12 @@ type Host interface {
 	// when the listener could not be opened (bad path, bind failure).
 	ManagerFileStart(path string, from ConnInfo) (string, error)
 	ManagerFileStop(from ConnInfo) (string, error)
-	// KeyState says whether a manager AES key is loaded, and describes the
-	// key source as a JSON object for sniffer_stat.
-	KeyState() (exists bool, status []byte)
+	// HasKey says whether a manager AES key is loaded.
+	HasKey() bool
+	// KeyStatus describes the key source as a JSON object for sniffer_stat.
+	KeyStatus() []byte
 	// State is the live calls/registrations tables, nil when nothing is captured.
 	State() *state.Store
-	// CaptureStats describes the capture sources as a JSON object ("null" when none).
-	CaptureStats() []byte
 	IDSensor() int
 }
 
@@ -41,6 +40,7 @@ type Stats struct {
 	Listeners     []string
 	Calls         int    // active calls (filled by sniffer_stat from State)
 	Drops         uint64 // packets dropped by capture, for pbCountPacketDrop
+	Capture       []byte // the capture sources' counters as a JSON object ("null" when none), same snapshot as Drops
 }
 
 // ClientInfo describes one open manager connection.

@@ -56,9 +56,12 @@ func snifferStat(req *Request, rep *Reply) {
 	b = appendManager(b, st, tbl)
 	b = append(b, `,"memory": `...)
 	b = appendMemory(b, mem)
-	_, keys := req.Host.KeyState()
-	b = append(append(b, `,"keys": `...), keys...)
-	b = append(append(b, `,"capture": `...), req.Host.CaptureStats()...)
+	b = append(append(b, `,"keys": `...), req.Host.KeyStatus()...)
+	capture := st.Capture
+	if capture == nil {
+		capture = []byte("null")
+	}
+	b = append(append(b, `,"capture": `...), capture...)
 	rep.Body = append(b, "}\n"...)
 }
 

@@ -62,8 +62,9 @@ func parseDuration(s string) (time.Duration, bool) {
 	return d, err == nil
 }
 
-// parseBool accepts yes/no, true/false, on/off and 1/0 in any case.
-func parseBool(s string) (bool, bool) {
+// ParseBool parses a yes/no value as voipmonitor.conf writes it: yes/no,
+// true/false, on/off and 1/0 in any case. ok is false for anything else.
+func ParseBool(s string) (v, ok bool) {
 	switch strings.ToLower(s) {
 	case "yes", "true", "on", "1":
 		return true, true
@@ -72,6 +73,9 @@ func parseBool(s string) (bool, bool) {
 	}
 	return false, false
 }
+
+// parseBool is ParseBool, under the name the key table uses.
+func parseBool(s string) (bool, bool) { return ParseBool(s) }
 
 // parseInt parses a decimal integer within [lo, hi]; what names the
 // expected kind of value in the error ("a port").

@@ -136,7 +136,7 @@ func BenchmarkLegacyDecrypt1K(b *testing.B) {
 	b.SetBytes(1 << 10)
 	b.ReportAllocs()
 	for b.Loop() {
-		LegacyDecrypt(keys, req)
+		LegacyDecrypt(keys, req, nil)
 	}
 }
 
@@ -164,5 +164,29 @@ func BenchmarkHardenedReader1M(b *testing.B) {
 	for b.Loop() {
 		br.Reset(bytes.NewReader(stream))
 		io.Copy(io.Discard, NewHardenedReader(br, o, [16]byte{}))
+	}
+}
+
+// BenchmarkNewOpener is the per-request cost of a client's reply Opener.
+func BenchmarkNewOpener(b *testing.B) {
+	lookup := LookupKeys(seqKey(b, 16, 0))
+	b.ReportAllocs()
+	for b.Loop() {
+		NewOpener(lookup, time.Minute, nil)
+	}
+}
+
+// BenchmarkLegacyReplyReader16B is a typical short legacy reply.
+func BenchmarkLegacyReplyReader16B(b *testing.B) {
+	k := seqKey(b, 16, 0)
+	var buf bytes.Buffer
+	w := NewLegacyWriter(&buf, k)
+	w.Write(pseudo(16, 1))
+	w.Close()
+	reply := buf.Bytes()
+	b.SetBytes(16)
+	b.ReportAllocs()
+	for b.Loop() {
+		io.Copy(io.Discard, LegacyReplyReader(bytes.NewReader(reply), k))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -266,10 +267,17 @@ func NewOpener(lookup KeyLookup, window time.Duration, replay *ReplayCache) *Ope
 	if lookup == nil || window <= 0 {
 		panic("crypto: NewOpener: need a lookup and a positive window")
 	}
+	return &Opener{lookup: lookup, window: window, replay: replay, dummy: dummyKey()}
+}
+
+// dummyKey is the key Openers use for unknown kids: random, derived once per
+// process, as deriving it costs more than opening a small frame. Its kid is
+// never looked up, so sharing it across Openers reveals nothing.
+var dummyKey = sync.OnceValue(func() *HardenedKey {
 	var secret [48]byte
 	rand.Read(secret[:])
-	return &Opener{lookup: lookup, window: window, replay: replay, dummy: deriveHardened(secret[:])}
-}
+	return deriveHardened(secret[:])
+})
 
 // Open verifies and decrypts one frame line (with or without its trailing
 // "\n"), appends the plaintext to dst and returns it with the header.

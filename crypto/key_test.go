@@ -112,10 +112,10 @@ func TestLiteralKey(t *testing.T) {
 	if !bytes.Equal(LegacyRequest(lit, []byte("x")), LegacyRequest(k, []byte("x"))) {
 		t.Fatal("legacy requests differ")
 	}
-	if _, _, err := LegacyDecrypt([]Key{{AES: k.AES[:5], IV: k.IV}}, LegacyRequest(k, []byte("x"))); err != ErrLegacyCipher {
+	if _, _, err := LegacyDecrypt([]Key{{AES: k.AES[:5], IV: k.IV}}, LegacyRequest(k, []byte("x")), nil); err != ErrLegacyCipher {
 		t.Fatalf("invalid literal key: %v", err)
 	}
-	if _, _, err := LegacyDecrypt([]Key{{AES: k.AES, IV: k.IV[:3]}}, LegacyRequest(k, []byte("x"))); err != ErrLegacyDecrypt {
+	if _, _, err := LegacyDecrypt([]Key{{AES: k.AES, IV: k.IV[:3]}}, LegacyRequest(k, []byte("x")), nil); err != ErrLegacyDecrypt {
 		t.Fatalf("literal key with short IV: %v", err)
 	}
 }

@@ -134,18 +134,27 @@ func AppendLegacyReply(dst []byte, k Key, plain []byte) []byte {
 
 // LegacyDecrypt decrypts a whole request frame (name ":" ciphertext ":sea",
 // as delimited by LegacyFrameEnd). keys are tried in order, current key
-// first, then keys still in their rotation grace period; the first key the
-// cipher name allows whose decryption has valid PKCS#7 padding wins.
+// first, then keys still in their rotation grace period, skipping those the
+// cipher name does not allow.
 //
 // Without a MAC, a wrong key yields valid padding about once in 256 tries,
 // so during a rotation a request under an old key can, rarely, decrypt to
 // garbage under the current one. That is inherent in the legacy framing.
-func LegacyDecrypt(keys []Key, frame []byte) (plaintext []byte, used Key, err error) {
+// accept lets the caller recognise a real plaintext (a server: one that
+// names a known command): the first key whose plaintext it accepts wins,
+// failing that the first key with valid PKCS#7 padding. With accept nil the
+// first key with valid padding wins at once.
+func LegacyDecrypt(keys []Key, frame []byte, accept func(plaintext []byte) bool) (plaintext []byte, used Key, err error) {
 	name, ct, err := splitLegacy(frame)
 	if err != nil {
 		return nil, Key{}, err
 	}
-	allowed := false
+	var (
+		first    []byte
+		firstKey Key
+		buf      []byte
+		allowed  bool
+	)
 	for _, k := range keys {
 		if !legacyNameFits(name, len(k.AES)) {
 			continue
@@ -154,14 +163,24 @@ func LegacyDecrypt(keys []Key, frame []byte) (plaintext []byte, used Key, err er
 		if len(ct) == 0 || len(ct)%blockSize != 0 {
 			break
 		}
-		if plaintext == nil {
-			plaintext = make([]byte, len(ct))
+		if buf == nil {
+			buf = make([]byte, len(ct))
 		}
-		if n, ok := legacyOpen(k, ct, plaintext); ok {
-			return plaintext[:n], k, nil
+		n, ok := legacyOpen(k, ct, buf)
+		if !ok {
+			continue
+		}
+		if accept == nil || accept(buf[:n]) {
+			return buf[:n], k, nil
+		}
+		if first == nil {
+			first, firstKey, buf = buf[:n], k, nil // the next key decrypts into a buffer of its own
 		}
 	}
-	if !allowed {
+	switch {
+	case first != nil:
+		return first, firstKey, nil
+	case !allowed:
 		return nil, Key{}, ErrLegacyCipher
 	}
 	return nil, Key{}, ErrLegacyDecrypt

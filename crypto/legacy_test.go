@@ -43,7 +43,7 @@ func TestLegacyLiveVector(t *testing.T) {
 		t.Fatalf("request = %x, want %x", req, wantReq)
 	}
 	for _, frame := range [][]byte{req, []byte("aes:" + string(ct) + ":sea"), []byte("AES-128-CBC:" + string(ct) + ":sea")} {
-		pt, used, err := LegacyDecrypt([]Key{k}, frame)
+		pt, used, err := LegacyDecrypt([]Key{k}, frame, nil)
 		if err != nil || string(pt) != "getversion" || used.Fingerprint() != k.Fingerprint() {
 			t.Fatalf("LegacyDecrypt(%.12q) = %q, %v", frame, pt, err)
 		}
@@ -80,7 +80,7 @@ func testLegacyOpenSSL(t *testing.T, k Key, pt []byte) {
 	if err != nil || !complete || end != len(req) {
 		t.Fatalf("LegacyFrameEnd = %d, %v, %v; want %d", end, complete, err, len(req))
 	}
-	got, _, err := LegacyDecrypt([]Key{k}, req)
+	got, _, err := LegacyDecrypt([]Key{k}, req, nil)
 	if err != nil || !bytes.Equal(got, pt) {
 		t.Fatalf("LegacyDecrypt: %v, plaintext equal %v", err, bytes.Equal(got, pt))
 	}
@@ -153,7 +153,7 @@ func TestLegacySeaInCiphertext(t *testing.T) {
 			if i := bytes.Index(req, []byte(legacySea)); i != len(req)-4 {
 				t.Fatalf("LegacyRequest has %q at %d in %q", legacySea, i, req)
 			}
-			pt, _, err := LegacyDecrypt([]Key{k}, req)
+			pt, _, err := LegacyDecrypt([]Key{k}, req, nil)
 			if err != nil || string(pt) != "listcalls " {
 				t.Fatalf("LegacyDecrypt = %q, %v; want a trailing space", pt, err)
 			}
@@ -165,7 +165,7 @@ func TestLegacySeaInCiphertext(t *testing.T) {
 			if err != nil || !complete || end != len(frame) {
 				t.Fatalf("LegacyFrameEnd(naive) = %d, %v, %v", end, complete, err)
 			}
-			if pt, _, err := LegacyDecrypt([]Key{k}, frame); err != nil || string(pt) != "listcalls" {
+			if pt, _, err := LegacyDecrypt([]Key{k}, frame, nil); err != nil || string(pt) != "listcalls" {
 				t.Fatalf("LegacyDecrypt(naive) = %q, %v", pt, err)
 			}
 		})
@@ -209,7 +209,7 @@ func TestLegacyDecryptKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pt, used, err := LegacyDecrypt(tt.keys, tt.frame)
+			pt, used, err := LegacyDecrypt(tt.keys, tt.frame, nil)
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
@@ -218,6 +218,47 @@ func TestLegacyDecryptKeys(t *testing.T) {
 			}
 			if string(pt) != "listcalls" || used.Fingerprint() != tt.used.Fingerprint() {
 				t.Fatalf("got %q with %v, want listcalls with %v", pt, used, tt.used)
+			}
+		})
+	}
+}
+
+// TestLegacyDecryptAccept: during a rotation the key whose plaintext the
+// caller accepts wins over an earlier key that only has valid padding.
+func TestLegacyDecryptAccept(t *testing.T) {
+	cur, old := seqKey(t, 16, 1), seqKey(t, 16, 2)
+	// A request under old whose decryption under cur has valid padding too
+	// (about one in 256).
+	var frame, garbage []byte
+	for i := 0; i < 1<<14 && garbage == nil; i++ {
+		frame = LegacyRequest(old, fmt.Appendf(nil, "ping %d", i))
+		garbage, _, _ = LegacyDecrypt([]Key{cur}, frame, nil)
+	}
+	if garbage == nil {
+		t.Fatal("no frame with valid padding under the wrong key")
+	}
+	want, _, err := LegacyDecrypt([]Key{old}, frame, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage = bytes.Clone(garbage)
+	keys := []Key{cur, old}
+	isPing := func(p []byte) bool { return bytes.HasPrefix(p, []byte("ping ")) }
+	tests := []struct {
+		name   string
+		accept func([]byte) bool
+		pt     []byte
+		used   Key
+	}{
+		{"nil: first valid padding", nil, garbage, cur},
+		{"accepted key wins", isPing, want, old},
+		{"none accepted: first valid padding", func([]byte) bool { return false }, garbage, cur},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pt, used, err := LegacyDecrypt(keys, frame, tt.accept)
+			if err != nil || !bytes.Equal(pt, tt.pt) || used.Fingerprint() != tt.used.Fingerprint() {
+				t.Fatalf("got %q with %v, %v; want %q with %v", pt, used, err, tt.pt, tt.used)
 			}
 		})
 	}
@@ -436,9 +477,9 @@ func FuzzLegacyFrame(f *testing.F) {
 			t.Fatalf("LegacyFrameEnd = %d, %v, %v", end, complete, err)
 		}
 		if complete {
-			LegacyDecrypt(keys, data[:end])
+			LegacyDecrypt(keys, data[:end], nil)
 		}
-		if pt, _, err := LegacyDecrypt(keys, data); err == nil && len(pt) > len(data) {
+		if pt, _, err := LegacyDecrypt(keys, data, nil); err == nil && len(pt) > len(data) {
 			t.Fatal("plaintext longer than frame")
 		}
 		LegacyReplyDecrypt(k, data)

@@ -14,8 +14,12 @@ import (
 // Writers allocate their buffers once, at construction, and never in Write.
 
 // legacyChunk is how much a LegacyWriter encrypts per underlying Write and
-// a LegacyReplyReader per underlying Read.
+// a LegacyReplyReader at most per underlying Read.
 const legacyChunk = 64 << 10
+
+// legacyFirstChunk is a LegacyReplyReader's first read size. Most replies
+// are short; once a read fills it, the reader switches to legacyChunk.
+const legacyFirstChunk = 4 << 10
 
 var errClosed = errors.New("crypto: write after Close")
 
@@ -127,7 +131,7 @@ func LegacyReplyReader(r io.Reader, k Key) io.Reader {
 	return &legacyReader{
 		r:    r,
 		mode: cipher.NewCBCDecrypter(k.mustBlock(), k.IV),
-		buf:  make([]byte, legacyChunk+blockSize),
+		buf:  make([]byte, legacyFirstChunk+blockSize),
 	}
 }
 
@@ -161,9 +165,16 @@ func (lr *legacyReader) readPrefix() {
 	lr.started = true
 }
 
-// fill reads more ciphertext and decrypts every block except the last.
+// fill reads more ciphertext and decrypts every block except the last. If
+// the previous read filled the small first buffer, the full-size one takes
+// its place: short replies never pay for a large buffer, long ones pay for
+// one extra allocation only.
 func (lr *legacyReader) fill() {
-	lr.n = copy(lr.buf, lr.buf[lr.start:lr.n])
+	rest := lr.buf[lr.start:lr.n]
+	if lr.n == len(lr.buf) && len(lr.buf) < legacyChunk+blockSize {
+		lr.buf = make([]byte, legacyChunk+blockSize)
+	}
+	lr.n = copy(lr.buf, rest)
 	lr.start = 0
 	m, err := lr.r.Read(lr.buf[lr.n:])
 	lr.n += m

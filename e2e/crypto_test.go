@@ -62,7 +62,6 @@ func opensslLegacy(t *testing.T, s *server, network, label string, enc, dec tkey
 // short reply, a multi-KB reply and a 4 MiB streamed reply, with the key of
 // the live observation configured from a config file in base64.
 func TestCryptoLegacyOpenSSL(t *testing.T) {
-	fastRaceExit(t)
 	requireTools(t)
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatalf("openssl is not installed: %v", err)
@@ -171,7 +170,6 @@ func TestCryptoLegacyOpenSSL(t *testing.T) {
 // the Unix socket exemption, manager_enable_unencrypted, JSON sessions, and
 // support_aes / exists_aes_key with and without a key.
 func TestCryptoPolicy(t *testing.T) {
-	fastRaceExit(t)
 	k := newKey(t)
 	s := startTestServer(t, serverConfig{flags: k.flags()})
 	help := s.request(t, "unix", "help\n")
@@ -268,7 +266,6 @@ func TestCryptoPolicy(t *testing.T) {
 // checked frame by frame against docs/PROTOCOL.md §9.3, and a pipelined
 // hardened JSON session.
 func TestCryptoHardened(t *testing.T) {
-	fastRaceExit(t)
 	k := newKey(t)
 	s := startTestServer(t, serverConfig{flags: k.flags()})
 	help := s.request(t, "unix", "help\n")
@@ -437,7 +434,6 @@ func TestCryptoHardened(t *testing.T) {
 // TestCryptoHardenedTamper: every bad frame gets exactly "error: bad frame\n"
 // and the connection closes; the server keeps serving.
 func TestCryptoHardenedTamper(t *testing.T) {
-	fastRaceExit(t)
 	k := newKey(t)
 	s := startTestServer(t, serverConfig{flags: k.flags()})
 	good := func() []byte { return sealLine(k, time.Now(), "ping") }
@@ -602,7 +598,6 @@ func TestCryptoHardenedTamper(t *testing.T) {
 // TestCryptoSendCLI: tapline send -a (hardened) and -a --legacy with the key
 // from a config file, and a one-line failure when the keys differ.
 func TestCryptoSendCLI(t *testing.T) {
-	fastRaceExit(t)
 	// Fixed keys, so that the wrong-key legacy case is deterministic (legacy
 	// replies have no MAC; a wrong key yields garbage that may even unpad).
 	k := keyFromHex(t, "00112233445566778899aabbccddeeff", "0f0e0d0c0b0a09080706050403020100")

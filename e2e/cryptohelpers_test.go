@@ -123,8 +123,7 @@ func cbcEncrypt(k tkey, plain []byte) []byte {
 	if err != nil {
 		panic(err)
 	}
-	p := 16 - len(plain)%16
-	buf := append(bytes.Clone(plain), bytes.Repeat([]byte{byte(p)}, p)...)
+	buf := pkcs7Pad(plain)
 	cipher.NewCBCEncrypter(blk, k.ivRaw).CryptBlocks(buf, buf)
 	return buf
 }
@@ -140,11 +139,27 @@ func cbcDecrypt(k tkey, ct []byte) ([]byte, error) {
 	}
 	buf := bytes.Clone(ct)
 	cipher.NewCBCDecrypter(blk, k.ivRaw).CryptBlocks(buf, buf)
-	p := int(buf[len(buf)-1])
-	if p < 1 || p > 16 || !bytes.Equal(buf[len(buf)-p:], bytes.Repeat([]byte{byte(p)}, p)) {
+	plain, ok := pkcs7Unpad(buf)
+	if !ok {
 		return nil, errors.New("bad PKCS#7 padding")
 	}
-	return buf[:len(buf)-p], nil
+	return plain, nil
+}
+
+// pkcs7Pad returns a copy of plain padded to whole AES blocks.
+func pkcs7Pad(plain []byte) []byte {
+	p := 16 - len(plain)%16
+	return append(bytes.Clone(plain), bytes.Repeat([]byte{byte(p)}, p)...)
+}
+
+// pkcs7Unpad strips the padding of whole decrypted blocks (at least one);
+// ok is false when it is not valid PKCS#7.
+func pkcs7Unpad(b []byte) (plain []byte, ok bool) {
+	p := int(b[len(b)-1])
+	if p < 1 || p > 16 || !bytes.Equal(b[len(b)-p:], bytes.Repeat([]byte{byte(p)}, p)) {
+		return nil, false
+	}
+	return b[:len(b)-p], true
 }
 
 // legacyRequest is VoIPmonitor's request: "<cipher>:" + CBC(cmd) + ":sea".
@@ -314,8 +329,7 @@ type specFrame struct {
 
 // specSeal builds one frame line with explicit header fields.
 func specSeal(k tkey, flags byte, ts time.Time, seq uint32, ref [16]byte, plain []byte) []byte {
-	p := 16 - len(plain)%16
-	return specSealBlocks(k, flags, ts, seq, ref, append(bytes.Clone(plain), bytes.Repeat([]byte{byte(p)}, p)...))
+	return specSealBlocks(k, flags, ts, seq, ref, pkcs7Pad(plain))
 }
 
 // specSealRaw seals whole blocks without adding padding (seq 0): a frame
@@ -341,8 +355,7 @@ func specSealBlocks(k tkey, flags byte, ts time.Time, seq uint32, ref [16]byte, 
 	m := hmac.New(sha256.New, sk.mac)
 	m.Write([]byte(specMACPre))
 	m.Write(body)
-	body = m.Sum(body)
-	return []byte("tl1:" + base64.StdEncoding.EncodeToString(body) + "\n")
+	return encodeFrame(m.Sum(body))
 }
 
 // specOpen checks and decrypts one frame line (with or without its newline).
@@ -380,11 +393,11 @@ func specOpen(k tkey, line []byte) (specFrame, error) {
 	ct := bytes.Clone(body[specHdr:tagAt])
 	blk, _ := aes.NewCipher(sk.enc)
 	cipher.NewCBCDecrypter(blk, iv).CryptBlocks(ct, ct)
-	p := int(ct[len(ct)-1])
-	if p < 1 || p > 16 || !bytes.Equal(ct[len(ct)-p:], bytes.Repeat([]byte{byte(p)}, p)) {
+	plain, ok := pkcs7Unpad(ct)
+	if !ok {
 		return f, errors.New("frame padding is invalid")
 	}
-	f.plain = ct[:len(ct)-p]
+	f.plain = plain
 	return f, nil
 }
 
@@ -469,14 +482,6 @@ func noRaceReports(t *testing.T, s *server) {
 			t.Errorf("the server log has a race report:\n%s", s.logTail(60))
 		}
 	})
-}
-
-// fastRaceExit: a -race binary sleeps 1 s at exit (GORACE atexit_sleep_ms
-// defaults to 1000), which made every CLI run in these tests take a second.
-func fastRaceExit(t *testing.T) {
-	if raceEnabled {
-		t.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	}
 }
 
 // startTestServer is startServer with the checks of these tests: a -race

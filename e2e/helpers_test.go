@@ -301,20 +301,7 @@ func (s *server) shutdown() {
 
 // logTail returns the last n lines of the server's log, each cut to 400 bytes.
 func (s *server) logTail(n int) string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return "(cannot read log: " + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	for i, l := range lines {
-		if len(l) > 400 {
-			lines[i] = l[:400] + "…"
-		}
-	}
-	return strings.Join(lines, "\n")
+	return tailFile(s.logPath, n, 400)
 }
 
 // target returns the dial address for network "tcp" or "unix".

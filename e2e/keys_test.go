@@ -16,7 +16,6 @@ const redisKeyName = "tapline:manager_key"
 // TestKeysCLI: tapline keys generate | store | delete | show [--reveal]
 // against a real redis-server, configured by `redis = <url>` in a file.
 func TestKeysCLI(t *testing.T) {
-	fastRaceExit(t)
 	r := redistest.Start(t)
 	rc := r.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

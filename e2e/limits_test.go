@@ -28,15 +28,9 @@ func TestRequestTimeout(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			t.Parallel()
-			c, err := net.DialTimeout(network, s.target(network), 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, "pin"); err != nil {
-				t.Fatal(err)
-			}
-			got, took, err := readUntilEOF(c, readTimeout+4*time.Second)
+			start := time.Now()
+			got, err := oneShot(network, s.target(network), "pin", false, readTimeout+4*time.Second)
+			took := time.Since(start)
 			if err != nil {
 				t.Fatalf("after %v: got %q then error %v; want %q then EOF within %v",
 					took.Round(time.Millisecond), got, err, "error: request timeout\n", readTimeout+4*time.Second)
@@ -59,32 +53,18 @@ func TestRequestTooLarge(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network+"/text", func(t *testing.T) {
 			t.Parallel()
-			c, err := net.DialTimeout(network, s.target(network), 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(c, strings.Repeat("a", 5000)); err != nil {
-				t.Fatalf("writing 5000 bytes: %v", err)
-			}
-			got, took, err := readUntilEOF(c, 5*time.Second)
+			start := time.Now()
+			got, err := oneShot(network, s.target(network), strings.Repeat("a", 5000), false, 5*time.Second)
+			took := time.Since(start)
 			if err != nil || string(got) != "error: request too large\n" {
 				t.Fatalf("after %v: got %q, read error %v; want %q then EOF", took.Round(time.Millisecond), clip(got, 300), err, "error: request too large\n")
 			}
 		})
 		t.Run(network+"/json", func(t *testing.T) {
 			t.Parallel()
-			c, err := net.DialTimeout(network, s.target(network), 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(c, `{"id":1,"cmd":"ping"}`+"\n"+`{"id":2,"cmd":"`+strings.Repeat("a", 5000)); err != nil {
-				t.Fatalf("writing the requests: %v", err)
-			}
-			got, took, err := readUntilEOF(c, 5*time.Second)
+			start := time.Now()
+			got, err := oneShot(network, s.target(network), `{"id":1,"cmd":"ping"}`+"\n"+`{"id":2,"cmd":"`+strings.Repeat("a", 5000), false, 5*time.Second)
+			took := time.Since(start)
 			if err != nil {
 				t.Fatalf("after %v: got %q then error %v; want the ping reply, a too_large error and EOF", took.Round(time.Millisecond), clip(got, 300), err)
 			}

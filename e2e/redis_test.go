@@ -90,7 +90,6 @@ func classify(o outcome, keys ...tkey) string {
 // works during manager_key_grace and is refused after it; `keys delete`
 // turns encryption off again.
 func TestRedisRotation(t *testing.T) {
-	fastRaceExit(t)
 	r := redistest.Start(t)
 	rc := r.Client()
 	dir := shortTempDir(t)
@@ -260,7 +259,6 @@ func TestRedisRotation(t *testing.T) {
 // TestRedisDown: Redis unavailable at start (fail closed), Redis dying under
 // traffic (last key keeps serving), and the sensor registry.
 func TestRedisDown(t *testing.T) {
-	fastRaceExit(t)
 	t.Run("down at start", func(t *testing.T) {
 		r := redistest.Start(t)
 		r.Stop()

@@ -716,7 +716,7 @@ func startSipp(t testing.TB, dir, name string, args ...string) *sippProc {
 			}
 		}
 		if t.Failed() {
-			t.Logf("sipp %s output tail:\n%s", p.name, tailFile(p.logPath, 15))
+			t.Logf("sipp %s output tail:\n%s", p.name, tailFile(p.logPath, 15, 0))
 		}
 	})
 	return p
@@ -740,14 +740,16 @@ func (p *sippProc) wait(t testing.TB, limit time.Duration) {
 	select {
 	case <-p.done:
 	case <-time.After(limit):
-		t.Fatalf("sipp %s did not finish within %v; output tail:\n%s", p.name, limit, tailFile(p.logPath, 20))
+		t.Fatalf("sipp %s did not finish within %v; output tail:\n%s", p.name, limit, tailFile(p.logPath, 20, 0))
 	}
 	if p.err != nil {
-		t.Fatalf("sipp %s: %v (exit status 0 means every call succeeded); output tail:\n%s", p.name, p.err, tailFile(p.logPath, 20))
+		t.Fatalf("sipp %s: %v (exit status 0 means every call succeeded); output tail:\n%s", p.name, p.err, tailFile(p.logPath, 20, 0))
 	}
 }
 
-func tailFile(path string, n int) string {
+// tailFile returns the last n lines of the file at path, each cut to cut
+// bytes when cut > 0, or the read error in parentheses.
+func tailFile(path string, n, cut int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "(" + err.Error() + ")"
@@ -755,6 +757,13 @@ func tailFile(path string, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	}
+	if cut > 0 {
+		for i, l := range lines {
+			if len(l) > cut {
+				lines[i] = l[:cut] + "…"
+			}
+		}
 	}
 	return strings.Join(lines, "\n")
 }

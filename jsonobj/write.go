@@ -1,39 +1,91 @@
 package jsonobj
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+	"unsafe"
+)
+
+// jsonSafe marks the ASCII bytes that need no escaping in a JSON string.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return
+}()
 
 const hexDigits = "0123456789abcdef"
 
 // AppendString quotes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+// It is AppendStringS on the same bytes, without a copy.
 func AppendString(b, s []byte) []byte {
+	return AppendStringS(b, unsafe.String(unsafe.SliceData(s), len(s)))
+}
+
+// AppendStringS appends s as a JSON string. Valid UTF-8 is copied as is;
+// each invalid byte becomes \ufffd (VoIPmonitor instead strips every
+// non-ASCII byte of a row that is not valid UTF-8 — we keep the valid text).
+// Control characters are escaped; there is no HTML escaping, as in
+// VoIPmonitor's output.
+func AppendStringS(b []byte, s string) []byte {
 	b = append(b, '"')
-	for i := 0; i < len(s); {
+	start, i := 0, 0
+	for ; i+8 <= len(s) && !special8(load64(s, i)); i += 8 {
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
+			if jsonSafe[c] {
+				i++
+				continue
 			}
+			b = append(b, s[start:i]...)
+			b = appendEscape(b, c)
 			i++
+			start = i
 			continue
 		}
-		r, size := utf8.DecodeRune(s[i:])
+		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
+			i++
+			start = i
+			continue
 		}
 		i += size
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// special8 reports whether any of 8 bytes needs a look: a control
+// character, '"', '\\' or a non-ASCII byte (SWAR: the common all-ASCII
+// string is checked a word at a time).
+func special8(x uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	ctl := (x - 0x20*lsb) &^ x & msb
+	q := x ^ '"'*lsb
+	bs := x ^ '\\'*lsb
+	return (ctl | (q-lsb)&^q&msb | (bs-lsb)&^bs&msb | x&msb) != 0
+}
+
+// load64 reads s[i:i+8] little-endian (the compiler merges the loads).
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func appendEscape(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }

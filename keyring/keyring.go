@@ -160,14 +160,6 @@ func (r *Ring) Lookup(kid [8]byte) *crypto.HardenedKey {
 	return nil
 }
 
-// CurrentHardened is the key hardened replies are sealed with, nil if none.
-func (r *Ring) CurrentHardened() *crypto.HardenedKey {
-	if s := r.snap.Load(); s.current != nil {
-		return s.current.hk
-	}
-	return nil
-}
-
 // RequireAES says whether plaintext TCP requests must be refused (unless the
 // command is allowed in plaintext): a key exists, or a configured key source
 // has never answered (fail closed rather than open).

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"tapline/crypto"
 	"tapline/redisstore"
 )
 
@@ -28,7 +27,10 @@ func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Durati
 		select {
 		case <-ctx.Done():
 			return
-		case <-events:
+		case _, open := <-events:
+			if !open {
+				events = nil // closed with the store: keep polling, do not spin
+			}
 		case <-time.After(wait):
 		}
 		before := r.Status().Fingerprint
@@ -92,20 +94,16 @@ func (r *Ring) Refresh(ctx context.Context, tried string) bool {
 func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	sk, ok, err := st.GetManagerKey(cctx)
-	if err != nil {
-		return "redis_down", err
-	}
-	if !ok {
+	k, state, err := fetch(cctx, st)
+	switch state {
+	case "no_key":
 		r.Set(nil, time.Now())
-		return "no_key", nil
+	case "bad_key":
+		err = errors.Join(errors.New("stored manager key is invalid"), err)
+	case "ok":
+		r.Set(&k, time.Now())
 	}
-	k, err := crypto.ParseKey(sk.Key, sk.IV)
-	if err != nil {
-		return "bad_key", errors.Join(errors.New("stored manager key is invalid"), err)
-	}
-	r.Set(&k, time.Now())
-	return "ok", nil
+	return state, err
 }
 
 func logState(state string, err error, prev string) {

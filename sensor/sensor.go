@@ -87,13 +87,12 @@ func (s *Sensor) Run(ctx context.Context) error {
 	}
 	if s.cfg.Interface != "" {
 		start("live", func() error { return s.runLive(ctx) })
-		go s.tick(ctx)
 	}
 	if s.cfg.HEPBind != "" {
 		start("hep", func() error { return s.runHEP(ctx) })
-		if s.cfg.Interface == "" {
-			go s.tick(ctx)
-		}
+	}
+	if s.cfg.Interface != "" || s.cfg.HEPBind != "" { // live sources: the wall clock
+		go s.tick(ctx)
 	}
 	wg.Wait()
 	close(errs)

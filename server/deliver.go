@@ -136,7 +136,7 @@ func (c *conn) writer() {
 		c.out.queued -= len(it.buf)
 		c.out.mu.Unlock()
 
-		err := writeItem(w, it)
+		err := writeItem(w, it, srv.cfg.StreamNice)
 		if err == nil && it.close {
 			c.dropQueue()
 			c.afterWriter(nil, true)
@@ -150,21 +150,13 @@ func (c *conn) writer() {
 	}
 }
 
-func writeItem(w *deadlineWriter, it outItem) error {
-	if it.stream == nil {
-		_, err := w.Write(it.buf)
-		putBuf(it.pooled)
-		return err
+// writeItem writes one queued item; streams run at the configured lower
+// priority.
+func writeItem(w io.Writer, it outItem, nice int) error {
+	if it.stream != nil {
+		defer lowerPriority(nice)()
 	}
-	defer lowerPriority(w.c.eng.srv.cfg.StreamNice)()
-	start := w.n
-	if err := it.stream(w); err != nil {
-		return err
-	}
-	if it.size >= 0 && w.n-start != it.size {
-		return errStreamSize
-	}
-	return nil
+	return writePart(w, it)
 }
 
 func (c *conn) dropQueue() {
@@ -216,13 +208,11 @@ type deadlineWriter struct {
 	conn    net.Conn
 	timeout time.Duration
 	c       *conn
-	n       int64
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	n, err := w.conn.Write(p)
-	w.n += int64(n)
 	w.c.bytesOut.Add(int64(n))
 	w.c.eng.srv.bytesOut.Add(int64(n))
 	return n, err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+
+	"tapline/crypto"
 )
 
 // errTooLarge reports a request line longer than the configured maximum.
@@ -45,10 +47,9 @@ func DetectMode(buf []byte) (m Mode, more bool) {
 		return ModeUnknown, true
 	case buf[0] == '{':
 		return ModeJSON, false
-	case prefixFold(buf, "aes"):
-		if len(buf) < 3 {
-			return ModeUnknown, true
-		}
+	case crypto.MaybeLegacy(buf):
+		return ModeUnknown, true
+	case crypto.IsLegacy(buf):
 		return ModeLegacy, false
 	case strings.HasPrefix(hardenedMagic, string(buf[:min(len(buf), len(hardenedMagic))])):
 		if len(buf) < len(hardenedMagic) {
@@ -57,18 +58,6 @@ func DetectMode(buf []byte) (m Mode, more bool) {
 		return ModeHardened, false
 	}
 	return ModeText, false
-}
-
-// prefixFold reports whether buf and magic agree (ASCII case-insensitively)
-// on their common length.
-func prefixFold(buf []byte, magic string) bool {
-	n := min(len(buf), len(magic))
-	for i := 0; i < n; i++ {
-		if buf[i]|0x20 != magic[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // NextLine finds the first complete line in buf. It returns the line without

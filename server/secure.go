@@ -14,19 +14,23 @@ import (
 // stream for legacy requests, or tapline frames bound to the request's ref.
 
 // execLegacy decrypts a VoIPmonitor request, runs its first line and
-// encrypts the reply with the key that decrypted it.
+// encrypts the reply with the key that decrypted it. A request the loop
+// could not decrypt (inlineLegacy) is only tried again if re-reading the
+// keys changes them.
 func (s *Server) execLegacy(j *job) {
-	plain, key, err := j.legacyPlain, j.legacyKey, error(nil)
-	if plain == nil {
+	if !j.legacyOK {
 		frame := j.in[:len(j.in)-1]
-		tried := s.keys.Status().Fingerprint
-		plain, key, err = s.legacyDecrypt(frame)
-		if err != nil && s.keys.Refresh(s.ctx, tried) {
-			plain, key, err = s.legacyDecrypt(frame)
+		tried, failed := j.legacyFP, j.legacyTried
+		if !failed { // too large for the loop: first try with the keys in memory
+			tried = s.keys.Status().Fingerprint
+			failed = !s.decryptLegacy(j, frame)
+		}
+		if failed && s.keys.Refresh(s.ctx, tried) {
+			s.decryptLegacy(j, frame)
 		}
 	}
 	var items []outItem
-	if err != nil {
+	if !j.legacyOK {
 		s.errors.Add(1)
 		cur, ok := s.keys.Current()
 		items = []outItem{textItem("failed aes decrypt!\n")}
@@ -34,8 +38,7 @@ func (s *Server) execLegacy(j *job) {
 			items = sealLegacy(items, cur)
 		}
 	} else {
-		line, _ := LastLine(cutRequest(plain), len(plain)+1)
-		items = sealLegacy(s.runText(j, line, nil), key)
+		items = sealLegacy(s.runText(j, j.legacyLine, nil), j.legacyKey)
 	}
 	j.items = append(j.items, items...)
 	j.items[len(j.items)-1].close = true
@@ -44,53 +47,42 @@ func (s *Server) execLegacy(j *job) {
 // inlineLegacy decrypts a small request on the loop with the keys in
 // memory and reports whether its command is an inline one: then the whole
 // exchange runs there (like inlineHardened). A request that does not
-// decrypt goes to a worker, which may re-read the keys first.
+// decrypt goes to a worker, which may re-read the keys and try again.
 func (s *Server) inlineLegacy(j *job) bool {
 	if len(j.in) > inlineSecureMax {
 		return false
 	}
-	plain, key, err := s.legacyDecrypt(j.in[:len(j.in)-1])
-	if err != nil || plain == nil {
-		return false
-	}
-	j.legacyPlain, j.legacyKey = plain, key
-	line, _ := LastLine(cutRequest(plain), len(plain)+1)
-	return s.inlineCommand(line)
+	j.legacyTried, j.legacyFP = true, s.keys.Status().Fingerprint // before decrypting: Refresh compares with it
+	return s.decryptLegacy(j, j.in[:len(j.in)-1]) && s.inlineCommand(j.legacyLine)
 }
 
-// legacyDecrypt tries the current key, then the keys in their grace
-// period. Without a MAC a wrong key still yields valid padding about once in
-// 256 tries, so during a rotation a key wins only if its plaintext names a
-// known command; failing that, the first key with valid padding is used.
-func (s *Server) legacyDecrypt(frame []byte) ([]byte, crypto.Key, error) {
-	keys := s.keys.LegacyKeys(time.Now())
-	var (
-		first    []byte
-		firstKey crypto.Key
-		err      = crypto.ErrLegacyDecrypt
-	)
-	for i := range keys {
-		plain, used, e := crypto.LegacyDecrypt(keys[i:i+1], frame)
-		if e != nil {
-			if err == crypto.ErrLegacyDecrypt {
-				err = e
-			}
-			continue
-		}
-		if len(keys) == 1 || s.knownCommand(plain) {
-			return plain, used, nil
-		}
-		if first == nil {
-			first, firstKey, err = plain, used, nil
-		}
+// decryptLegacy decrypts frame with the current key and the keys in their
+// grace period into j's legacyLine and legacyKey, and reports whether it
+// did. Without a MAC a wrong key still yields valid padding about once in
+// 256 tries, so during a rotation a key whose plaintext names a known
+// command wins over one that only has valid padding.
+func (s *Server) decryptLegacy(j *job, frame []byte) bool {
+	plain, key, err := crypto.LegacyDecrypt(s.keys.LegacyKeys(time.Now()), frame, s.knownCommand)
+	if err != nil {
+		return false
 	}
-	return first, firstKey, err
+	j.legacyOK, j.legacyLine, j.legacyKey = true, legacyLine(plain), key
+	return true
 }
 
 func (s *Server) knownCommand(plain []byte) bool {
-	line, _ := LastLine(cutRequest(plain), len(plain)+1)
-	name, _ := commands.Split(line)
+	name, _ := commands.Split(legacyLine(plain))
 	return s.table.Lookup(name) != nil
+}
+
+// legacyLine is the command line of a decrypted legacy request.
+func legacyLine(plain []byte) []byte { return firstLine(cutRequest(plain)) }
+
+// firstLine is the first line of a decrypted request, without its line
+// end; all of it when it has no '\n'.
+func firstLine(plain []byte) []byte {
+	line, _ := LastLine(plain, len(plain)+1)
+	return line
 }
 
 // cutRequest keeps what VoIPmonitor keeps of a decrypted request: the text
@@ -108,6 +100,9 @@ type openedFrame struct {
 	h     crypto.Header
 	hk    *crypto.HardenedKey
 	bad   bool
+	// reqs are the JSON requests of plain, when inlineHardened parsed them
+	// (in j.reqs); nil otherwise.
+	reqs []parsedReq
 }
 
 // openFrames opens the frames of j.in not opened yet into j.frames. It
@@ -155,25 +150,19 @@ func (s *Server) inlineHardened(j *job) bool {
 		return false
 	}
 	inner := j.c.inner
-	for _, f := range j.frames {
+	for i := range j.frames {
+		f := &j.frames[i]
 		if inner == ModeUnknown {
 			inner = innerMode(f.plain)
 		}
 		if inner == ModeText {
-			line, _ := LastLine(f.plain, len(f.plain)+1)
-			return s.inlineCommand(line)
+			return s.inlineCommand(firstLine(f.plain))
 		}
-		for in := f.plain; len(in) > 0; {
-			line := in
-			if i := bytes.IndexByte(in, '\n'); i >= 0 {
-				line, in = in[:i], in[i+1:]
-			} else {
-				in = nil
-			}
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			if r, msg := parseJSONRequest(line); msg == "" && !s.inlineCommand(r.cmd) {
+		n := len(j.reqs)
+		j.reqs = parseLines(f.plain, j.reqs)
+		f.reqs = j.reqs[n:len(j.reqs):len(j.reqs)]
+		for k := range f.reqs {
+			if p := &f.reqs[k]; p.msg == "" && !s.inlineCommand(p.r.cmd) {
 				return false
 			}
 		}
@@ -209,12 +198,11 @@ func (s *Server) execHardened(j *job) {
 			c.inner = innerMode(f.plain)
 		}
 		if c.inner == ModeText {
-			line, _ := LastLine(f.plain, len(f.plain)+1)
-			all = append(all, sealHardened(s.runText(j, line, nil), f.hk, f.h.Ref)...)
+			all = append(all, sealHardened(s.runText(j, firstLine(f.plain), nil), f.hk, f.h.Ref)...)
 			all[len(all)-1].close = true
 			break
 		}
-		sub, end := s.runJSON(j, f.plain, nil)
+		sub, end := s.runJSON(j, f.plain, f.reqs, nil)
 		all = append(all, sealHardened(sub, f.hk, f.h.Ref)...)
 		if end {
 			all[len(all)-1].close = true

@@ -19,24 +19,19 @@ func (s *Server) State() *state.Store {
 	return s.sensor.Store()
 }
 
-// CaptureStats implements commands.Host.
-func (s *Server) CaptureStats() []byte {
-	if s.sensor == nil {
-		return []byte("null")
-	}
-	b, err := json.Marshal(s.sensor.Stats())
-	if err != nil {
-		return []byte("null")
-	}
-	return b
-}
-
 // IDSensor implements commands.Host.
 func (s *Server) IDSensor() int { return s.cfg.IDSensor }
 
-func (s *Server) captureDrops() uint64 {
+// captureStats takes one snapshot of the capture counters: the packets
+// dropped, and all of them as a JSON object ("null" without capture).
+func (s *Server) captureStats() (drops uint64, js []byte) {
 	if s.sensor == nil {
-		return 0
+		return 0, []byte("null")
 	}
-	return s.sensor.Stats().Drops
+	st := s.sensor.Stats()
+	js, err := json.Marshal(st)
+	if err != nil {
+		js = []byte("null")
+	}
+	return st.Drops, js
 }

@@ -280,8 +280,9 @@ func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
 		ConnsRejected: s.rejected.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
-		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)), Drops: s.captureDrops(),
+		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 	}
+	st.Drops, st.Capture = s.captureStats()
 	for i := range s.reqs {
 		st.Requests[i] = s.reqs[i].Load()
 	}
@@ -318,12 +319,17 @@ func (s *Server) Clients() []commands.ClientInfo {
 	return out
 }
 
-// KeyState implements commands.Host.
-func (s *Server) KeyState() (bool, []byte) {
+// HasKey implements commands.Host.
+func (s *Server) HasKey() bool {
 	_, ok := s.keys.Current()
+	return ok
+}
+
+// KeyStatus implements commands.Host.
+func (s *Server) KeyStatus() []byte {
 	b, err := json.Marshal(s.keys.Status())
 	if err != nil {
-		b = []byte("null")
+		return []byte("null")
 	}
-	return ok, b
+	return b
 }

@@ -57,17 +57,23 @@ type job struct {
 	scratch  []byte // decrypted frame plaintext
 	req      commands.Request
 	rep      commands.Reply
-	// reqs are in's JSON requests, parsed once by inline on the loop and
-	// reused by the executor (blank lines skipped in both).
+	// reqs are the JSON requests of in (JSON sessions) or of the opened
+	// frames (hardened sessions, see openedFrame.reqs), parsed once by
+	// inline on the loop and reused by the executor.
 	reqs []parsedReq
 	// frames are the hardened frames of in opened so far (openFrames),
 	// their plaintexts in scratch; openOff is where the next one starts.
 	frames  []openedFrame
 	openOff int
-	// legacyPlain is a legacy request decrypted by inlineLegacy, with the
-	// key that decrypted it.
-	legacyPlain []byte
+	// legacyOK: the legacy request in in is decrypted (decryptLegacy);
+	// legacyLine is its command line, legacyKey the key that decrypted it.
+	// legacyTried: inlineLegacy tried the keys on the loop, when the
+	// current key's fingerprint was legacyFP.
+	legacyOK    bool
+	legacyLine  []byte
 	legacyKey   crypto.Key
+	legacyTried bool
+	legacyFP    string
 }
 
 type parsedReq struct {
@@ -94,7 +100,7 @@ func (j *job) release() {
 	j.reqs = j.reqs[:0]
 	clear(j.frames)
 	j.frames, j.openOff, j.scratch = j.frames[:0], 0, j.scratch[:0]
-	j.legacyPlain, j.legacyKey = nil, crypto.Key{}
+	j.legacyOK, j.legacyLine, j.legacyKey, j.legacyTried, j.legacyFP = false, nil, crypto.Key{}, false, ""
 	j.items = j.items[:0]
 	j.req.Reset()
 	if cap(j.in) > batchBytes*2 {
@@ -143,7 +149,7 @@ func (s *Server) inline(j *job) bool {
 	case ModeHardened:
 		return s.inlineHardened(j)
 	case ModeJSON:
-		j.parseAll()
+		j.reqs = parseLines(j.in, j.reqs[:0])
 		ok := true
 		for i := range j.reqs {
 			if p := &j.reqs[i]; p.msg == "" && !s.inlineCommand(p.r.cmd) {
@@ -163,19 +169,35 @@ func (s *Server) inlineCommand(line []byte) bool {
 	return c == nil || c.Inline
 }
 
-// parseAll parses every non-blank line of j.in into j.reqs.
-func (j *job) parseAll() {
-	j.reqs = j.reqs[:0]
-	for in := j.in; len(in) > 0; {
-		i := bytes.IndexByte(in, '\n')
-		line := in[:i]
-		in = in[i+1:]
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+// parseLines parses the non-blank lines of in ('\n'-separated; the last
+// one may lack its '\n') and appends them to dst.
+func parseLines(in []byte, dst []parsedReq) []parsedReq {
+	for {
+		line, rest, ok := nextRequestLine(in)
+		if !ok {
+			return dst
 		}
+		in = rest
 		r, msg := parseJSONRequest(line)
-		j.reqs = append(j.reqs, parsedReq{r, msg})
+		dst = append(dst, parsedReq{r, msg})
 	}
+}
+
+// nextRequestLine returns the first non-blank line of in ('\n'-separated;
+// the last one may lack its '\n') and what follows it; ok is false when
+// only blank lines are left.
+func nextRequestLine(in []byte) (line, rest []byte, ok bool) {
+	for len(in) > 0 {
+		line, rest = in, nil
+		if i := bytes.IndexByte(in, '\n'); i >= 0 {
+			line, rest = in[:i], in[i+1:]
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			return line, rest, true
+		}
+		in = rest
+	}
+	return nil, nil, false
 }
 
 // execJob runs every request of j and fills j.items.
@@ -249,11 +271,15 @@ func (s *Server) dispatchCmd(j *job, name []byte) {
 
 // execJSON runs a batch of JSON requests.
 func (s *Server) execJSON(j *job) {
-	var end bool
-	if len(j.reqs) == 0 {
-		j.parseAll() // not through inline (a half-closed session's tail)
+	// inline parsed the batch into j.reqs. Without inline (execJob called
+	// directly, as the benchmarks do) there is nothing there: runJSON then
+	// parses the lines as it runs them.
+	reqs := j.reqs
+	if len(reqs) == 0 {
+		reqs = nil
 	}
-	j.items, end = s.runJSON(j, j.in, j.items)
+	var end bool
+	j.items, end = s.runJSON(j, j.in, reqs, j.items)
 	if j.tooLarge && !end {
 		pb := getBuf()
 		*pb = appendEnvelopeErr(*pb, nil, "request too large", commands.CodeTooLarge)
@@ -263,34 +289,31 @@ func (s *Server) execJSON(j *job) {
 	j.items[len(j.items)-1].close = end
 }
 
-// runJSON runs the JSON request lines in `in` ('\n'-terminated), appending
-// their envelopes to one buffer; a stream closes the current buffer so order
-// is kept. It reports whether the session must end (quit). When in is j.in,
-// the requests were parsed into j.reqs already.
-func (s *Server) runJSON(j *job, in []byte, items []outItem) ([]outItem, bool) {
+// runJSON runs JSON requests, appending their envelopes to one buffer; a
+// stream closes the current buffer so order is kept. reqs are the requests
+// of in, already parsed; with reqs nil the lines of in ('\n'-separated) are
+// parsed as they run. It reports whether the session must end (quit).
+func (s *Server) runJSON(j *job, in []byte, reqs []parsedReq, items []outItem) ([]outItem, bool) {
 	pb := getBuf()
 	out := *pb
-	parsed := len(in) > 0 && len(j.in) > 0 && &in[0] == &j.in[0]
 	j.items, items = items, nil // envelope() appends stream items to j.items
-	for k := 0; len(in) > 0; {
-		i := bytes.IndexByte(in, '\n')
-		if i < 0 {
-			i = len(in)
-			in = append(in, '\n')
-		}
-		line := in[:i]
-		in = in[i+1:]
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var p parsedReq
-		if parsed {
-			p = j.reqs[k]
-			k++
+	var parsed parsedReq
+	for k := 0; ; k++ {
+		p := &parsed
+		if reqs != nil {
+			if k == len(reqs) {
+				break
+			}
+			p = &reqs[k]
 		} else {
+			line, rest, ok := nextRequestLine(in)
+			if !ok {
+				break
+			}
+			in = rest
 			p.r, p.msg = parseJSONRequest(line)
 		}
-		out, pb = s.execJSONLine(j, &p, out, pb)
+		out, pb = s.execJSONLine(j, p, out, pb)
 		if j.rep.Close {
 			break
 		}

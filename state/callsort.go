@@ -35,7 +35,8 @@ var (
 )
 
 // selectCalls filters, sorts and windows calls for a listing. Secondary
-// order is calldate_num as in VoIPmonitor, then creation order.
+// order is calldate_num as in VoIPmonitor, then creation order. Duration
+// columns sort at p.Now (set by callListParams).
 func selectCalls(calls []*Call, p *ListParams, offset int) (rowSel[*Call], int) {
 	col := columnIndex(callColumns[:], p.SortField)
 	if col < 0 {
@@ -49,11 +50,20 @@ func selectCalls(calls []*Call, p *ListParams, offset int) (rowSel[*Call], int) 
 		}
 		return selectRows(calls, sp, key, &callStrKeys, &callRowsPool)
 	}
-	now := listNow(calls, p)
+	now := p.Now
 	key := func(c *Call) sortKey[int64, *Call] {
 		return sortKey[int64, *Call]{k: callIntKey(col, c, now), k2: c.Start.Unix(), ref: c.Ref, r: c}
 	}
 	return selectRows(calls, sp, key, &callIntKeys, &callRowsPool)
+}
+
+// callListParams sets up p for a call listing: without params, every row
+// and no summary; p.Now fixed for the whole listing (listNow).
+func callListParams(calls []*Call, p *ListParams) {
+	if !p.Given {
+		*p = ListParams{Limit: -1, Now: p.Now, Location: p.Location}
+	}
+	p.Now = listNow(calls, p)
 }
 
 // listNow is the clock for duration columns: p.Now, else the newest packet.

@@ -80,9 +80,11 @@ func parseFilter(obj map[string]json.RawMessage) (Filter, error) {
 	return f, nil
 }
 
-// matcher is a compiled Cond.
+// matcher is a compiled Cond. field and other (the other side's field,
+// for either; -1 if the table has none) index the table's filter fields.
 type matcher struct {
-	field  string
+	field  int
+	other  int
 	either bool
 	pat    string
 	prefix netip.Prefix // IP fields: an address or CIDR pattern
@@ -100,10 +102,14 @@ func compileFilters(fs []Filter, fields []string) []compiledFilter {
 	for _, f := range fs {
 		cf := compiledFilter{or: f.Or}
 		for _, c := range f.Conds {
-			if !slices.Contains(fields, c.Field) {
+			i := slices.Index(fields, c.Field)
+			if i < 0 {
 				continue
 			}
-			m := matcher{field: c.Field, either: c.Either, pat: c.Pattern}
+			m := matcher{field: i, other: -1, either: c.Either, pat: c.Pattern}
+			if c.Either {
+				m.other = slices.Index(fields, otherSide[c.Field])
+			}
 			if strings.HasSuffix(c.Field, "ip") {
 				m.prefix = ipPattern(c.Pattern)
 			}
@@ -127,9 +133,9 @@ func ipPattern(s string) netip.Prefix {
 	return netip.Prefix{}
 }
 
-// fieldFunc returns a record's field as a string or an address (zero
-// for fields the table does not have).
-type fieldFunc[T any] func(rec T, field string) (string, netip.Addr)
+// fieldFunc returns a record's field, by its index in the table's filter
+// fields, as a string or an address (zero for an index out of the list).
+type fieldFunc[T any] func(rec T, field int) (string, netip.Addr)
 
 // matchAll reports whether rec passes every filter.
 func matchAll[T any](fs []compiledFilter, rec T, get fieldFunc[T]) bool {
@@ -146,7 +152,7 @@ func matchFilter[T any](f *compiledFilter, rec T, get fieldFunc[T]) bool {
 		m := &f.conds[i]
 		ok := m.matchField(get(rec, m.field))
 		if !ok && m.either {
-			ok = m.matchField(get(rec, otherSide[m.field]))
+			ok = m.matchField(get(rec, m.other))
 		}
 		if ok && f.or {
 			return true

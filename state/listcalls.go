@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
+
+	"tapline/jsonobj"
 )
 
 // callColumns is VoIPmonitor's listcalls header (calltable.cpp callFields),
@@ -38,7 +40,7 @@ func appendHeader(b []byte, cols []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, c)
+		b = jsonobj.AppendStringS(b, c)
 	}
 	return append(b, ']')
 }
@@ -78,8 +80,9 @@ type callEnc struct {
 	ips      [4]ipCache  // callerip, calledip, rtp_src, rtp_dst
 }
 
-func newCallEnc(calls []*Call, p *ListParams, idSensor int) *callEnc {
-	e := &callEnc{now: listNow(calls, p), idSensor: idSensor, dates: newDateCache(p.Location)}
+// newCallEnc takes the clock from p.Now (set by callListParams).
+func newCallEnc(p *ListParams, idSensor int) *callEnc {
+	e := &callEnc{now: p.Now, idSensor: idSensor, dates: newDateCache(p.Location)}
 	e.tail = strconv.AppendInt(append([]byte(nil), callRowMOS+callRowQuality...), int64(idSensor), 10)
 	e.tail = append(e.tail, ',')
 	return e
@@ -90,7 +93,7 @@ func (e *callEnc) appendCallRow(b []byte, c *Call) []byte {
 	b = append(b, '[')
 	b = appendRef(b, c.Ref)
 	b = append(b, ',')
-	b = appendString(b, c.CallID)
+	b = jsonobj.AppendStringS(b, c.CallID)
 	b = append(b, ',')
 	b = e.dates.appendQuoted(b, c.Start)
 	b = append(b, ',')
@@ -157,10 +160,7 @@ func appendCallSummary(b []byte, total, idSensor int) []byte {
 // the summary object. It writes in chunks of at most 64 KiB and allocates
 // nothing per row.
 func WriteListCalls(w io.Writer, calls []*Call, p ListParams, idSensor int) error {
-	if !p.Given {
-		p = ListParams{Limit: -1, Now: p.Now, Location: p.Location}
-	}
-	p.Now = listNow(calls, &p)
+	callListParams(calls, &p)
 	cw := newChunkWriter(w)
 	sel, total := selectCalls(calls, &p, 0)
 	defer sel.release()
@@ -175,7 +175,7 @@ func WriteListCalls(w io.Writer, calls []*Call, p ListParams, idSensor int) erro
 		cw.buf = appendCallSummary(cw.buf, total, idSensor)
 		cw.buf = append(cw.buf, ']')
 	}
-	e := newCallEnc(calls, &p, idSensor)
+	e := newCallEnc(&p, idSensor)
 	for i, c := range sel.rows {
 		if i+touchAhead < len(sel.rows) {
 			touchCall(sel.rows[i+touchAhead])
@@ -191,26 +191,26 @@ func WriteListCalls(w io.Writer, calls []*Call, p ListParams, idSensor int) erro
 	return cw.close()
 }
 
-// callField is the filters' view of a call.
-func callField(c *Call, field string) (string, netip.Addr) {
-	switch field {
-	case "caller":
+// callField is the filters' view of a call: f indexes callFilterFields.
+func callField(c *Call, f int) (string, netip.Addr) {
+	switch f {
+	case cfCaller:
 		return c.Caller, netip.Addr{}
-	case "called":
+	case cfCalled:
 		return c.Called, netip.Addr{}
-	case "callid":
+	case cfCallID:
 		return c.CallID, netip.Addr{}
-	case "sipcallerip":
+	case cfCallerIP:
 		return "", c.CallerIP
-	case "sipcalledip":
+	case cfCalledIP:
 		return "", c.CalledIP
-	case "caller_domain":
+	case cfCallerDomain:
 		return c.CallerDomain, netip.Addr{}
-	case "called_domain":
+	case cfCalledDomain:
 		return c.CalledDomain, netip.Addr{}
-	case "caller_agent":
+	case cfCallerAgent:
 		return c.CallerAgent, netip.Addr{}
-	case "called_agent":
+	case cfCalledAgent:
 		return c.CalledAgent, netip.Addr{}
 	}
 	return "", netip.Addr{}

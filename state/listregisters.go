@@ -132,16 +132,32 @@ func WriteListRegisters(w io.Writer, regs []*Register, p ListParams, idSensor in
 	return cw.close()
 }
 
-// registerField is the filters' view of a registration.
-func registerField(r *Register, field string) (string, netip.Addr) {
-	switch field {
-	case "sipcallerip":
+// registerField is the filters' view of a registration: f indexes
+// regFilterFields.
+func registerField(r *Register, f int) (string, netip.Addr) {
+	switch f {
+	case rfCallerIP:
 		return "", r.SrcIP
-	case "sipcalledip":
+	case rfCalledIP:
 		return "", r.DstIP
-	}
-	if f := regStrField(columnIndex(registerColumns[:], field)); f != nil {
-		return f(r), netip.Addr{}
+	case rfFromNum:
+		return r.From, netip.Addr{}
+	case rfToNum:
+		return r.To, netip.Addr{}
+	case rfContactNum:
+		return r.Contact, netip.Addr{}
+	case rfDigestUser:
+		return r.DigestUser, netip.Addr{}
+	case rfDigestRealm:
+		return r.DigestRealm, netip.Addr{}
+	case rfUA:
+		return r.UA, netip.Addr{}
+	case rfFromDomain:
+		return r.FromDomain, netip.Addr{}
+	case rfToDomain:
+		return r.ToDomain, netip.Addr{}
+	case rfContactDomain:
+		return r.ContactDomain, netip.Addr{}
 	}
 	return "", netip.Addr{}
 }

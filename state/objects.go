@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tapline/capture"
+	"tapline/jsonobj"
 )
 
 // The JSON-session form of the listings is an object per row, keyed by the
@@ -25,13 +26,10 @@ func WriteCallObjects(w io.Writer, calls []*Call, p ListParams, idSensor int) er
 	if err != nil {
 		return err
 	}
-	if !p.Given {
-		p = ListParams{Limit: -1, Now: p.Now, Location: p.Location}
-	}
-	p.Now = listNow(calls, &p)
+	callListParams(calls, &p)
 	sel, total := selectCalls(calls, &p, p.Offset)
 	defer sel.release()
-	e := newCallEnc(calls, &p, idSensor)
+	e := newCallEnc(&p, idSensor)
 	keys := objectKeys(callColumns[:], cols)
 	return writeObjects(w, total, sel.rows, func(b []byte, c *Call) []byte {
 		for i, col := range cols {
@@ -89,7 +87,7 @@ func objectKeys(names []string, cols []int) [][]byte {
 		if i > 0 {
 			keys[i] = append(keys[i], ',')
 		}
-		keys[i] = append(appendString(keys[i], names[col]), ':')
+		keys[i] = append(jsonobj.AppendStringS(keys[i], names[col]), ':')
 	}
 	return keys
 }
@@ -121,7 +119,7 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 	case colRef:
 		return appendRef(b, c.Ref)
 	case colCallID:
-		return appendString(b, c.CallID)
+		return jsonobj.AppendStringS(b, c.CallID)
 	case colCalldate:
 		return e.dates.appendQuoted(b, c.Start)
 	case colCalldateNum:
@@ -146,8 +144,10 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 		return e.ips[2].append(b, c.RTPSrc.Addr())
 	case colRTPDst:
 		return e.ips[3].append(b, c.RTPDst.Addr())
-	case colLastResponse, colCallerCodec, colCalledCodec, colVLAN, 66:
-		return strconv.AppendInt(b, e.callInt(col, c), 10)
+	case colLastResponse, colCallerCodec, colCalledCodec, colVLAN:
+		return strconv.AppendInt(b, callIntKey(col, c, e.now), 10)
+	case 66: // id_sensor
+		return strconv.AppendInt(b, int64(e.idSensor), 10)
 	}
 	if s := callStrField(col); s != nil {
 		return appendStrOrNull(b, s(c))
@@ -156,20 +156,6 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 		return append(b, "45"...)
 	}
 	return append(b, "null"...)
-}
-
-func (e *callEnc) callInt(col int, c *Call) int64 {
-	switch col {
-	case colLastResponse:
-		return int64(c.LastResponse)
-	case colCallerCodec:
-		return int64(c.CallerCodec)
-	case colCalledCodec:
-		return int64(c.CalledCodec)
-	case colVLAN:
-		return int64(callVLAN(c.VLAN))
-	}
-	return int64(e.idSensor)
 }
 
 // appendCol appends the value of one listregisters column.
@@ -213,9 +199,9 @@ func (e *regEnc) appendCol(b []byte, col int, r *Register, idSensor int) []byte 
 // Durations are taken at the call's last packet. We see no RTP, so
 // rtp_streams is empty.
 func AppendCallInfo(b []byte, c *Call, msgs []SIPMessage, idSensor int) []byte {
-	e := newCallEnc([]*Call{c}, &ListParams{}, idSensor)
+	e := newCallEnc(&ListParams{Now: c.LastPacket}, idSensor)
 	b = append(b, `{"call":{`...)
-	for i, k := range objectKeys(callColumns[:], allCallCols[:]) {
+	for i, k := range allCallKeys {
 		b = append(b, k...)
 		b = e.appendCol(b, i, c)
 	}
@@ -229,12 +215,13 @@ func AppendCallInfo(b []byte, c *Call, msgs []SIPMessage, idSensor int) []byte {
 	return append(b, `],"rtp_streams":[]}`...)
 }
 
-var allCallCols = func() (a [len(callColumns)]int) {
-	for i := range a {
-		a[i] = i
+// allCallKeys are the object keys of every listcalls column, in order.
+var allCallKeys = objectKeys(callColumns[:], func() (a []int) {
+	for i := range callColumns {
+		a = append(a, i)
 	}
 	return
-}()
+}())
 
 func appendSIPMessage(b []byte, m *SIPMessage, dates *dateCache) []byte {
 	b = append(b, `{"time":`...)
@@ -253,7 +240,7 @@ func appendSIPMessage(b []byte, m *SIPMessage, dates *dateCache) []byte {
 	b = append(b, `","transport":"`...)
 	b = append(b, transportName(m)...)
 	b = append(b, `","data":`...)
-	b = appendString(b, m.Data)
+	b = jsonobj.AppendStringS(b, m.Data)
 	return append(b, '}')
 }
 

@@ -52,11 +52,44 @@ type Cond struct {
 
 // Filter fields per table; filter keys outside both are ignored, as
 // VoIPmonitor ignores keys it does not know (GUIs send form state too).
+// A compiled condition refers to its field by its index in the table's
+// list (callField, registerField).
 var (
-	callFilterFields = []string{"caller", "called", "callid", "sipcallerip", "sipcalledip",
-		"caller_domain", "called_domain", "caller_agent", "called_agent"}
-	regFilterFields = []string{"from_num", "to_num", "contact_num", "digestusername", "digestrealm",
-		"ua", "sipcallerip", "sipcalledip", "from_domain", "to_domain", "contact_domain"}
+	callFilterFields = []string{cfCaller: "caller", cfCalled: "called", cfCallID: "callid",
+		cfCallerIP: "sipcallerip", cfCalledIP: "sipcalledip", cfCallerDomain: "caller_domain",
+		cfCalledDomain: "called_domain", cfCallerAgent: "caller_agent", cfCalledAgent: "called_agent"}
+	regFilterFields = []string{rfFromNum: "from_num", rfToNum: "to_num", rfContactNum: "contact_num",
+		rfDigestUser: "digestusername", rfDigestRealm: "digestrealm", rfUA: "ua",
+		rfCallerIP: "sipcallerip", rfCalledIP: "sipcalledip", rfFromDomain: "from_domain",
+		rfToDomain: "to_domain", rfContactDomain: "contact_domain"}
+)
+
+// Indexes into callFilterFields.
+const (
+	cfCaller = iota
+	cfCalled
+	cfCallID
+	cfCallerIP
+	cfCalledIP
+	cfCallerDomain
+	cfCalledDomain
+	cfCallerAgent
+	cfCalledAgent
+)
+
+// Indexes into regFilterFields.
+const (
+	rfFromNum = iota
+	rfToNum
+	rfContactNum
+	rfDigestUser
+	rfDigestRealm
+	rfUA
+	rfCallerIP
+	rfCalledIP
+	rfFromDomain
+	rfToDomain
+	rfContactDomain
 )
 
 // ParseListParams reads VoIPmonitor's JSON params: {"limit":"10"} (strings

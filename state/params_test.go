@@ -2,12 +2,10 @@ package state
 
 import (
 	"bytes"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 func TestParseListParams(t *testing.T) {
@@ -97,47 +95,6 @@ func TestGlob(t *testing.T) {
 			t.Errorf("glob(%q, %q) = %v", tt.pat, tt.s, got)
 		}
 	}
-}
-
-// TestAppendString: the output is valid JSON that decodes to the input,
-// each invalid byte turned into U+FFFD.
-func TestAppendString(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote\back`, "tab\tnl\ncr\r\x00\x1f\x7f", "Jiří <&>", "\u2028",
-		"bad\xffbyte\xc3", "\xed\xa0\x80", "emoji 😀"} {
-		checkAppendString(t, s)
-	}
-	// Every special byte at every offset of the word-at-a-time scan.
-	for _, c := range []string{`"`, `\`, "\n", "\x01", "\x1f", "\x7f", "\x80", "\xff", "é", "\u2028"} {
-		for pos := range 20 {
-			checkAppendString(t, strings.Repeat("a", pos)+c+strings.Repeat("b", 20-pos))
-		}
-	}
-	if got := string(appendString(nil, strings.Repeat("x", 17))); got != `"`+strings.Repeat("x", 17)+`"` {
-		t.Fatalf("plain: %s", got)
-	}
-}
-
-func checkAppendString(t *testing.T, s string) {
-	t.Helper()
-	b := appendString(nil, s)
-	var got string
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("%q → %s: %v", s, b, err)
-	}
-	var want strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		want.WriteRune(r) // RuneError for each invalid byte
-		i += n
-	}
-	if got != want.String() {
-		t.Fatalf("%q → %s → %q", s, b, got)
-	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	f.Add("Jiří \"x\"\xff\n")
-	f.Fuzz(func(t *testing.T, s string) { checkAppendString(t, s) })
 }
 
 func TestDateLocalTime(t *testing.T) {

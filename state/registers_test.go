@@ -259,3 +259,20 @@ func TestRegistersOffAndMax(t *testing.T) {
 		t.Fatalf("counts %+v", c)
 	}
 }
+
+// TestRegisterFieldColumns: each string filter field reads the column of
+// the same name.
+func TestRegisterFieldColumns(t *testing.T) {
+	r := &Register{From: "f", FromName: "fn", FromDomain: "fd", To: "t", ToDomain: "td",
+		Contact: "c", ContactDomain: "cd", DigestUser: "du", DigestRealm: "dr", UA: "ua"}
+	for i, name := range regFilterFields {
+		got, _ := registerField(r, i)
+		want := ""
+		if f := regStrField(columnIndex(registerColumns[:], name)); f != nil {
+			want = f(r)
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}

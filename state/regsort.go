@@ -38,13 +38,15 @@ var (
 // a sort field the order is VoIPmonitor's table order (to_num, then ID);
 // the secondary order is ID, as VoIPmonitor's.
 func selectRegisters(regs []*Register, p *ListParams, offset int) (rowSel[*Register], int) {
-	regs = filterStates(regs, p.States)
 	col := columnIndex(registerColumns[:], p.SortField)
 	if col < 0 {
 		col = rcToNum
 	}
 	sp := &sortSpec[*Register]{filters: compileFilters(p.Filters, regFilterFields), field: registerField,
 		desc: p.SortDesc, offset: offset, limit: p.Limit}
+	if states := p.States; len(states) > 0 {
+		sp.keep = func(r *Register) bool { return slices.Contains(states, r.State) }
+	}
 	if s := regStrField(col); s != nil {
 		key := func(r *Register) sortKey[string, *Register] {
 			return sortKey[string, *Register]{k: s(r), k2: int64(r.ID), ref: r.ID, r: r}
@@ -55,21 +57,6 @@ func selectRegisters(regs []*Register, p *ListParams, offset int) (rowSel[*Regis
 		return sortKey[int64, *Register]{k: regIntKey(col, r), k2: int64(r.ID), ref: r.ID, r: r}
 	}
 	return selectRows(regs, sp, key, &regIntKeys, &regRowsPool)
-}
-
-// filterStates keeps the registrations in states (all when empty). It
-// copies only when something is filtered out.
-func filterStates(regs []*Register, states []RegState) []*Register {
-	if len(states) == 0 {
-		return regs
-	}
-	var out []*Register
-	for _, r := range regs {
-		if slices.Contains(states, r.State) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 func regStrField(col int) func(*Register) string {

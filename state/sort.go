@@ -120,7 +120,7 @@ func (sp *slicePool[E]) get(n int) *[]E {
 }
 
 func (sp *slicePool[E]) put(s *[]E) {
-	clear((*s)[:cap(*s)])
+	clear(*s) // past len is zero already: nothing is written there
 	*s = (*s)[:0]
 	sp.p.Put(s)
 }
@@ -146,8 +146,9 @@ type sortSpec[R any] struct {
 	field   fieldFunc[R]
 	desc    bool
 	offset  int
-	limit   int     // -1: no limit
-	touch   func(R) // optional: loads a record ahead of its use (touchCall)
+	limit   int          // -1: no limit
+	touch   func(R)      // optional: loads a record ahead of its use (touchCall)
+	keep    func(R) bool // optional: a record must pass it as well as the filters
 }
 
 // selectRows filters recs, keys them with key, orders them and returns the
@@ -161,7 +162,7 @@ func selectRows[K cmp.Ordered, R any](recs []R, sp *sortSpec[R], key func(R) sor
 		if sp.touch != nil && i+touchAhead < len(recs) {
 			sp.touch(recs[i+touchAhead])
 		}
-		if len(sp.filters) == 0 || matchAll(sp.filters, r, sp.field) {
+		if (sp.keep == nil || sp.keep(r)) && (len(sp.filters) == 0 || matchAll(sp.filters, r, sp.field)) {
 			ks = append(ks, key(r))
 		}
 	}

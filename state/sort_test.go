@@ -41,31 +41,3 @@ func TestOrderWindow(t *testing.T) {
 		}
 	}
 }
-
-// TestSpecial8 checks the word-at-a-time test against the byte table.
-func TestSpecial8(t *testing.T) {
-	slow := func(x uint64) bool {
-		for i := 0; i < 8; i++ {
-			if c := byte(x >> (8 * i)); c >= 0x80 || !jsonSafe[c] {
-				return true
-			}
-		}
-		return false
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	base := uint64(0x6161616161616161) // "aaaaaaaa"
-	for pos := range 8 {
-		for c := range 256 {
-			x := base&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
-			if special8(x) != slow(x) {
-				t.Fatalf("byte %#x at %d: %v", c, pos, special8(x))
-			}
-		}
-	}
-	for range 1_000_000 {
-		x := r.Uint64() & 0x7f7f7f7f7f7f7f7f // mostly ASCII, to reach the interesting cases
-		if special8(x) != slow(x) {
-			t.Fatalf("%#x: %v", x, special8(x))
-		}
-	}
-}

@@ -22,11 +22,7 @@ func keysCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "generate, store, delete or show the manager AES key"}
 	cmd.PersistentFlags().StringVarP(&file, "config", "c", "", "configuration file (manager_aes_key/iv, redis)")
 	load := func() (config.Config, error) {
-		cfg := config.Default()
-		if file == "" {
-			return cfg, nil
-		}
-		cfg, _, err := config.Load(file)
+		cfg, _, err := readConfig(file)
 		return cfg, err
 	}
 	cmd.AddCommand(&cobra.Command{

@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -66,12 +65,10 @@ func joinBoolValues(args []string) []string {
 	return out
 }
 
+// isBoolWord reports whether s is a value config accepts for a yes/no key.
 func isBoolWord(s string) bool {
-	switch strings.ToLower(s) {
-	case "yes", "no", "true", "false", "on", "off", "1", "0":
-		return true
-	}
-	return false
+	_, ok := config.ParseBool(s)
+	return ok
 }
 
 func versionCmd() *cobra.Command {

@@ -59,16 +59,20 @@ func sendCmd() *cobra.Command {
 }
 
 func runSend(cmd *cobra.Command, o sendOpts) error {
-	cfg := config.Default()
-	if o.file != "" {
-		var err error
-		if cfg, _, err = config.Load(o.file); err != nil {
-			return &exitError{2, err}
-		}
+	cfg, _, err := readConfig(o.file)
+	if err != nil {
+		return &exitError{2, err}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	network, addr, err := sendTarget(ctx, cmd, cfg, o)
+	var st *redisstore.Store
+	if needsRedis(cfg, o) {
+		if st, err = redisstore.Open(cfg.Redis); err != nil {
+			return &exitError{1, err}
+		}
+		defer st.Close()
+	}
+	network, addr, err := sendTarget(ctx, cmd, cfg, st, o)
 	if err != nil {
 		return &exitError{1, err}
 	}
@@ -79,7 +83,7 @@ func runSend(cmd *cobra.Command, o sendOpts) error {
 		if o.legacy {
 			mode = clients.Legacy
 		}
-		if key, _, err = keyring.Load(ctx, cfg); err != nil {
+		if key, _, err = keyring.LoadFrom(ctx, cfg, st); err != nil {
 			return &exitError{1, err}
 		}
 	}
@@ -93,20 +97,23 @@ func runSend(cmd *cobra.Command, o sendOpts) error {
 	return writeReply(buf.Bytes())
 }
 
-// sendTarget picks the address: -U, then -s (Redis sensor registry), then -h/-p.
-func sendTarget(ctx context.Context, cmd *cobra.Command, cfg config.Config, o sendOpts) (string, string, error) {
+// needsRedis says whether send reads Redis: to find the sensor of -s, or
+// for the key of -a when the config file has none. It is opened only then,
+// and once for both.
+func needsRedis(cfg config.Config, o sendOpts) bool {
+	return cfg.Redis != "" && (o.sock == "" && o.sensor > 0 || o.aes && cfg.AESKey == "")
+}
+
+// sendTarget picks the address: -U, then -s (Redis sensor registry, st),
+// then -h/-p.
+func sendTarget(ctx context.Context, cmd *cobra.Command, cfg config.Config, st *redisstore.Store, o sendOpts) (string, string, error) {
 	if o.sock != "" {
 		return "unix", o.sock, nil
 	}
 	if o.sensor > 0 {
-		if cfg.Redis == "" {
+		if st == nil {
 			return "", "", fmt.Errorf("-s needs redis in the config (--config FILE)")
 		}
-		st, err := redisstore.Open(cfg.Redis)
-		if err != nil {
-			return "", "", err
-		}
-		defer st.Close()
 		sen, ok, err := st.LookupSensor(ctx, o.sensor)
 		if err != nil {
 			return "", "", fmt.Errorf("look up sensor %d: %w", o.sensor, err)

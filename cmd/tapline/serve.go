@@ -16,7 +16,6 @@ import (
 
 	"tapline/commands"
 	"tapline/config"
-	"tapline/crypto"
 	"tapline/keyring"
 	"tapline/redisstore"
 	"tapline/sensor"
@@ -54,15 +53,19 @@ func addKeyFlags(fs *pflag.FlagSet) {
 	}
 }
 
+// readConfig reads the file, or returns the defaults when file is "".
+func readConfig(file string) (config.Config, []config.Warning, error) {
+	if file == "" {
+		return config.Default(), nil, nil
+	}
+	return config.Load(file)
+}
+
 // loadConfig reads the file (if any), then applies the flags the user set.
 func loadConfig(file string, fs *pflag.FlagSet) (config.Config, error) {
-	cfg := config.Default()
-	var warns []config.Warning
-	if file != "" {
-		var err error
-		if cfg, warns, err = config.Load(file); err != nil {
-			return cfg, err
-		}
+	cfg, warns, err := readConfig(file)
+	if err != nil {
+		return cfg, err
 	}
 	for _, k := range config.Keys() {
 		if f := fs.Lookup(k.Flag); f != nil && f.Changed {
@@ -155,9 +158,9 @@ func setupKeys(ctx context.Context, cfg config.Config) (*keyring.Ring, *redissto
 			return nil, nil, fmt.Errorf("redis: %w", err)
 		}
 	}
+	k, fromConfig, err := keyring.ConfigKey(cfg)
 	switch {
-	case cfg.AESKey != "":
-		k, err := crypto.ParseKey(cfg.AESKey, cfg.AESIV)
+	case fromConfig:
 		if err != nil {
 			return nil, nil, fmt.Errorf("manager_aes_key: %w", err)
 		}
@@ -176,7 +179,7 @@ func sensorInfo(cfg config.Config) func() redisstore.Sensor {
 	return func() redisstore.Sensor {
 		return redisstore.Sensor{
 			IDSensor: cfg.IDSensor, Addr: net.JoinHostPort(cfg.ManagerIP, strconv.Itoa(cfg.ManagerPort)),
-			Socket: cfg.ManagerSocket, Version: version.Version, PID: os.Getpid(), Started: started, Updated: time.Now(),
+			Socket: cfg.ManagerSocket, Version: version.Version, PID: os.Getpid(), Started: started,
 		}
 	}
 }
