@@ -44,6 +44,22 @@ const (
 	afInet6    = 10
 )
 
+// Bits of ParseHEP's seen mask: the chunks whose presence matters.
+const (
+	seenSrc4 uint32 = 1 << iota
+	seenDst4
+	seenSrc6
+	seenDst6
+	seenSrcPort
+	seenDstPort
+	seenTSSec
+	seenPayload
+
+	seen4     = seenSrc4 | seenDst4
+	seen6     = seenSrc6 | seenDst6
+	seenPorts = seenSrcPort | seenDstPort
+)
+
 // Errors of ParseHEP.
 var (
 	ErrHEPVersion    = errors.New("hep: not a HEPv3 packet")
@@ -68,16 +84,13 @@ func ParseHEP(b []byte, p *Packet) error {
 	}
 	b = b[6:total]
 	var (
-		family, proto, ptype     = 0, -1, -1
-		src4, dst4               [4]byte
-		src6, dst6               [16]byte
-		has                      uint16 // bit per chunk type seen
-		sport, dport             uint16
-		sec, usec                uint32
-		payload                  []byte
-		haveSrc4, haveDst4       bool
-		haveSrc6, haveDst6       bool
-		havePayload, haveSecUsec bool
+		family, proto, ptype = 0, -1, -1
+		src4, dst4           [4]byte
+		src6, dst6           [16]byte
+		sport, dport         uint16
+		sec, usec            uint32
+		payload              []byte
+		seen                 uint32 // seen* bits
 	)
 	for len(b) > 0 {
 		if len(b) < 6 {
@@ -114,41 +127,47 @@ func ParseHEP(b []byte, p *Packet) error {
 		case hepProto:
 			proto = int(v[0])
 		case hepSrcIP4:
-			src4, haveSrc4 = [4]byte(v), true
+			src4 = [4]byte(v)
+			seen |= seenSrc4
 		case hepDstIP4:
-			dst4, haveDst4 = [4]byte(v), true
+			dst4 = [4]byte(v)
+			seen |= seenDst4
 		case hepSrcIP6:
-			src6, haveSrc6 = [16]byte(v), true
+			src6 = [16]byte(v)
+			seen |= seenSrc6
 		case hepDstIP6:
-			dst6, haveDst6 = [16]byte(v), true
+			dst6 = [16]byte(v)
+			seen |= seenDst6
 		case hepSrcPort:
 			sport = binary.BigEndian.Uint16(v)
-			has |= 1
+			seen |= seenSrcPort
 		case hepDstPort:
 			dport = binary.BigEndian.Uint16(v)
-			has |= 2
+			seen |= seenDstPort
 		case hepTSSec:
-			sec, haveSecUsec = binary.BigEndian.Uint32(v), true
+			sec = binary.BigEndian.Uint32(v)
+			seen |= seenTSSec
 		case hepTSUsec:
 			usec = binary.BigEndian.Uint32(v)
 		case hepProtoType:
 			ptype = int(v[0])
 		case hepPayload:
-			payload, havePayload = v, true
+			payload = v
+			seen |= seenPayload
 		case hepZPayload:
 			return ErrHEPCompressed
 		}
 	}
 	var src, dst netip.Addr
 	switch {
-	case haveSrc4 && haveDst4 && (family == afInet || family == 0 || !(haveSrc6 && haveDst6)):
+	case seen&seen4 == seen4 && (family == afInet || family == 0 || seen&seen6 != seen6):
 		src, dst = netip.AddrFrom4(src4), netip.AddrFrom4(dst4)
-	case haveSrc6 && haveDst6:
+	case seen&seen6 == seen6:
 		src, dst = netip.AddrFrom16(src6), netip.AddrFrom16(dst6)
 	default:
 		return ErrHEPIncomplete
 	}
-	if has != 3 || !havePayload {
+	if seen&seenPorts != seenPorts || seen&seenPayload == 0 {
 		return ErrHEPIncomplete
 	}
 	if ptype >= 0 && ptype != hepTypeSIP {
@@ -164,7 +183,7 @@ func ParseHEP(b []byte, p *Packet) error {
 	if proto == 6 {
 		p.Transport = TCP // already one complete message: the sender cut it
 	}
-	if haveSecUsec {
+	if seen&seenTSSec != 0 {
 		p.TS = time.Unix(int64(sec), int64(usec%1_000_000)*1000)
 	}
 	return nil
@@ -174,33 +193,24 @@ func ParseHEP(b []byte, p *Packet) error {
 // writes it. A payload too long for one HEP packet (64 KiB in all) leaves dst
 // unchanged.
 func AppendHEP(dst []byte, p *Packet) []byte {
-	src, dstA := p.Src.Addr().Unmap(), p.Dst.Addr().Unmap()
-	v4 := src.Is4() && dstA.Is4()
-	size := 6 + 7 + 7 + 8 + 8 + 7 + 6 + len(p.Payload)
-	if !p.TS.IsZero() {
-		size += 10 + 10
-	}
-	if v4 {
-		size += 2 * (6 + 4)
-	} else {
-		size += 2 * (6 + 16)
-	}
-	if size > 0xffff {
+	if len(p.Payload) > 0xffff { // too long whatever the other chunks
 		return dst
 	}
+	src, dstA := p.Src.Addr().Unmap(), p.Dst.Addr().Unmap()
 	chunk := func(b []byte, typ uint16, v ...byte) []byte {
 		b = binary.BigEndian.AppendUint16(b, 0)
 		b = binary.BigEndian.AppendUint16(b, typ)
 		b = binary.BigEndian.AppendUint16(b, uint16(6+len(v)))
 		return append(b, v...)
 	}
+	start := len(dst)
 	b := append(dst, "HEP3"...)
-	b = binary.BigEndian.AppendUint16(b, uint16(size))
+	b = binary.BigEndian.AppendUint16(b, 0) // total length, set once known
 	proto := byte(17)
 	if p.Transport == TCP {
 		proto = 6
 	}
-	if v4 {
+	if src.Is4() && dstA.Is4() {
 		s, d := src.As4(), dstA.As4()
 		b = chunk(b, hepFamily, afInet)
 		b = chunk(b, hepProto, proto)
@@ -221,10 +231,13 @@ func AppendHEP(dst []byte, p *Packet) []byte {
 		b = chunk(b, hepTSUsec, byte(usec>>24), byte(usec>>16), byte(usec>>8), byte(usec))
 	}
 	b = chunk(b, hepProtoType, hepTypeSIP)
-	b = binary.BigEndian.AppendUint16(b, 0)
-	b = binary.BigEndian.AppendUint16(b, hepPayload)
-	b = binary.BigEndian.AppendUint16(b, uint16(6+len(p.Payload)))
-	return append(b, p.Payload...)
+	b = chunk(b, hepPayload, p.Payload...)
+	size := len(b) - start
+	if size > 0xffff {
+		return dst
+	}
+	binary.BigEndian.PutUint16(b[start+4:], uint16(size))
+	return b
 }
 
 // HEPStats are a HEP listener's counters, safe to read while it runs.

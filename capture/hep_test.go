@@ -129,10 +129,7 @@ func TestHEPListen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for st.Packets.Load() < uint64(len(send)) && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(func() bool { return st.Packets.Load() >= uint64(len(send)) })
 	cancel()
 	wg.Wait()
 	if serveErr != nil {
@@ -202,10 +199,7 @@ func TestHEPDropsCounted(t *testing.T) {
 	close(gate)
 	time.Sleep(100 * time.Millisecond)
 	_, _ = conn.Write(pkt) // carries the final drop count
-	deadline := time.Now().Add(5 * time.Second)
-	for st.Packets.Load()+st.Drops.Load() < burst+1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(func() bool { return st.Packets.Load()+st.Drops.Load() >= burst+1 })
 	cancel()
 	<-done
 	got, dropped := st.Packets.Load(), st.Drops.Load()

@@ -23,16 +23,19 @@ func enableDropCount(c *net.UDPConn) {
 }
 
 // dropCount extracts the kernel's cumulative drop counter from a
-// datagram's control messages.
+// datagram's control messages. It walks them in place: once the socket has
+// dropped anything, every datagram carries the counter, and parsing into a
+// new slice would allocate per datagram just when the listener is busiest.
 func dropCount(oob []byte) (uint64, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0, false
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_RXQ_OVFL && len(m.Data) >= 4 {
-			return uint64(binary.NativeEndian.Uint32(m.Data)), true
+	for len(oob) >= unix.SizeofCmsghdr {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return 0, false
 		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4 {
+			return uint64(binary.NativeEndian.Uint32(data)), true
+		}
+		oob = rest
 	}
 	return 0, false
 }

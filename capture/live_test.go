@@ -71,35 +71,33 @@ func startLive(t *testing.T, ports PortSet, h Handler, opt LiveOptions) (*Decode
 	}
 }
 
-// waitFor polls cond for up to 5 s.
-func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
-}
-
-func TestLiveLoopbackUDP(t *testing.T) {
-	needRoot(t)
+// udpSink binds a loopback UDP socket that discards what it receives and
+// dials it: it returns the socket's port and a connection sending to it, both
+// closed when the test ends.
+func udpSink(t *testing.T) (port int, tx net.Conn) {
+	t.Helper()
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rx.Close()
-	go io.Copy(io.Discard, readerOf(rx))
-	port := rx.LocalAddr().(*net.UDPAddr).Port
+	t.Cleanup(func() { rx.Close() })
+	go io.Copy(io.Discard, rx)
+	tx, err = net.Dial("udp4", rx.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Close() })
+	return rx.LocalAddr().(*net.UDPAddr).Port, tx
+}
+
+func TestLiveLoopbackUDP(t *testing.T) {
+	needRoot(t)
+	port, tx := udpSink(t)
 
 	var c collector
 	d, stop := startLive(t, mustPorts(t, strconv.Itoa(port)), c.handle, LiveOptions{})
 	defer stop()
 
-	tx, err := net.Dial("udp4", rx.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
 	const n = 20
 	for i := range n {
 		if _, err := tx.Write([]byte(sipMsg("OPTIONS", fmt.Sprintf("live-udp-%d", i), 0))); err != nil {
@@ -131,15 +129,6 @@ func TestLiveLoopbackUDP(t *testing.T) {
 		t.Fatalf("stats %+v: want %d SIP, the outgoing copies counted as duplicates", st, n)
 	}
 }
-
-// readerOf adapts a packet conn to drain it.
-func readerOf(c *net.UDPConn) io.Reader {
-	return readerFunc(func(b []byte) (int, error) { n, _, err := c.ReadFromUDP(b); return n, err })
-}
-
-type readerFunc func([]byte) (int, error)
-
-func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 func TestLiveLoopbackTCP(t *testing.T) {
 	needRoot(t)
@@ -238,16 +227,9 @@ func TestLiveFilterAndErrors(t *testing.T) {
 	// A user filter that drops everything: nothing is delivered.
 	drop, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
 	var c collector
-	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	port := rx.LocalAddr().(*net.UDPAddr).Port
+	port, tx := udpSink(t)
 	d2, stop := startLive(t, mustPorts(t, strconv.Itoa(port)), c.handle, LiveOptions{BPF: fmt.Sprintf("1\n%d %d %d %d\n", drop[0].Op, drop[0].Jt, drop[0].Jf, drop[0].K)})
-	tx, _ := net.Dial("udp4", rx.LocalAddr().String())
 	tx.Write([]byte(sipMsg("OPTIONS", "filtered", 0)))
-	tx.Close()
 	time.Sleep(200 * time.Millisecond)
 	stop()
 	// Frames queued before the kernel attaches the filter (other loopback
@@ -260,18 +242,10 @@ func TestLiveFilterAndErrors(t *testing.T) {
 
 func TestLiveAny(t *testing.T) {
 	needRoot(t)
-	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	go io.Copy(io.Discard, readerOf(rx))
-	port := rx.LocalAddr().(*net.UDPAddr).Port
+	port, tx := udpSink(t)
 	var c collector
 	d, stop := startLive(t, mustPorts(t, strconv.Itoa(port)), c.handle, LiveOptions{Interface: "any"})
 	defer stop()
-	tx, _ := net.Dial("udp4", rx.LocalAddr().String())
-	defer tx.Close()
 	tx.Write([]byte(sipMsg("OPTIONS", "any", 0)))
 	waitFor(func() bool { return len(c.all()) >= 1 })
 	time.Sleep(100 * time.Millisecond)
@@ -373,20 +347,12 @@ func lastLines(s string, n int) string {
 // checks that the kernel's drops reach Stats.Drops.
 func TestLiveDrops(t *testing.T) {
 	needRoot(t)
-	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	go io.Copy(io.Discard, readerOf(rx))
-	port := rx.LocalAddr().(*net.UDPAddr).Port
+	port, tx := udpSink(t)
 	var once sync.Once
 	d, stop := startLive(t, mustPorts(t, strconv.Itoa(port)), func(*Packet) {
 		once.Do(func() { time.Sleep(300 * time.Millisecond) })
 	}, LiveOptions{RingMiB: 1})
 	defer stop()
-	tx, _ := net.Dial("udp4", rx.LocalAddr().String())
-	defer tx.Close()
 	msg := []byte(sipMsg("MESSAGE", "flood", 1000))
 	for range 3000 {
 		tx.Write(msg)

@@ -11,9 +11,12 @@ import (
 // membership test is one load and a mask whatever the number of ranges.
 //
 // It is written in VoIPmonitor's sipport syntax: "5060", "5060,5061",
-// "5060-5070", or any comma-separated mix; several config lines merge with
-// Add. The zero value is the empty set. Copies share the bitmap (Add on a copy
-// is seen by the original); NewDecoder takes its own copy.
+// "5060-5070", or any comma-separated mix; blanks around a port, a comma or a
+// '-' are ignored. Several config lines merge with Add. The zero value is the
+// empty set. Copies share the bitmap (Add on a copy is seen by the original);
+// NewDecoder takes its own copy.
+//
+// ParsePorts is the one sipport parser: config validates the key with it.
 type PortSet struct {
 	bits *[1024]uint64
 }
@@ -30,9 +33,10 @@ func ParsePorts(spec string) (PortSet, error) {
 // Add merges one more sipport value into the set. On error the set is left
 // unchanged, so a bad config line does not half-apply.
 func (p *PortSet) Add(spec string) error {
-	type rng struct{ lo, hi uint16 }
+	type rng struct{ lo, hi int }
 	var rs []rng
-	for _, f := range strings.FieldsFunc(spec, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' }) {
+	for _, part := range strings.Split(spec, ",") {
+		f := strings.TrimSpace(part)
 		lo, hi, isRange := strings.Cut(f, "-")
 		a, err := parsePort(lo)
 		if err != nil {
@@ -49,30 +53,29 @@ func (p *PortSet) Add(spec string) error {
 		}
 		rs = append(rs, rng{a, b})
 	}
-	if len(rs) == 0 {
-		return fmt.Errorf("sipport %q: no port", spec)
-	}
 	if p.bits == nil {
 		p.bits = new([1024]uint64)
 	}
 	for _, r := range rs {
-		for port := uint32(r.lo); port <= uint32(r.hi); port++ {
+		for port := r.lo; port <= r.hi; port++ {
 			p.bits[port>>6] |= 1 << (port & 63)
 		}
 	}
 	return nil
 }
 
-func parsePort(s string) (uint16, error) {
+// parsePort parses one port, 1-65535, with blanks around it ignored and an
+// optional sign as strconv.Atoi takes it.
+func parsePort(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, errors.New("empty port")
 	}
-	n, err := strconv.ParseUint(s, 10, 16)
-	if err != nil || n == 0 {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
 		return 0, fmt.Errorf("bad port %q (want 1-65535)", s)
 	}
-	return uint16(n), nil
+	return n, nil
 }
 
 // Has reports whether port is in the set.

@@ -56,11 +56,13 @@ func Replay(ctx context.Context, opt ReplayOptions, d *Decoder) error {
 		wallStart time.Time
 		timer     *time.Timer
 	)
+	br := bufio.NewReaderSize(f, 1<<20) // one buffer for every pass
 	for pass := 1; ; pass++ {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
-		src, linkType, err := openCapture(bufio.NewReaderSize(f, 1<<20))
+		br.Reset(f)
+		src, linkType, err := openCapture(br)
 		if err != nil {
 			return fmt.Errorf("replay %s: %w", opt.Path, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"tapline/capture"
 )
 
 // Key describes one configuration key for the command line and the docs.
@@ -227,19 +229,12 @@ func checkToken(v string) error {
 	return nil
 }
 
-// checkPorts accepts VoIPmonitor's sipport syntax: ports and ranges, comma separated.
+// checkPorts accepts VoIPmonitor's sipport syntax: ports and ranges, comma
+// separated. The parser is the capture package's, so that a value accepted
+// here is one the sensor can use.
 func checkPorts(v string) error {
-	for _, part := range strings.Split(v, ",") {
-		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
-		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
-		b := a
-		var err2 error
-		if isRange {
-			b, err2 = strconv.Atoi(strings.TrimSpace(hi))
-		}
-		if err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
-			return fmt.Errorf("%q is not a port list (e.g. 5060 or 5060,5080-5082)", v)
-		}
+	if _, err := capture.ParsePorts(v); err != nil {
+		return fmt.Errorf("%q is not a port list (e.g. 5060 or 5060,5080-5082): %w", v, err)
 	}
 	return nil
 }

@@ -132,10 +132,9 @@ func (p *parser) contact(v []byte) {
 // and sent-by contain no ';' or ',', so the parameters start at the first
 // ';' and the value ends at the first ',' after them.
 func (p *parser) via(v []byte) {
-	if p.haveVia {
+	if p.m.Via != nil { // a value is never nil, so only the first Via is kept
 		return
 	}
-	p.haveVia = true
 	i := 0
 	for i < len(v) && v[i] != ';' && v[i] != ',' {
 		i++
@@ -171,11 +170,9 @@ func (p *parser) cseq(v []byte) {
 }
 
 func (p *parser) contentType(v []byte) {
-	if p.haveCT {
-		return
+	if p.m.ContentType == nil {
+		p.m.ContentType = v
 	}
-	p.haveCT = true
-	p.m.ContentType = v
 }
 
 func (p *parser) contentLength(v []byte) {

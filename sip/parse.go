@@ -66,8 +66,6 @@ type parser struct {
 	m          *Msg
 	userAgent  []byte
 	server     []byte
-	haveCT     bool // Content-Type seen
-	haveVia    bool
 	haveCSeq   bool
 	haveDigest bool
 	err        error // first header-value error
