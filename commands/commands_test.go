@@ -14,19 +14,23 @@ import (
 var update = flag.Bool("update", false, "rewrite docs/COMMANDS.md from the command table")
 
 // stubHost is a real Host over fixed data: handlers only read from it.
-type stubHost struct{ t *Table }
+type stubHost struct {
+	t         *Table
+	listeners []string
+	store     *state.Store
+}
 
 func (h stubHost) Table() *Table { return h.t }
 func (h stubHost) Stats() Stats {
 	return Stats{Started: time.Now().Add(-3 * time.Second), ConnsOpen: 2, ConnsTotal: 5, Requests: make([]int64, h.t.Len()),
-		Capture: []byte("null")}
+		Capture: []byte("null"), Listeners: h.listeners}
 }
 func (h stubHost) Clients() []ClientInfo                             { return nil }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
 func (h stubHost) HasKey() bool                                      { return false }
 func (h stubHost) KeyStatus() []byte                                 { return []byte(`{"source":"none"}`) }
-func (h stubHost) State() *state.Store                               { return nil }
+func (h stubHost) State() *state.Store                               { return h.store }
 func (h stubHost) IDSensor() int                                     { return 0 }
 
 func run(t *testing.T, line string) *Reply {
@@ -39,7 +43,7 @@ func run(t *testing.T, line string) *Reply {
 		NotFound(rep)
 		return rep
 	}
-	Run(&Request{Cmd: c, Args: args, Host: stubHost{tbl}}, rep)
+	Run(&Request{Cmd: c, Args: args, Host: stubHost{t: tbl}}, rep)
 	return rep
 }
 
@@ -187,7 +191,7 @@ func FuzzJSONArgs(f *testing.F) {
 func BenchmarkDispatchPing(b *testing.B) {
 	tbl := Default()
 	line := []byte("ping")
-	req := &Request{Host: stubHost{tbl}}
+	req := &Request{Host: stubHost{t: tbl}}
 	rep := &Reply{Body: make([]byte, 0, 64)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"tapline/jsonobj"
 	"tapline/version"
 )
 
@@ -49,7 +50,7 @@ func snifferStat(req *Request, rep *Reply) {
 	rep.Kind = JSON
 	b := append(rep.Body, '{')
 	for _, p := range vmKeys(st, mem) {
-		b = strconv.AppendQuote(append(strconv.AppendQuote(b, p.k), ": "...), p.v)
+		b = jsonobj.AppendStringS(append(jsonobj.AppendStringS(b, p.k), ": "...), p.v)
 		b = append(b, ',')
 	}
 	b = append(b, `"disk_io": null,"manager": `...)
@@ -90,7 +91,7 @@ func appendManager(b []byte, st Stats, tbl *Table) []byte {
 		}
 		first = false
 		total += n
-		b = strconv.AppendInt(append(strconv.AppendQuote(b, tbl.ByIndex(i).Name), ':'), n, 10)
+		b = strconv.AppendInt(append(jsonobj.AppendStringS(b, tbl.ByIndex(i).Name), ':'), n, 10)
 	}
 	b = append(b, `},"requests_total":`...)
 	b = strconv.AppendInt(b, total, 10)
@@ -99,7 +100,7 @@ func appendManager(b []byte, st Stats, tbl *Table) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, l)
+		b = jsonobj.AppendStringS(b, l) // a manager_file path is client text: any bytes
 	}
 	return append(b, "]}"...)
 }

@@ -25,6 +25,7 @@ var (
 	ErrSyntax  = errors.New("invalid JSON")
 	ErrNotObj  = errors.New("not a JSON object")
 	ErrTooDeep = errors.New("JSON nested too deeply")
+	ErrUTF8    = errors.New("JSON string is not valid UTF-8")
 )
 
 // Iter walks the members of one object. The zero Iter is empty.

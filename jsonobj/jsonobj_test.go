@@ -48,6 +48,11 @@ func TestMembers(t *testing.T) {
 		{`{"a":"x` + "\x01" + `"}`, nil, ErrSyntax},
 		{`{"a":"\x"}`, nil, ErrSyntax},
 		{`{"a":tru}`, nil, ErrSyntax},
+		{"{\"id\":\"a\xffb\",\"cmd\":\"ping\"}", nil, ErrUTF8}, // echoed ids must stay UTF-8
+		{"{\"id\":[\"\xed\xa0\x80\"],\"cmd\":\"ping\"}", nil, ErrUTF8},
+		{"{\"a\xc3\":1}", nil, ErrUTF8},
+		{"{\"id\":\"é😀\U000f0000\"}", []member{{"id", "\"é😀\U000f0000\""}}, nil},
+		{"{\"id\":\xff}", nil, ErrSyntax},
 		{`{"a":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}`, nil, ErrTooDeep},
 		{`{"a":` + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + `}`,
 			[]member{{"a", strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1)}}, nil},
@@ -97,6 +102,13 @@ func FuzzMembers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := walk(b)
 		valid := json.Valid(b)
+		if valid && !utf8.Valid(b) {
+			// encoding/json accepts invalid UTF-8 in strings; we refuse it.
+			if err == nil {
+				t.Fatalf("%q: accepted invalid UTF-8", b)
+			}
+			return
+		}
 		switch {
 		case !valid && err == nil:
 			t.Fatalf("%q: accepted invalid JSON", b)

@@ -1,5 +1,7 @@
 package jsonobj
 
+import "unicode/utf8"
+
 // The validating skipper: each function takes the offset of a token's first
 // byte and returns the offset just past it.
 
@@ -46,11 +48,20 @@ func skipLiteral(b []byte, i int, lit string) (int, error) {
 	return i + len(lit), nil
 }
 
-// skipString checks escapes and control characters (like encoding/json,
-// it does not reject invalid UTF-8).
+// skipString checks escapes, control characters and UTF-8. Unlike
+// encoding/json, which accepts invalid UTF-8 and replaces it when decoding,
+// a string with invalid UTF-8 is an error (ErrUTF8, RFC 8259 §8.1): the
+// raw text of a member (a request "id") is echoed as is, so a member that
+// passes here can be written back and stays valid UTF-8.
 func skipString(b []byte, i int) (int, error) {
 	for i++; i < len(b); i++ {
 		switch c := b[i]; {
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				return 0, ErrUTF8
+			}
+			i += n - 1
 		case c == '"':
 			return i + 1, nil
 		case c == '\\':

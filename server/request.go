@@ -17,6 +17,7 @@ type jsonReq struct {
 const (
 	msgInvalidJSON = "request is not valid JSON"
 	msgTooDeep     = "request is nested too deeply"
+	msgNotUTF8     = "request is not valid UTF-8"
 	msgNeedsCmd    = `request needs a "cmd" string`
 )
 
@@ -46,6 +47,8 @@ func parseJSONRequest(line []byte) (r jsonReq, msg string) {
 		return jsonReq{}, msgNeedsCmd
 	case errors.Is(err, jsonobj.ErrTooDeep):
 		return jsonReq{}, msgTooDeep
+	case errors.Is(err, jsonobj.ErrUTF8):
+		return jsonReq{}, msgNotUTF8 // the id cannot be echoed: it may be the bad bytes
 	case err != nil:
 		return jsonReq{}, msgInvalidJSON
 	}

@@ -24,6 +24,7 @@ func TestParseJSONRequest(t *testing.T) {
 		{`{"id":11,"cmd":"ping"} x`, "", "", "", msgInvalidJSON},
 		{`ping`, "", "", "", msgInvalidJSON},
 		{deep, "", "", "", msgTooDeep},
+		{"{\"id\":\"\xff\",\"cmd\":\"ping\"}", "", "", "", msgNotUTF8},
 	}
 	for _, tt := range tests {
 		r, msg := parseJSONRequest([]byte(tt.line))
