@@ -88,6 +88,10 @@ func Run(req *Request, rep *Reply) {
 			rep.Fail(CodeFailed, "internal error in "+req.Cmd.Name)
 		}
 	}()
+	if err := req.checkArgs(); err != nil {
+		rep.Fail(CodeInvalid, req.Cmd.Name+": "+err.Error())
+		return
+	}
 	req.Cmd.Handler(req, rep)
 }
 

@@ -1,10 +1,20 @@
 package commands
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"tapline/capture"
+	"tapline/sip"
+	"tapline/state"
 )
 
 // checkJSON fails unless b is one valid JSON text in valid UTF-8: what
@@ -85,5 +95,153 @@ func TestJSONRepliesAreValid(t *testing.T) {
 			b = []byte(sb.String())
 		}
 		checkJSON(t, line, b)
+	}
+}
+
+// runJSON runs line as a JSON-session request with this raw "args" value.
+func runJSON(t *testing.T, h stubHost, name, args string) *Reply {
+	t.Helper()
+	rep := &Reply{}
+	c := h.t.Lookup([]byte(name))
+	if c == nil {
+		t.Fatalf("no command %s", name)
+	}
+	req := &Request{Cmd: c, JSON: true, Host: h}
+	if args != "" {
+		req.Args = []byte(args)
+	}
+	Run(req, rep)
+	return rep
+}
+
+// TestBadArgsRejected: arguments of the wrong type, extra values and
+// misspelt names were ignored, so a client got the answer to another
+// request (all calls for a filter on "codec"). They are now `invalid`,
+// and the message lists the valid names.
+func TestBadArgsRejected(t *testing.T) {
+	h := stubHost{t: Default()}
+	tests := []struct{ cmd, args, msg string }{
+		{"help", `5`, "help: args: want a string, an array or an object, not 5"},
+		{"manager_file", `true`, "manager_file: args: want a string, an array or an object, not true"},
+		{"manager_file", `{"action":"stop","pth":"/tmp/x"}`, `manager_file: args: unknown name "pth" (valid: action, path)`},
+		{"manager_file", `["stop","/tmp/x","more"]`, "manager_file: args: 3 values for 2 params (action, path)"},
+		{"ping", `["x"]`, "ping: args: 1 values for 0 params (none)"},
+		{"listcalls", `{"limit":-1}`, `listcalls: limit: want an integer >= 0, got "-1"`},
+		{"listcalls", `{"offset":-5}`, `listcalls: offset: want an integer >= 0, got "-5"`},
+		{"listcalls", `{"filter":{"codec":"99"}}`, `listcalls: filter: unknown key "codec" (valid: OR, called, called_agent,`},
+		{"listcalls", `{"limt":2}`, `listcalls: params: unknown key "limt" (valid: fields, filter, ip_map, limit, offset,`},
+		{"listcalls", `{"filter":{"from_num":"1"}}`, "listcalls: filter: from_num is not a filter of this listing (valid: OR, callerd_type, sipcallerdip_type, caller, called,"},
+		{"listregisters", `{"filter":{"callid":"x"}}`, "listregisters: filter: callid is not a filter of this listing"},
+		{"listregisters", `5`, "listregisters: args: want a string"},
+		{"active_call_info", `{"callreference":"0x1","zipp":"yes"}`, `active_call_info: want {"callreference":"0x…"}`},
+	}
+	for _, tt := range tests {
+		rep := runJSON(t, h, tt.cmd, tt.args)
+		if rep.Code != CodeInvalid || !strings.HasPrefix(rep.Msg, tt.msg) {
+			t.Errorf("%s %s: code %q msg %q; want invalid %q", tt.cmd, tt.args, rep.Code, rep.Msg, tt.msg)
+		}
+	}
+	for _, tt := range []struct{ cmd, args string }{
+		{"help", `"ping"`}, {"help", `{"command":"ping"}`}, {"help", `["ping"]`}, {"help", `null`},
+		{"manager_file", `{"action":"stop"}`}, {"listcalls", `{"limit":2,"filter":{"caller":"1*","codec":""}}`},
+		{"listcalls", `{"params":{"limit":"1"}}`}, {"listregisters", `{"states":"OK"}`},
+	} {
+		if rep := runJSON(t, h, tt.cmd, tt.args); rep.Failed() {
+			t.Errorf("%s %s: %s", tt.cmd, tt.args, rep.Msg)
+		}
+	}
+}
+
+// TestEmptyListingWithoutCapture: a sensor with no capture source lists
+// nothing, in VoIPmonitor's bytes for an idle sniffer (the header row
+// only: 1031 and 501 bytes), instead of an error string.
+func TestEmptyListingWithoutCapture(t *testing.T) {
+	for _, tt := range []struct {
+		line, head, tail string
+		n                int
+	}{
+		{"listcalls", `[["callreference","callid",`, `"id_sensor","vlan"]]`, 1031},
+		{"listregisters", `[["ID","id_sensor","fname",`, `"to_num_country_code"]]`, 501},
+		{`listcalls {"limit":"5"}`, `[["callreference",`, `"vlan"],[{"total":0,"is_receiver":0,"is_server":0,"id_sensor":0}]]`, 0},
+	} {
+		rep := run(t, tt.line)
+		if rep.Failed() || rep.Stream == nil {
+			t.Fatalf("%s: %q %s", tt.line, rep.Body, rep.Msg)
+		}
+		var sb strings.Builder
+		if err := rep.Stream(&sb); err != nil {
+			t.Fatal(err)
+		}
+		got := sb.String()
+		if !strings.HasPrefix(got, tt.head) || !strings.HasSuffix(got, tt.tail) || (tt.n > 0 && len(got) != tt.n) {
+			t.Errorf("%s: %d bytes %.60q…%q", tt.line, len(got), got, got[max(0, len(got)-60):])
+		}
+	}
+	h := stubHost{t: Default()}
+	if rep := runJSON(t, h, "listcalls", `{"limit":1}`); rep.Failed() || rep.Stream == nil {
+		t.Errorf("JSON listcalls: %s", rep.Msg)
+	}
+}
+
+// oneCall returns a store holding one call, fed through the real SIP
+// parser, and its callreference.
+func oneCall(t *testing.T) (*state.Store, string) {
+	t.Helper()
+	st := state.New(state.Config{FirstRef: 0x55ec92a40000})
+	raw := "INVITE sip:200@127.0.0.1:5070 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1\r\n" +
+		"From: <sip:100@127.0.0.1:5060>;tag=a1\r\nTo: <sip:200@127.0.0.1:5070>\r\n" +
+		"Call-ID: zip-1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+	var m sip.Msg
+	if err := sip.Parse([]byte(raw), &m); err != nil {
+		t.Fatal(err)
+	}
+	st.Ingest(&capture.Packet{TS: time.Now(), Src: netip.MustParseAddrPort("127.0.0.1:5060"),
+		Dst: netip.MustParseAddrPort("127.0.0.1:5070"), VLAN: -1, Payload: []byte(raw)}, &m)
+	calls := st.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	return st, "0x" + strconv.FormatUint(calls[0].Ref, 16)
+}
+
+// TestActiveCallInfoZip: "zip":"yes" gzips the reply as VoIPmonitor does
+// (real gzip, "call not found" included); it used to be ignored.
+func TestActiveCallInfoZip(t *testing.T) {
+	st, ref := oneCall(t)
+	tbl := Default()
+	h := stubHost{t: tbl, store: st}
+	c := tbl.Lookup([]byte("active_call_info"))
+	do := func(args string) []byte {
+		rep := &Reply{}
+		Run(&Request{Cmd: c, Args: []byte(args), Host: h}, rep)
+		return rep.Body
+	}
+	plain := do(ref)
+	checkJSON(t, "active_call_info", plain)
+	for _, tt := range []struct{ args, want string }{
+		{`{"callreference":"` + ref + `","zip":"yes"}`, string(plain)},
+		{`{"callreference": "` + ref + `", "zip": "yes"}`, string(plain)},
+		{`{"callreference":"0x1","zip":"yes"}`, "call not found"},
+	} {
+		z := do(tt.args)
+		if len(z) < 2 || z[0] != 0x1f || z[1] != 0x8b {
+			t.Fatalf("%s: not gzip: %.40q", tt.args, z)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(z))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		if err != nil || string(got) != tt.want {
+			t.Fatalf("%s: gunzip %q, %v; want %.60q", tt.args, got, err, tt.want)
+		}
+	}
+	if got := do(`{"callreference":"` + ref + `"}`); !bytes.Equal(got, plain) {
+		t.Fatalf("without zip: %.60q", got)
+	}
+	// A JSON session carries JSON: zip does not apply there.
+	if rep := runJSON(t, h, "active_call_info", `{"callreference":"`+ref+`","zip":"yes"}`); rep.Failed() || !bytes.Equal(rep.Body, plain) {
+		t.Fatalf("JSON session: %s %.60q", rep.Msg, rep.Body)
 	}
 }

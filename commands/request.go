@@ -2,9 +2,14 @@ package commands
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"tapline/jsonobj"
 )
 
 // ConnInfo identifies the connection a request came on.
@@ -108,4 +113,76 @@ func resultBytes(e gjson.Result) []byte {
 	default:
 		return []byte(e.Raw)
 	}
+}
+
+// checkArgs rejects JSON-session args that the handler would otherwise
+// ignore without a word, so a client's mistake is an error, not a reply to
+// a different request: a number or a boolean, more array elements than the
+// command has params, or an object member that names no param (commands
+// with JSONParams check their own object). Text-mode words are the
+// handlers' business, as in VoIPmonitor.
+func (r *Request) checkArgs() error {
+	if !r.JSON || len(r.Args) == 0 || r.Cmd == nil {
+		return nil
+	}
+	switch r.Args[0] {
+	case '"':
+		return nil
+	case 'n': // null: no args
+		return nil
+	case '[':
+		n := gjson.ParseBytes(r.Args).Get("#").Int()
+		if int(n) > len(r.Cmd.Params) {
+			return fmt.Errorf("args: %d values for %d params (%s)", n, len(r.Cmd.Params), r.paramNames())
+		}
+		return nil
+	case '{':
+		if r.Cmd.JSONParams {
+			return nil
+		}
+		return r.checkArgNames()
+	}
+	return errors.New(`args: want a string, an array or an object, not ` + truncate(string(r.Args), 32))
+}
+
+// checkArgNames requires every member of an args object to name a param.
+func (r *Request) checkArgNames() error {
+	it := jsonobj.Members(r.Args)
+	for {
+		k, _, ok := it.Next()
+		if !ok {
+			return nil // the server parsed the line: the object is valid
+		}
+		known := false
+		for _, p := range r.Cmd.Params {
+			if jsonobj.KeyIs(k, p.Name) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			name, _ := jsonobj.String(nil, append(append([]byte{'"'}, k...), '"'))
+			return fmt.Errorf("args: unknown name %s (valid: %s)", jsonobj.AppendString(nil, name), r.paramNames())
+		}
+	}
+}
+
+// paramNames lists the command's param names for error messages.
+func (r *Request) paramNames() string {
+	if len(r.Cmd.Params) == 0 {
+		return "none"
+	}
+	names := make([]string, len(r.Cmd.Params))
+	for i, p := range r.Cmd.Params {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// truncate shortens hostile text quoted in an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -55,7 +55,11 @@ type Command struct {
 	// far more than the handler itself. Anything touching Redis, files or
 	// data that grows with traffic must leave it false.
 	Inline bool
-	Index  int // dense position, used by per-command counters
+	// JSONParams marks a command whose JSON-session "args" object is its
+	// own JSON params (listcalls' {"limit":…}), whose member names the
+	// handler checks, rather than an object keyed by Params names.
+	JSONParams bool
+	Index      int // dense position, used by per-command counters
 }
 
 // Usage is "name <p1> [p2]" built from the param spec.

@@ -41,10 +41,28 @@ func setFilters(p *ListParams, v json.RawMessage) error {
 	return nil
 }
 
+// filterFlags are the filter keys that modify conditions instead of
+// being one: "OR":"1" ORs the object's conditions, a "0" type makes
+// caller / sipcallerip match either side.
+var filterFlags = []string{"OR", "callerd_type", "sipcallerdip_type"}
+
+// filterNames are every filter key either table understands. A filter key
+// outside them (a misspelling, or one of VoIPmonitor's that tapline does
+// not implement, such as codec) is an error when it has a value: ignoring
+// it listed every call as if it matched.
+var filterNames = func() []string {
+	names := slices.Concat(filterFlags, callFilterFields, regFilterFields)
+	slices.Sort(names)
+	return slices.Compact(names)
+}()
+
 // parseFilter reads one filter object; empty values are skipped, as
 // VoIPmonitor skips them.
 func parseFilter(obj map[string]json.RawMessage) (Filter, error) {
 	var f Filter
+	if err := checkNames(obj, filterNames); err != nil {
+		return f, err
+	}
 	flag := func(key string) (string, error) {
 		if v, ok := obj[key]; ok {
 			return scalar(v)
@@ -64,8 +82,8 @@ func parseFilter(obj map[string]json.RawMessage) (Filter, error) {
 	}
 	slices.Sort(keys) // deterministic condition order
 	for _, k := range keys {
-		if !slices.Contains(callFilterFields, k) && !slices.Contains(regFilterFields, k) {
-			continue
+		if slices.Contains(filterFlags, k) || !slices.Contains(filterNames, k) {
+			continue // flags, and unknown keys with empty values
 		}
 		s, err := scalar(obj[k])
 		if err != nil {
@@ -78,6 +96,26 @@ func parseFilter(obj map[string]json.RawMessage) (Filter, error) {
 		f.Conds = append(f.Conds, Cond{Field: k, Pattern: s, Either: either})
 	}
 	return f, nil
+}
+
+// CheckCallFilters rejects a condition on a field calls do not have (a
+// registration's from_num in listcalls): compiled, it would be dropped and
+// the filter would match every call.
+func CheckCallFilters(p ListParams) error { return checkFilterFields(p, callFilterFields) }
+
+// CheckRegisterFilters is CheckCallFilters for listregisters.
+func CheckRegisterFilters(p ListParams) error { return checkFilterFields(p, regFilterFields) }
+
+func checkFilterFields(p ListParams, fields []string) error {
+	for _, f := range p.Filters {
+		for _, c := range f.Conds {
+			if !slices.Contains(fields, c.Field) {
+				return fmt.Errorf("filter: %s is not a filter of this listing (valid: %s, %s)",
+					c.Field, strings.Join(filterFlags, ", "), strings.Join(fields, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // matcher is a compiled Cond. field and other (the other side's field,

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"tapline/jsonobj"
 )
 
 // ListParams are the options of listcalls / listregisters. The zero value
@@ -97,7 +100,9 @@ const (
 // "filter" (an object, an array of objects, or either as a JSON string),
 // "states" ("OK,Failed,…" or an array); JSON-session extras "fields" and
 // "offset". A JSON-session args object may carry them in "params". Empty
-// input means no params. Other keys are ignored.
+// input means no params. A negative limit or offset is an error, and so is
+// any other key with a value (see checkNames): a misspelt or unsupported
+// key must not return rows the client did not ask for.
 func ParseListParams(raw []byte) (ListParams, error) {
 	p := ListParams{Limit: -1}
 	raw = bytes.TrimSpace(raw)
@@ -114,6 +119,9 @@ func ParseListParams(raw []byte) (ListParams, error) {
 		}
 	}
 	p.Given = true
+	if err := checkNames(obj, paramNames); err != nil {
+		return ListParams{Limit: -1}, fmt.Errorf("params: %w", err)
+	}
 	for _, f := range paramFields {
 		if v, ok := obj[f.key]; ok {
 			if err := f.set(&p, v); err != nil {
@@ -130,12 +138,71 @@ var paramFields = []struct {
 }{
 	{"limit", func(p *ListParams, v json.RawMessage) (err error) { p.Limit, err = intParam(v, -1); return }},
 	{"offset", func(p *ListParams, v json.RawMessage) (err error) { p.Offset, err = intParam(v, 0); return }},
+	// VoIPmonitor's summary extras: tapline is one sensor and keeps no
+	// per-IP maps, so they add nothing, but they never change the rows.
+	{"sensor_map", func(*ListParams, json.RawMessage) error { return nil }},
+	{"ip_map", func(*ListParams, json.RawMessage) error { return nil }},
 	{"sort_field", setSortField},
 	{"sort_dir", setSortDir},
 	{"zip", setZip},
 	{"filter", setFilters},
 	{"states", setStates},
 	{"fields", setFields},
+}
+
+// paramNames are the keys ParseListParams understands ("params" wraps them).
+var paramNames = func() []string {
+	names := []string{"params"}
+	for _, f := range paramFields {
+		names = append(names, f.key)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// checkNames rejects a key of obj that is not in valid, naming the valid
+// ones. A key whose value is empty ("", null, {} or []) is let through:
+// VoIPmonitor skips empty values, GUIs send whole forms, and an empty
+// condition selects nothing, so ignoring it cannot change the answer.
+func checkNames(obj map[string]json.RawMessage, valid []string) error {
+	var bad []string
+	for k, v := range obj {
+		if !slices.Contains(valid, k) && !isEmptyValue(v) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("unknown key %s (valid: %s)", quoteList(bad), strings.Join(valid, ", "))
+}
+
+// isEmptyValue reports whether v is "", a blank string, null, {} or [].
+func isEmptyValue(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	switch string(v) {
+	case "null", "{}", "[]", `""`:
+		return true
+	}
+	var s string
+	return json.Unmarshal(v, &s) == nil && strings.TrimSpace(s) == ""
+}
+
+// quoteList quotes hostile names for an error message (valid JSON text,
+// so the message reads the same in a JSON reply).
+func quoteList(names []string) string {
+	var b []byte
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		if len(n) > 64 {
+			n = n[:64]
+		}
+		b = jsonobj.AppendStringS(b, n)
+	}
+	return string(b)
 }
 
 func parseObject(raw []byte) (map[string]json.RawMessage, error) {
@@ -178,21 +245,20 @@ func scalar(v json.RawMessage) (string, error) {
 	return "", errors.New("want a string or a number")
 }
 
-// intParam reads an integer; negative values clamp to neg.
-func intParam(v json.RawMessage, neg int) (int, error) {
+// intParam reads an integer >= 0; an empty value means unset (def).
+// A negative one is an error: clamping it silently answered "limit":-5
+// with every row.
+func intParam(v json.RawMessage, def int) (int, error) {
 	s, err := scalar(v)
 	if err != nil {
 		return 0, err
 	}
 	if s == "" {
-		return neg, nil
+		return def, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("want an integer, got %q", s)
-	}
-	if n < 0 {
-		n = neg
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want an integer >= 0, got %s", quoteList([]string{s}))
 	}
 	return n, nil
 }

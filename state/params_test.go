@@ -18,7 +18,7 @@ func TestParseListParams(t *testing.T) {
 		{"{}", ListParams{Given: true, Limit: -1}},
 		{`{"limit":"10"}`, ListParams{Given: true, Limit: 10}},
 		{`{"limit":25,"offset":"5"}`, ListParams{Given: true, Limit: 25, Offset: 5}},
-		{`{"limit":"-1"}`, ListParams{Given: true, Limit: -1}},
+		{`{"limit":""}`, ListParams{Given: true, Limit: -1}},
 		{`{"limit":"0"}`, ListParams{Given: true, Limit: 0}},
 		{`{"sort_field":"caller","sort_dir":"ASC"}`, ListParams{Given: true, Limit: -1, SortField: "caller", SortAsc: true}},
 		{`{"sort_field":"to_num","sort_dir":"descending"}`, ListParams{Given: true, Limit: -1, SortField: "to_num", SortDesc: true}},
@@ -27,7 +27,7 @@ func TestParseListParams(t *testing.T) {
 		{`{"states":"OK,Failed"}`, ListParams{Given: true, Limit: -1, States: []RegState{RegOK, RegFailed}}},
 		{`{"states":["Expired"," Unregister"]}`, ListParams{Given: true, Limit: -1, States: []RegState{RegExpired, RegUnregister}}},
 		{`{"fields":["callid","caller"]}`, ListParams{Given: true, Limit: -1, Fields: []string{"callid", "caller"}}},
-		{`{"filter":{"caller":"12*","called":"","sensor_map":"yes"}}`, ListParams{Given: true, Limit: -1,
+		{`{"filter":{"caller":"12*","called":"","codec":"","vlan":null}}`, ListParams{Given: true, Limit: -1,
 			Filters: []Filter{{Conds: []Cond{{Field: "caller", Pattern: "12*"}}}}}},
 		{`{"filter":[{"callid":"abc"},{"sipcallerip":"10.0.0.0/8","sipcallerdip_type":"0","OR":1}]}`,
 			ListParams{Given: true, Limit: -1, Filters: []Filter{
@@ -36,7 +36,7 @@ func TestParseListParams(t *testing.T) {
 		{`{"filter":"{\"caller\":\"5*\"}"}`, ListParams{Given: true, Limit: -1,
 			Filters: []Filter{{Conds: []Cond{{Field: "caller", Pattern: "5*"}}}}}},
 		{`{"params":{"limit":"3"},"id":1}`, ListParams{Given: true, Limit: 3}},
-		{`{"ip_map":"yes","form_filters":{"x":1}}`, ListParams{Given: true, Limit: -1}},
+		{`{"ip_map":"yes","sensor_map":"yes","form_filters":{},"state_from_le":""}`, ListParams{Given: true, Limit: -1}},
 	}
 	for _, tt := range tests {
 		got, err := ParseListParams([]byte(tt.raw))
@@ -52,20 +52,27 @@ func TestParseListParams(t *testing.T) {
 
 func TestParseListParamsErrors(t *testing.T) {
 	for raw, want := range map[string]string{
-		`limit 10`:                       "params: want a JSON object",
-		`[1,2]`:                          "params: want a JSON object",
-		`{"limit":"ten"}`:                `limit: want an integer, got "ten"`,
-		`{"limit":[1]}`:                  "limit: want a string or a number",
-		`{"offset":1.5}`:                 `offset: want an integer, got "1.5"`,
-		`{"sort_field":"nope"}`:          `sort_field: unknown column "nope"`,
-		`{"sort_dir":"sideways"}`:        `sort_dir: want "asc" or "desc", got "sideways"`,
-		`{"states":"OK,Sleeping"}`:       `states: unknown state "Sleeping"`,
-		`{"filter":42}`:                  "filter: want a JSON object",
-		`{"filter":[1]}`:                 "filter: want an object or an array of objects",
-		`{"filter":{"caller":{}}}`:       "filter: caller: want a string or a number",
-		`{"fields":{"a":1}}`:             "fields: want a list of strings",
-		`{"limit":"1"`:                   "params: want a JSON object",
-		`{"params":"{\"limit\":\"x\"}"}`: `limit: want an integer, got "x"`,
+		`limit 10`:                  "params: want a JSON object",
+		`[1,2]`:                     "params: want a JSON object",
+		`{"limit":"ten"}`:           `limit: want an integer >= 0, got "ten"`,
+		`{"limit":-1}`:              `limit: want an integer >= 0, got "-1"`,
+		`{"offset":"-5"}`:           `offset: want an integer >= 0, got "-5"`,
+		`{"limt":"5"}`:              `params: unknown key "limt" (valid: fields, filter, ip_map, limit, offset, params, sensor_map, sort_dir, sort_field, states, zip)`,
+		`{"form_filters":{"x":1}}`:  `params: unknown key "form_filters"`,
+		`{"filter":{"codec":"99"}}`: `filter: unknown key "codec" (valid: OR, called,`,
+		`{"filter":[{"caller":"1"},{"calle":"2"}]}`: `filter: unknown key "calle"`,
+		"{\"filter\":{\"x\xff\":1}}":                "filter: unknown key \"x\ufffd\"",
+		`{"limit":[1]}`:                             "limit: want a string or a number",
+		`{"offset":1.5}`:                            `offset: want an integer >= 0, got "1.5"`,
+		`{"sort_field":"nope"}`:                     `sort_field: unknown column "nope"`,
+		`{"sort_dir":"sideways"}`:                   `sort_dir: want "asc" or "desc", got "sideways"`,
+		`{"states":"OK,Sleeping"}`:                  `states: unknown state "Sleeping"`,
+		`{"filter":42}`:                             "filter: want a JSON object",
+		`{"filter":[1]}`:                            "filter: want an object or an array of objects",
+		`{"filter":{"caller":{}}}`:                  "filter: caller: want a string or a number",
+		`{"fields":{"a":1}}`:                        "fields: want a list of strings",
+		`{"limit":"1"`:                              "params: want a JSON object",
+		`{"params":"{\"limit\":\"x\"}"}`:            `limit: want an integer >= 0, got "x"`,
 	} {
 		_, err := ParseListParams([]byte(raw))
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
