@@ -75,15 +75,30 @@ type Warning struct {
 	Line int
 	Key  string // "" when the warning is about a line, not a key
 	Msg  string
+	// Unknown keys only: Suggest is the known key within edit distance 2
+	// ("" when none), and Security says it is one whose absence weakens
+	// the sensor (redis, manager_aes_*, manager_enable_unencrypted).
+	Suggest  string
+	Security bool
 }
 
-// String formats the warning as "file:line: key: msg".
+// Unknown reports whether w is about an unknown key.
+func (w Warning) Unknown() bool { return w.Key != "" && w.Msg == msgUnknownKey }
+
+// String formats the warning as "file:line: key: msg", with "did you
+// mean" for a near miss of a known key.
 func (w Warning) String() string {
 	if w.Key == "" {
 		return fmt.Sprintf("%s:%d: %s", w.File, w.Line, w.Msg)
 	}
-	return fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Key, w.Msg)
+	s := fmt.Sprintf("%s:%d: %s: %s", w.File, w.Line, w.Key, w.Msg)
+	if w.Suggest != "" {
+		s += "; did you mean " + w.Suggest + "?"
+	}
+	return s
 }
+
+const msgUnknownKey = "unknown key, ignored"
 
 // Default returns the configuration used when no file or flag sets a key.
 func Default() Config {
@@ -145,7 +160,11 @@ func (c *Config) apply(file string, vals map[string]string, lines map[string]int
 		line := lines[key]
 		d := lookupName(key)
 		if d == nil {
-			warns = append(warns, Warning{File: file, Line: line, Key: key, Msg: "unknown key, ignored"})
+			w := Warning{File: file, Line: line, Key: key, Msg: msgUnknownKey}
+			if near := nearKey(key); near != nil {
+				w.Suggest, w.Security = near.name, near.security
+			}
+			warns = append(warns, w)
 			continue
 		}
 		if err := d.set(c, v); err != nil {
@@ -226,4 +245,50 @@ func (c *Config) validateFile(path string) error {
 		errs[i] = fmt.Errorf("%s: %w", path, err)
 	}
 	return errors.Join(errs...)
+}
+
+// nearKey returns the known key closest to an unknown one when the edit
+// distance is at most 2 ('-' and '_' count as the same), else nil. A real
+// voipmonitor.conf holds dozens of keys tapline ignores; among them, a
+// misspelt tapline key (reids, manager_aes_kye) is the one that matters.
+func nearKey(key string) *keyDef {
+	k := strings.ReplaceAll(key, "-", "_")
+	var best *keyDef
+	bestD := 3
+	for i := range table {
+		if d := editDistance(k, strings.ReplaceAll(table[i].name, "-", "_"), bestD); d < bestD {
+			best, bestD = &table[i], d
+		}
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b
+// (insertions, deletions, substitutions, and swaps of two neighbours, so
+// reids → redis is 1), or limit when it is limit or more.
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d >= limit || -d >= limit {
+		return limit
+	}
+	prev2 := make([]int, len(b)+1)
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return min(prev[len(b)], limit)
 }

@@ -217,10 +217,10 @@ func TestLoadWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Warning{
-		{path, 3, "", "line ignored: no key before '='"},
-		{path, 4, "foo", "unknown key, ignored"},
-		{path, 5, "", "line ignored: no '=' in it"},
-		{path, 6, "-", "unknown key, ignored"},
+		{File: path, Line: 3, Msg: "line ignored: no key before '='"},
+		{File: path, Line: 4, Key: "foo", Msg: "unknown key, ignored"},
+		{File: path, Line: 5, Msg: "line ignored: no '=' in it"},
+		{File: path, Line: 6, Key: "-", Msg: "unknown key, ignored"},
 	}
 	if !reflect.DeepEqual(warns, want) {
 		t.Errorf("got %+v\nwant %+v", warns, want)
@@ -427,6 +427,83 @@ func TestWarningString(t *testing.T) {
 	w := Warning{File: "/etc/tapline.conf", Line: 3, Key: "sipport", Msg: "unknown key, ignored"}
 	if got, want := w.String(), "/etc/tapline.conf:3: sipport: unknown key, ignored"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestSecretsNotEchoed: a malformed secret is still mostly the secret, so
+// no error may show it, from the file or from a flag (it used to be
+// quoted back: `"c2VjcmV0!" is not base64`).
+func TestSecretsNotEchoed(t *testing.T) {
+	const secret = "c2VjcmV0c2VjcmV0c2VjcmV0!!"
+	for _, key := range []string{"manager_aes_key", "manager_aes_iv"} {
+		path := writeConf(t, key+" = "+secret+"\n")
+		_, _, err := Load(path)
+		if err == nil || strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "c2VjcmV0") ||
+			!strings.Contains(err.Error(), key+": the value is not base64 (not shown: it is a secret)") {
+			t.Errorf("%s in a file: %v", key, err)
+		}
+		var c Config
+		if err := c.Set(key, secret); err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
+			t.Errorf("%s as a flag: %v", key, err)
+		}
+	}
+	const url = "http://user:hunter2@redis.example:6379/0"
+	var c Config
+	if err := c.Set("redis", url); err == nil || strings.Contains(err.Error(), "hunter2") ||
+		!strings.Contains(err.Error(), "redis: the value is not a Redis URL") {
+		t.Errorf("redis: %v", err)
+	}
+	// Validate re-checks every value: no echo there either.
+	c = Default()
+	c.AESKey, c.AESIV = secret, secret
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+// TestNearMisses: an unknown key within edit distance 2 of a known one
+// gets "did you mean", and a near miss of a security key says so, while
+// VoIPmonitor's own keys stay plain unknown keys.
+func TestNearMisses(t *testing.T) {
+	path := writeConf(t, "reids = redis://127.0.0.1:6379/0\nmanager_aes_kye = x\nmanager-enable-unencrypted = no\n"+
+		"managerprot = 5029\nspooldir = /var/spool/voipmonitor\nsip_register = yes\nmysqlhost = db\nx = 1\n")
+	_, warns, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type near struct {
+		key, suggest string
+		security     bool
+	}
+	var got []near
+	for _, w := range warns {
+		if !w.Unknown() {
+			t.Errorf("not an unknown-key warning: %v", w)
+		}
+		got = append(got, near{w.Key, w.Suggest, w.Security})
+	}
+	want := []near{{"reids", "redis", true}, {"manager_aes_kye", "manager_aes_key", true},
+		{"manager-enable-unencrypted", "manager_enable_unencrypted", true}, {"managerprot", "managerport", false},
+		{"spooldir", "", false}, {"sip_register", "sip-register", false}, {"mysqlhost", "", false}, {"x", "", false}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+	if s := warns[0].String(); s != path+":1: reids: unknown key, ignored; did you mean redis?" {
+		t.Errorf("String: %q", s)
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		d    int
+	}{
+		{"redis", "redis", 0}, {"reids", "redis", 1}, {"redi", "redis", 1}, {"rediss", "redis", 1},
+		{"rdis", "redis", 1}, {"radix", "redis", 2}, {"mysql", "redis", 3}, {"", "ab", 2}, {"abcdef", "ab", 3},
+	} {
+		if got := editDistance(tt.a, tt.b, 3); got != tt.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
+		}
 	}
 }
 

@@ -27,6 +27,8 @@ type keyDef struct {
 	name, def, help string
 	merge           bool                            // repeated lines join with ","
 	boolean         bool                            // yes/no value
+	secret          bool                            // the value is a credential: never in an error or a log
+	security        bool                            // a typo here weakens the sensor: near misses are errors in the log
 	set             func(c *Config, v string) error // parse v and store it
 	get             func(c *Config) string          // current value as text
 }
@@ -72,16 +74,16 @@ var table = []keyDef{
 		func(c *Config) *int { return &c.EventLoops }),
 	sizeKey("manager_max_pending", "4MiB", "unprocessed pipelined input allowed per JSON session", 64, giB,
 		func(c *Config) *int { return &c.MaxPending }),
-	strKey("manager_aes_key", "", "base64 AES key of the manager (as in voipmonitor.conf); overrides the key in Redis", checkBase64,
-		func(c *Config) *string { return &c.AESKey }),
-	strKey("manager_aes_iv", "", "base64 AES IV of the manager, set together with manager_aes_key", checkBase64,
-		func(c *Config) *string { return &c.AESIV }),
+	secretKey(strKey("manager_aes_key", "", "base64 AES key of the manager (as in voipmonitor.conf); overrides the key in Redis", checkBase64,
+		func(c *Config) *string { return &c.AESKey }), "base64"),
+	secretKey(strKey("manager_aes_iv", "", "base64 AES IV of the manager, set together with manager_aes_key", checkBase64,
+		func(c *Config) *string { return &c.AESIV }), "base64"),
 	boolKey("manager_reuseport", "yes", "one TCP listening socket per event loop (SO_REUSEPORT; the kernel spreads connections, no accept hand-off); start still fails if another process holds the port",
 		func(c *Config) *bool { return &c.ReusePort }),
-	boolKey("manager_enable_unencrypted", "no", "accept every plaintext command on TCP even when a key exists (testing only)",
-		func(c *Config) *bool { return &c.Unencrypted }),
-	strKey("redis", "", "Redis URL for manager keys and the sensor registry: redis://host:port/db, rediss://..., unix:///path", checkRedisURL,
-		func(c *Config) *string { return &c.Redis }),
+	securityKey(boolKey("manager_enable_unencrypted", "no", "accept every plaintext command on TCP even when a key exists (testing only)",
+		func(c *Config) *bool { return &c.Unencrypted })),
+	secretKey(strKey("redis", "", "Redis URL for manager keys and the sensor registry: redis://host:port/db, rediss://..., unix:///path", checkRedisURL,
+		func(c *Config) *string { return &c.Redis }), "a Redis URL (redis://host:port/db, rediss://..., unix:///path)"),
 	durKey("manager_key_grace", "60s", "after a key rotation, how long the previous key is still accepted", true,
 		func(c *Config) *time.Duration { return &c.KeyGrace }),
 	durKey("manager_frame_window", "30s", "hardened frames: accepted clock difference between client and sensor", false,
@@ -270,6 +272,30 @@ func speedKey(name, def, help string, field func(*Config) *float64) keyDef {
 		return strconv.FormatFloat(*field(c), 'g', -1, 64)
 	}
 	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+// secretKey marks a key whose value is a credential (a key, an IV, a URL
+// that may hold a password). Its errors say what was expected but never
+// show the value: a malformed secret is still mostly the secret, and
+// errors end up in logs and terminals. A secret key is a security key too.
+func secretKey(d keyDef, want string) keyDef {
+	set := d.set
+	d.set = func(c *Config, v string) error {
+		if set(c, v) != nil {
+			return fmt.Errorf("the value is not %s (not shown: it is a secret)", want)
+		}
+		return nil
+	}
+	d.secret = true
+	return securityKey(d)
+}
+
+// securityKey marks a key that protects the sensor: an unknown key that is
+// a near miss of it (reids for redis) is logged as an error, because the
+// sensor then runs without the protection the operator configured.
+func securityKey(d keyDef) keyDef {
+	d.security = true
+	return d
 }
 
 // mergeKey marks a key whose repeated lines in a file are joined with ","

@@ -3,9 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,9 +110,85 @@ func TestCLIServeConfigFile(t *testing.T) {
 	if err != nil || string(out) != "pong\n" {
 		t.Fatalf("socket from the file: %q %v", out, err)
 	}
-	if log := s.logTail(50); !strings.Contains(log, `"key":"spooldir"`) || !strings.Contains(log, `"line":4`) {
+	if log := s.logTail(50); !strings.Contains(log, `"keys":"spooldir:4"`) {
 		t.Errorf("no warning for the unknown key with its line:\n%s", log)
 	}
+}
+
+// TestCLIServeConfigUnknownKeys: the unknown keys of a config file are
+// listed once on one line, a near miss of a security key is an ERROR with
+// "did you mean", and every JSON log line has each key once (the unknown
+// key warning used to carry "msg" twice).
+func TestCLIServeConfigUnknownKeys(t *testing.T) {
+	dir := shortTempDir(t)
+	conf := filepath.Join(dir, "tapline.conf")
+	text := "[general]\nspooldir = /var/spool/voipmonitor\nreids = redis://127.0.0.1:1/0\nmysqlhost = db\n" +
+		"managerprot = 5029\nsqldriver = mysql\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverConfig{flags: []string{"-c", conf}})
+	if got := s.request(t, "tcp", "ping\n"); got != "pong\n" {
+		t.Fatalf("ping: %q", got)
+	}
+	type line struct {
+		Level, Msg, Key, DidYouMean, Keys string
+	}
+	var lines []line
+	for _, raw := range strings.Split(strings.TrimSpace(s.logTail(200)), "\n") {
+		keys, err := jsonKeys([]byte(raw))
+		if err != nil {
+			t.Fatalf("log line is not a JSON object: %v: %q", err, raw)
+		}
+		seen := map[string]bool{}
+		for _, k := range keys {
+			if seen[k] {
+				t.Errorf("log line has %q twice: %s", k, raw)
+			}
+			seen[k] = true
+		}
+		var l struct {
+			Level      string `json:"level"`
+			Msg        string `json:"msg"`
+			Key        string `json:"key"`
+			DidYouMean string `json:"did_you_mean"`
+			Keys       string `json:"keys"`
+		}
+		_ = json.Unmarshal([]byte(raw), &l)
+		if strings.HasPrefix(l.Msg, "config:") {
+			lines = append(lines, line{l.Level, l.Msg, l.Key, l.DidYouMean, l.Keys})
+		}
+	}
+	want := []line{
+		{"ERROR", "config: unknown key, did you mean redis?", "reids", "redis", ""},
+		{"WARN", "config: unknown key, did you mean managerport?", "managerprot", "managerport", ""},
+		{"WARN", "config: unknown keys ignored", "", "", "spooldir:2 reids:3 mysqlhost:4 managerprot:5 sqldriver:6"},
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("config log lines:\n got %+v\nwant %+v", lines, want)
+	}
+}
+
+// jsonKeys lists the top-level member names of a JSON object in order,
+// duplicates included (encoding/json would keep only the last).
+func jsonKeys(b []byte) ([]string, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := d.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("not an object: %v", err)
+	}
+	var keys []string
+	for d.More() {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, tok.(string))
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 func TestCLIVersion(t *testing.T) {
