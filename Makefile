@@ -3,7 +3,7 @@ BUILD    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X tapline/version.Build=$(BUILD)
 RUNDIR   := run
 
-.PHONY: all build run deps test vet fmt-check fuzz bench bench-micro docs clean
+.PHONY: all build run deps test vet fmt-check fuzz fuzz-short bench bench-micro docs clean
 
 all: build
 
@@ -31,23 +31,21 @@ vet:
 
 test: deps fmt-check vet
 	$(GO) test -race -count=1 -timeout 12m ./...
+	$(MAKE) --no-print-directory fuzz-short
 
-# Short coverage-guided runs of every fuzz target.
+# Coverage-guided runs of every fuzz target (found by scripts/fuzz.sh, so a
+# new one cannot be left out), one at a time, over the committed corpus in
+# <pkg>/testdata/fuzz/. `make test` runs each for FUZZTIME (CI: about 1 min
+# for all); `make fuzz` for FUZZTIME_LONG. Inputs that fail are written to
+# testdata/fuzz/<FuzzX>/: commit them, go test replays them from then on.
+FUZZTIME      ?= 3s
+FUZZTIME_LONG ?= 30s
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzNextLine$$' -fuzztime 30s ./server/
-	$(GO) test -run '^$$' -fuzz '^FuzzJSONArgs$$' -fuzztime 30s ./commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s ./config/
-	$(GO) test -run '^$$' -fuzz '^FuzzLegacyFrame$$' -fuzztime 30s ./crypto/
-	$(GO) test -run '^$$' -fuzz '^FuzzHardenedOpen$$' -fuzztime 30s ./crypto/
-	$(GO) test -run '^$$' -fuzz '^FuzzHardenedRoundTrip$$' -fuzztime 30s ./crypto/
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./sip/
-	$(GO) test -run '^$$' -fuzz '^FuzzMembers$$' -fuzztime 30s ./jsonobj/
-	$(GO) test -run '^$$' -fuzz '^FuzzMessageLen$$' -fuzztime 30s ./sip/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./capture/
-	$(GO) test -run '^$$' -fuzz '^FuzzTCPReassembly$$' -fuzztime 30s ./capture/
-	$(GO) test -run '^$$' -fuzz '^FuzzHEP$$' -fuzztime 30s ./capture/
-	$(GO) test -run '^$$' -fuzz '^FuzzListParams$$' -fuzztime 30s ./state/
-	$(GO) test -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime 30s ./state/
+	GO="$(GO)" FUZZTIME=$(FUZZTIME_LONG) ./scripts/fuzz.sh
+
+fuzz-short:
+	GO="$(GO)" FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 # Micro-benchmarks, next to the code they measure.
 bench-micro:

@@ -29,6 +29,9 @@ func TestAppendString(t *testing.T) {
 func checkAppendString(t *testing.T, s string) {
 	t.Helper()
 	b := AppendStringS(nil, s)
+	if !json.Valid(b) || !utf8.Valid(b) {
+		t.Fatalf("%q → %q: not valid JSON in UTF-8", s, b)
+	}
 	var got string
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%q → %s: %v", s, b, err)
