@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -42,4 +43,28 @@ func TestJSONRepliesValidUTF8(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEmptyListingNoCapture: a sensor started without a capture source
+// answers listings with VoIPmonitor's idle bytes (the header row only,
+// 1031 and 501 bytes), not an error string.
+func TestEmptyListingNoCapture(t *testing.T) {
+	s := startServer(t, serverConfig{})
+	for _, tt := range []struct {
+		req, head, tail string
+		n               int
+	}{
+		{"listcalls\n", `[["callreference","callid","calldate",`, `"id_sensor","vlan"]]`, 1031},
+		{"listregisters\n", `[["ID","id_sensor","fname",`, `"to_num_country_code"]]`, 501},
+	} {
+		for _, network := range []string{"tcp", "unix"} {
+			got := s.request(t, network, tt.req)
+			if len(got) != tt.n || !strings.HasPrefix(got, tt.head) || !strings.HasSuffix(got, tt.tail) {
+				t.Errorf("%s %q: %d bytes %q", network, tt.req, len(got), clip([]byte(got), 120))
+			}
+		}
+	}
+	j := dialSession(t, "tcp", s.target("tcp"))
+	j.send(`{"id":1,"cmd":"listcalls","args":{"limit":5}}`)
+	j.expectLine(`{"id":1,"error":"","result":{"total":0,"rows":[]}}`, 5*time.Second)
 }
