@@ -79,7 +79,7 @@ func (f *StateFile) Write(e Enforced) error {
 	if err != nil {
 		return fmt.Errorf("keyring: encode state: %w", err)
 	}
-	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+	if err := mkdirAll0700(f.dir); err != nil {
 		return fmt.Errorf("keyring: state dir: %w", err)
 	}
 	tmp, err := os.CreateTemp(f.dir, "."+StateFileName+".*")
@@ -102,6 +102,35 @@ func (f *StateFile) Clear() error {
 		return fmt.Errorf("keyring: remove state file: %w", err)
 	}
 	return syncDir(f.dir)
+}
+
+// mkdirAll0700 is os.MkdirAll with mode 0700 set explicitly on every
+// directory it creates: the process umask is not ours to trust (the server
+// narrows it for a moment while it creates its Unix socket, and a wider one
+// would leave statedir readable by others).
+func mkdirAll0700(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll0700(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // created meanwhile by someone else: not ours to chmod
+		}
+		return err
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 // writeSync writes b to fh (created 0600 by CreateTemp), syncs and closes it.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,14 +28,19 @@ func TestStateFile(t *testing.T) {
 	}
 	k := mustKey(t)
 	want := Enforced{Enforced: true, Fingerprint: k.Fingerprint(), Since: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	if err := f.Write(want); err != nil {
+	// The server narrows the umask to 0177 for a moment while it creates
+	// its Unix socket; directories made meanwhile must still be 0700.
+	old := syscall.Umask(0o177)
+	err := f.Write(want)
+	syscall.Umask(old)
+	if err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := f.Read()
 	if err != nil || !ok || got != want {
 		t.Fatalf("Read = %+v, %v, %v; want %+v", got, ok, err, want)
 	}
-	for path, mode := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, f.Path(): 0o600} {
+	for path, mode := range map[string]os.FileMode{dir: 0o700 | os.ModeDir, filepath.Dir(dir): 0o700 | os.ModeDir, f.Path(): 0o600} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode() != mode {
 			t.Errorf("%s: mode %v (%v); want %v", path, fi.Mode(), err, mode)
 		}

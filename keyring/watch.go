@@ -101,8 +101,8 @@ func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {
 	case "bad_key":
 		err = errors.Join(errors.New("stored manager key is invalid"), err)
 	case "ok":
+		r.markEnforced(k.Fingerprint()) // first: the file is written before the key shows as loaded
 		r.Set(&k, time.Now())
-		r.markEnforced(k.Fingerprint())
 	}
 	return state, err
 }
