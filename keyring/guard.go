@@ -51,12 +51,19 @@ func (r *Ring) Remember(f *StateFile) {
 // reason is why plaintext must stay refused without a key: "" when the
 // ring never enforced one (or the operator allowed plaintext since).
 func (g *guard) reason() string {
+	why, _ := g.enforcedSince()
+	return why
+}
+
+// enforcedSince is reason plus when the key in force was first seen (zero
+// when unknown, as after an unreadable state file).
+func (g *guard) enforcedSince() (why string, since time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.enforced {
-		return ""
+		return "", time.Time{}
 	}
-	return g.why
+	return g.why, g.since
 }
 
 // markEnforced records that key fp is in force, in memory and (when it

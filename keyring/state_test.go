@@ -269,3 +269,38 @@ func TestNeverKeyedIgnoresMarker(t *testing.T) {
 		t.Errorf("never-keyed ring: RequireAES=%v, log:\n%s", r.RequireAES(), logs)
 	}
 }
+
+// TestStaleMarker: a plaintext marker older than the key in force (left by
+// an earlier --allow-plaintext when a GUI then wrote the key into Redis
+// itself, so nothing removed the marker) must not turn a bare DEL of the key
+// into a permission.
+func TestStaleMarker(t *testing.T) {
+	rs := redistest.Start(t)
+	st, err := redisstore.Open(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.AllowPlaintext(ctx, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	k := mustKey(t)
+	kb, ivb := k.Base64()
+	if err := rs.Client().Set(ctx, redisstore.KeyManagerKey, `{"key":"`+kb+`","iv":"`+ivb+`"}`, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := watched(t, st, t.TempDir())
+	waitFor(t, "the key", func() bool { return r.Status().State == "ok" })
+	if err := rs.Client().Del(ctx, redisstore.KeyManagerKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "missing despite the stale marker", func() bool { return r.Status().State == "missing" })
+	if !r.RequireAES() || !strings.Contains(r.Status().Reason, "predates") {
+		t.Fatalf("stale marker: %+v; want fail closed, the reason naming the old marker", r.Status())
+	}
+	if _, err := st.AllowPlaintext(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "plaintext after a fresh marker", func() bool { return !r.RequireAES() })
+}

@@ -110,22 +110,27 @@ func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {
 // noKey handles a Redis without a manager key. A sensor that never enforced
 // one serves plaintext, as VoIPmonitor does without a key. One that did
 // reopens only when the operator's marker (keys delete --allow-plaintext)
-// is there: anything else (Redis restarted without persistence, a FLUSHALL,
-// a failover to an empty replica, an unreadable marker) is the "missing"
+// is there and newer than the key it enforced: anything else (Redis
+// restarted without persistence, a FLUSHALL, a failover to an empty replica,
+// a bare DEL, an unreadable marker, a marker left from before the key was
+// stored by something other than `tapline keys store`) is the "missing"
 // state, which keeps the last key and refuses plaintext.
 func (r *Ring) noKey(ctx context.Context, st *redisstore.Store) string {
-	why := r.guard.reason()
+	why, since := r.guard.enforcedSince()
 	if why == "" {
 		r.Set(nil, time.Now())
 		return "no_key"
 	}
 	m, allowed, err := st.PlaintextAllowed(ctx)
-	if allowed {
+	switch {
+	case allowed && m.At.After(since):
 		r.allowPlaintext(m)
 		r.Set(nil, time.Now())
 		return "no_key"
-	}
-	if err != nil {
+	case allowed:
+		why += " (the plaintext marker of " + m.At.UTC().Format(time.RFC3339) +
+			" predates the key; run `tapline keys delete --allow-plaintext` again)"
+	case err != nil:
 		why += " (plaintext marker unreadable: " + err.Error() + ")"
 	}
 	r.setMissing(why)
