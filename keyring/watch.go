@@ -14,6 +14,8 @@ import (
 // once; a periodic re-read covers lost events, so a change takes effect
 // within poll. While Redis is unreachable the last key keeps serving and the
 // re-read backs off up to maxBackoff; one log line marks each state change.
+// Once a key was enforced, Redis without one is the "missing" state (see
+// noKey), not a return to plaintext.
 func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Duration) {
 	const maxBackoff = 10 * time.Second
 	r.mu.Lock()
