@@ -15,7 +15,7 @@ build:
 # live calls at once. No Redis, no root.
 run: build
 	@mkdir -p $(RUNDIR)
-	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock \
+	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock --statedir $(RUNDIR) \
 		--replay testdata/demo.pcapng --replay-loop --sipport 5060-5072
 
 deps:

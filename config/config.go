@@ -53,6 +53,7 @@ type Config struct {
 	Unencrypted     bool          // manager_enable_unencrypted: accept every plaintext command on TCP
 	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
 	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts
+	StateDir        string        // statedir: where the sensor remembers that it enforced a key from Redis
 	FrameWindow     time.Duration // manager_frame_window: accepted clock skew of hardened frames
 	Interface       string        // interface: live capture interface(s), "" = none
 	SIPPorts        string        // sipport: SIP ports, lists and ranges ("5060,5080-5082"); repeated lines merge

@@ -86,6 +86,8 @@ var table = []keyDef{
 		func(c *Config) *string { return &c.Redis }), "a Redis URL (redis://host:port/db, rediss://..., unix:///path)"),
 	durKey("manager_key_grace", "60s", "after a key rotation, how long the previous key is still accepted", true,
 		func(c *Config) *time.Duration { return &c.KeyGrace }),
+	strKey("statedir", "/var/lib/tapline", "directory of the sensor's state file, which remembers that a key from Redis was enforced so a Redis that lost it cannot reopen plaintext; created 0700 if missing", checkStateDir,
+		func(c *Config) *string { return &c.StateDir }),
 	durKey("manager_frame_window", "30s", "hardened frames: accepted clock difference between client and sensor", false,
 		func(c *Config) *time.Duration { return &c.FrameWindow }),
 	strKey("interface", "", "live capture interface (lo, eth0, any; comma list); empty: no live capture (needs root)", checkToken,
@@ -322,6 +324,15 @@ func checkRedisURL(v string) error {
 func checkIP(v string) error {
 	if _, err := netip.ParseAddr(v); err != nil {
 		return fmt.Errorf("%q is not an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1)", v)
+	}
+	return nil
+}
+
+// checkStateDir wants a directory path: without one the sensor could not
+// remember an enforced key across restarts.
+func checkStateDir(v string) error {
+	if v == "" || strings.ContainsRune(v, 0) {
+		return fmt.Errorf("%q is not a directory path (e.g. /var/lib/tapline)", v)
 	}
 	return nil
 }

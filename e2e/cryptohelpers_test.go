@@ -219,6 +219,8 @@ type keysStatus struct {
 	Previous    int    `json:"previous_keys"`
 	FailClosed  bool   `json:"fail_closed"`
 	LastError   string `json:"last_error"`
+	Reason      string `json:"reason"`
+	StateError  string `json:"state_error"`
 }
 
 // keyState reads sniffer_stat over the Unix socket (always plaintext) and

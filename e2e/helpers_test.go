@@ -180,7 +180,11 @@ func launchServer(t testing.TB, cfg serverConfig) *server {
 	s.dir = shortTempDir(t)
 	s.port = freePort(t)
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	s.args = []string{"serve", "--managerip", "127.0.0.1", "--managerport", strconv.Itoa(s.port), "--log-format", "json"}
+	// statedir in the private directory, never the system's /var/lib/tapline;
+	// a test that restarts a sensor passes its own --statedir (the later
+	// flag wins).
+	s.args = []string{"serve", "--managerip", "127.0.0.1", "--managerport", strconv.Itoa(s.port), "--log-format", "json",
+		"--statedir", s.dir}
 	if !cfg.noSocket {
 		s.sock = cfg.socket
 		if s.sock == "" {

@@ -5,7 +5,11 @@
 // It is separate from crypto (pure framing) and redisstore (key names and
 // I/O) because its job is the timing between them: live rotation without
 // failing requests in flight, and failing closed when a Redis key source is
-// configured but no key could ever be read.
+// configured but no key could ever be read, or when a key this sensor
+// enforced vanishes from Redis (a restart without persistence, a FLUSHALL, a
+// failover to an empty replica). Only an operator reopens plaintext then:
+// `tapline keys delete --allow-plaintext` or manager_enable_unencrypted. The
+// fact that a key was enforced survives restarts in a state file (state.go).
 package keyring
 
 import (
@@ -21,12 +25,18 @@ import (
 // Status describes the key source for sniffer_stat and logs.
 type Status struct {
 	Source      string    `json:"source"` // "config", "redis" or "none"
-	State       string    `json:"state"`  // "ok", "no_key", "redis_down", "bad_key", "static"
+	State       string    `json:"state"`  // "ok", "no_key", "missing", "redis_down", "bad_key", "static", "loading"
 	Fingerprint string    `json:"fingerprint,omitempty"`
 	LoadedAt    time.Time `json:"loaded_at,omitzero"`
 	Previous    int       `json:"previous_keys"`
 	FailClosed  bool      `json:"fail_closed"`
 	LastError   string    `json:"last_error,omitempty"`
+	// Reason says why plaintext is refused without a key in Redis (state
+	// "missing", or a restart that remembers an enforced key).
+	Reason string `json:"reason,omitempty"`
+	// StateError is the last failure to read or write the state file; the
+	// sensor then keeps its memory in RAM only (and stays closed).
+	StateError string `json:"state_error,omitempty"`
 }
 
 type entry struct {
@@ -51,6 +61,8 @@ type Ring struct {
 
 	refreshMu   sync.Mutex
 	lastRefresh time.Time // guarded by refreshMu
+
+	guard guard
 }
 
 // New returns an empty ring (no key: plaintext is accepted, like VoIPmonitor
@@ -78,7 +90,7 @@ func (r *Ring) Set(k *crypto.Key, now time.Time) {
 	defer r.mu.Unlock()
 	old := r.snap.Load()
 	if k != nil && old.current != nil && sameKey(old.current.key, *k) {
-		r.storeStatus(old, func(s *Status) { s.State = "ok"; s.LastError = ""; s.FailClosed = false })
+		r.storeStatus(old, func(s *Status) { s.State = "ok"; s.LastError = ""; s.Reason = ""; s.FailClosed = false })
 		return
 	}
 	next := &snapshot{status: old.status}
@@ -94,6 +106,7 @@ func (r *Ring) Set(k *crypto.Key, now time.Time) {
 	}
 	next.status.Source, next.status.State, next.status.LoadedAt = "redis", "no_key", now
 	next.status.Fingerprint, next.status.LastError, next.status.FailClosed = "", "", false
+	next.status.Reason = ""
 	if k != nil {
 		next.current = newEntry(*k)
 		next.status.State, next.status.Fingerprint = "ok", k.Fingerprint()
@@ -104,13 +117,44 @@ func (r *Ring) Set(k *crypto.Key, now time.Time) {
 
 // SetState records a source problem ("redis_down", "bad_key") without
 // touching the keys: the last key loaded keeps serving. failClosed is set
-// when no key was ever loaded from the configured source.
+// when no key was ever loaded from the configured source; SetState also
+// fails closed when the ring has no key but remembers enforcing one.
 func (r *Ring) SetState(state, errText string, failClosed bool) {
+	why := r.guard.reason()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.storeStatus(r.snap.Load(), func(s *Status) {
-		s.Source, s.State, s.LastError, s.FailClosed = "redis", state, errText, failClosed
+	old := r.snap.Load()
+	r.storeStatus(old, func(s *Status) {
+		s.Source, s.State, s.LastError, s.FailClosed, s.Reason = "redis", state, errText, failClosed, ""
+		if why != "" && old.current == nil {
+			s.FailClosed, s.Reason = true, why+"; no key loaded, plaintext refused"
+		}
 	})
+}
+
+// setMissing records that Redis has no key although this sensor enforced
+// one: the keys stay as they are (the last key keeps serving, like with
+// Redis down) and plaintext stays refused.
+func (r *Ring) setMissing(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.snap.Load()
+	kept := "no key to serve with"
+	if old.current != nil {
+		kept = "keeping key " + old.current.key.Fingerprint()
+	}
+	r.storeStatus(old, func(s *Status) {
+		s.Source, s.State, s.LastError, s.FailClosed = "redis", "missing", "", true
+		s.Reason = "manager key missing from Redis after " + why + "; " + kept +
+			"; plaintext refused until a key is stored or `tapline keys delete --allow-plaintext`"
+	})
+}
+
+// setStateError shows a state file problem in the status ("" clears it).
+func (r *Ring) setStateError(text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.storeStatus(r.snap.Load(), func(s *Status) { s.StateError = text })
 }
 
 func (r *Ring) storeStatus(old *snapshot, f func(*Status)) {
@@ -162,7 +206,8 @@ func (r *Ring) Lookup(kid [8]byte) *crypto.HardenedKey {
 
 // RequireAES says whether plaintext TCP requests must be refused (unless the
 // command is allowed in plaintext): a key exists, or a configured key source
-// has never answered (fail closed rather than open).
+// has never answered, or the key this sensor enforced is missing (fail
+// closed rather than open).
 func (r *Ring) RequireAES() bool {
 	s := r.snap.Load()
 	return s.current != nil || s.status.FailClosed

@@ -93,8 +93,11 @@ func TestWatch(t *testing.T) {
 	if cur, ok := r.Current(); !ok || !sameKey(cur, k) {
 		t.Fatal("key lost while Redis is down")
 	}
-	rs.Restart() // without persistence: the key is gone, as if deleted
-	waitFor(t, "no_key after restart", func() bool { return r.Status().State == "no_key" })
+	rs.Restart() // without persistence: the key is gone, but no operator said so
+	waitFor(t, "missing after restart", func() bool { return r.Status().State == "missing" })
+	if cur, ok := r.Current(); !ok || !sameKey(cur, k) || !r.RequireAES() || !r.Status().FailClosed {
+		t.Fatalf("a key lost by Redis must keep the last key and fail closed: %+v", r.Status())
+	}
 	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,17 @@ func TestWatch(t *testing.T) {
 	if _, err := st.DeleteManagerKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "no key after delete", func() bool { _, ok := r.Current(); return !ok })
+	waitFor(t, "missing after a plain delete", func() bool { return r.Status().State == "missing" })
+	if _, ok := r.Current(); !ok || !r.RequireAES() {
+		t.Fatal("a plain delete must leave the sensor refusing plaintext")
+	}
+	if _, err := st.AllowPlaintext(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "no key after delete --allow-plaintext", func() bool { _, ok := r.Current(); return !ok })
+	if r.RequireAES() || r.Status().State != "no_key" {
+		t.Fatalf("plaintext not allowed after the operator's marker: %+v", r.Status())
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -14,6 +14,8 @@ import (
 // once; a periodic re-read covers lost events, so a change takes effect
 // within poll. While Redis is unreachable the last key keeps serving and the
 // re-read backs off up to maxBackoff; one log line marks each state change.
+// Once a key was enforced, Redis without one is the "missing" state (see
+// noKey), not a return to plaintext.
 func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Duration) {
 	const maxBackoff = 10 * time.Second
 	r.mu.Lock()
@@ -45,7 +47,7 @@ func (r *Ring) Watch(ctx context.Context, st *redisstore.Store, poll time.Durati
 			wait = min(max(2*wait, poll), maxBackoff)
 		}
 		if state != lastState {
-			logState(state, err, lastState)
+			r.logState(state, err, lastState)
 			lastState = state
 		}
 		if err != nil {
@@ -97,20 +99,56 @@ func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {
 	k, state, err := fetch(cctx, st)
 	switch state {
 	case "no_key":
-		r.Set(nil, time.Now())
+		return r.noKey(cctx, st), nil
 	case "bad_key":
 		err = errors.Join(errors.New("stored manager key is invalid"), err)
 	case "ok":
+		r.markEnforced(k.Fingerprint()) // first: the file is written before the key shows as loaded
 		r.Set(&k, time.Now())
 	}
 	return state, err
 }
 
-func logState(state string, err error, prev string) {
+// noKey handles a Redis without a manager key. A sensor that never enforced
+// one serves plaintext, as VoIPmonitor does without a key. One that did
+// reopens only when the operator's marker (keys delete --allow-plaintext)
+// is there and newer than the key it enforced: anything else (Redis
+// restarted without persistence, a FLUSHALL, a failover to an empty replica,
+// a bare DEL, an unreadable marker, a marker left from before the key was
+// stored by something other than `tapline keys store`) is the "missing"
+// state, which keeps the last key and refuses plaintext.
+func (r *Ring) noKey(ctx context.Context, st *redisstore.Store) string {
+	why, since := r.guard.enforcedSince()
+	if why == "" {
+		r.Set(nil, time.Now())
+		return "no_key"
+	}
+	m, allowed, err := st.PlaintextAllowed(ctx)
 	switch {
+	case allowed && m.At.After(since):
+		r.allowPlaintext(m)
+		r.Set(nil, time.Now())
+		return "no_key"
+	case allowed:
+		why += " (the plaintext marker of " + m.At.UTC().Format(time.RFC3339) +
+			" predates the key; run `tapline keys delete --allow-plaintext` again)"
+	case err != nil:
+		why += " (plaintext marker unreadable: " + err.Error() + ")"
+	}
+	r.setMissing(why)
+	return "missing"
+}
+
+// logState writes one line per state change; a missing key is an ERROR.
+func (r *Ring) logState(state string, err error, prev string) {
+	switch {
+	case state == "missing":
+		st := r.Status()
+		slog.Error("manager key missing from Redis: plaintext TCP requests stay refused",
+			"source", "redis", "state", state, "fingerprint", st.Fingerprint, "reason", st.Reason)
 	case err != nil:
 		slog.Warn("manager key source", "source", "redis", "state", state, "err", err)
-	case prev == "" || prev == "redis_down" || prev == "bad_key" || state != "ok":
+	case prev == "" || prev == "redis_down" || prev == "bad_key" || prev == "missing" || state != "ok":
 		slog.Info("manager key source", "source", "redis", "state", state)
 	}
 }

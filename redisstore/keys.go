@@ -8,6 +8,15 @@
 //	                                manager key, the same content VoIPmonitor
 //	                                keeps in its database table `system`, type
 //	                                `manager_key`. No TTL.
+//	tapline:plaintext_allowed
+//	                        string  JSON {"at":"RFC3339"}: written by
+//	                                `tapline keys delete --allow-plaintext`
+//	                                together with deleting the manager key,
+//	                                removed by `tapline keys store`. A sensor
+//	                                that enforced a key serves plaintext again
+//	                                only when it finds this marker; a missing
+//	                                key without it (Redis lost its data) keeps
+//	                                the sensor closed. No TTL.
 //	tapline:sensor:<id>     string  JSON {"id_sensor":N,"addr":"host:port",
 //	                                "socket":"/path","version":"…","pid":N,
 //	                                "started":"RFC3339","updated":"RFC3339"}:
@@ -15,7 +24,8 @@
 //	                                (SET … EX ttl); it vanishes when the sensor
 //	                                stops or dies.
 //	tapline:events          channel PUBLISHed messages: "manager_key" when the
-//	                                manager key was stored or deleted, so
+//	                                manager key was stored or deleted (or
+//	                                plaintext allowed again), so
 //	                                sensors reload it at once.
 //
 // Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), PUBLISH,
@@ -35,6 +45,9 @@ import "strconv"
 const (
 	// KeyManagerKey holds the fleet's manager key as JSON (StoredKey).
 	KeyManagerKey = "tapline:manager_key"
+	// KeyPlaintextAllowed marks an operator's explicit decision that the
+	// fleet runs without a key again (PlaintextMarker as JSON).
+	KeyPlaintextAllowed = "tapline:plaintext_allowed"
 	// KeySensorPrefix prefixes one key per live sensor; see SensorKey.
 	KeySensorPrefix = "tapline:sensor:"
 	// KeySensorPattern is the SCAN MATCH pattern for all sensor keys.

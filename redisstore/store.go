@@ -100,7 +100,50 @@ func (s *Store) SetManagerKey(ctx context.Context, k StoredKey) error {
 	if err := s.rdb.Set(ctx, KeyManagerKey, b, 0).Err(); err != nil {
 		return fmt.Errorf("redisstore: set %s: %w", KeyManagerKey, err)
 	}
+	// A stored key ends an earlier --allow-plaintext: were the key lost
+	// later, the stale marker must not reopen plaintext.
+	if err := s.rdb.Del(ctx, KeyPlaintextAllowed).Err(); err != nil {
+		return fmt.Errorf("redisstore: key stored, but del %s failed: %w", KeyPlaintextAllowed, err)
+	}
 	return s.publish(ctx, EventManagerKey)
+}
+
+// PlaintextMarker is the value of KeyPlaintextAllowed.
+type PlaintextMarker struct {
+	At time.Time `json:"at"`
+}
+
+// AllowPlaintext records the operator's decision that sensors serve
+// plaintext again: it sets KeyPlaintextAllowed, then deletes KeyManagerKey
+// and publishes EventManagerKey. The marker goes first so that a sensor
+// reading between the two steps still finds the key (and stays closed);
+// existed reports whether there was a key to delete.
+func (s *Store) AllowPlaintext(ctx context.Context, now time.Time) (existed bool, err error) {
+	b, err := json.Marshal(PlaintextMarker{At: now.UTC()})
+	if err != nil {
+		return false, fmt.Errorf("redisstore: encode %s: %w", KeyPlaintextAllowed, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := s.rdb.Set(cctx, KeyPlaintextAllowed, b, 0).Err(); err != nil {
+		return false, fmt.Errorf("redisstore: set %s: %w", KeyPlaintextAllowed, err)
+	}
+	return s.DeleteManagerKey(ctx)
+}
+
+// PlaintextAllowed reads KeyPlaintextAllowed. ok is false when it does not
+// exist, which is also what an empty (flushed or failed-over) Redis says:
+// callers must treat that as "not allowed". A value that is not a marker
+// is an error, never a permission.
+func (s *Store) PlaintextAllowed(ctx context.Context) (m PlaintextMarker, ok bool, err error) {
+	ok, err = s.getJSON(ctx, KeyPlaintextAllowed, &m)
+	if err != nil || !ok {
+		return PlaintextMarker{}, false, err
+	}
+	if m.At.IsZero() {
+		return PlaintextMarker{}, false, fmt.Errorf("redisstore: %s lacks \"at\"", KeyPlaintextAllowed)
+	}
+	return m, true, nil
 }
 
 // DeleteManagerKey deletes KeyManagerKey and publishes EventManagerKey.

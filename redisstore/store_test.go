@@ -58,6 +58,58 @@ func TestManagerKey(t *testing.T) {
 	}
 }
 
+// TestPlaintextMarker: keys delete --allow-plaintext sets the marker and
+// deletes the key; keys store removes the marker; an empty Redis (FLUSHALL)
+// has no marker, and a malformed one is an error, never a permission.
+func TestPlaintextMarker(t *testing.T) {
+	srv, s := setup(t)
+	ctx := tctx(t)
+	if _, ok, err := s.PlaintextAllowed(ctx); ok || err != nil {
+		t.Fatalf("marker on an empty Redis: ok=%v err=%v", ok, err)
+	}
+	if err := s.SetManagerKey(ctx, testKey); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	existed, err := s.AllowPlaintext(ctx, now)
+	if err != nil || !existed {
+		t.Fatalf("AllowPlaintext = %v, %v; want the key deleted", existed, err)
+	}
+	if _, ok, err := s.GetManagerKey(ctx); ok || err != nil {
+		t.Fatalf("key after AllowPlaintext: ok=%v err=%v", ok, err)
+	}
+	m, ok, err := s.PlaintextAllowed(ctx)
+	if err != nil || !ok || !m.At.Equal(now) {
+		t.Fatalf("PlaintextAllowed = %+v, %v, %v; want at %v", m, ok, err, now)
+	}
+	if ttl := srv.Client().TTL(ctx, KeyPlaintextAllowed).Val(); ttl != -1 {
+		t.Fatalf("marker TTL %v, want none", ttl)
+	}
+	if err := s.SetManagerKey(ctx, testKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.PlaintextAllowed(ctx); ok || err != nil {
+		t.Fatalf("marker after a new key was stored: ok=%v err=%v; want gone", ok, err)
+	}
+	if _, err := s.AllowPlaintext(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client().FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.PlaintextAllowed(ctx); ok || err != nil {
+		t.Fatalf("marker after FLUSHALL: ok=%v err=%v; want none", ok, err)
+	}
+	for _, raw := range []string{"1", "yes", `{}`, `{"at":"never"}`} {
+		if err := srv.Client().Set(ctx, KeyPlaintextAllowed, raw, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.PlaintextAllowed(ctx); ok || err == nil {
+			t.Errorf("marker %q: ok=%v err=%v; want an error and no permission", raw, ok, err)
+		}
+	}
+}
+
 func TestManagerKeyBadValues(t *testing.T) {
 	srv, s := setup(t)
 	ctx := tctx(t)
@@ -136,6 +188,12 @@ func TestACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.DeleteManagerKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AllowPlaintext(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.PlaintextAllowed(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RegisterSensor(ctx, Sensor{IDSensor: 1}, time.Minute); err != nil {

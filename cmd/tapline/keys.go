@@ -51,17 +51,30 @@ func keysCmd() *cobra.Command {
 				return nil
 			})
 		}})
-	cmd.AddCommand(&cobra.Command{
-		Use: "delete", Short: "delete the key from Redis", Args: cobra.NoArgs,
+	var allowPlaintext bool
+	del := &cobra.Command{
+		Use: "delete [--allow-plaintext]", Short: "delete the key from Redis (sensors that enforced it keep refusing plaintext)",
+		Long: `Delete the manager key from Redis.
+
+A sensor that has enforced a key treats a missing key as an error, whatever
+removed it (this command, a Redis restarted without persistence, a failover
+to an empty replica): it keeps the last key it loaded, or refuses plaintext
+TCP requests with "need aes!" when it has none (after a restart it remembers
+the key in statedir), and sniffer_stat shows keys.state "missing".
+
+--allow-plaintext is the operator's decision to run without a key again: it
+also writes tapline:plaintext_allowed to Redis, and every sensor that finds
+it accepts plaintext TCP requests again (logged at WARN). Storing a new key
+removes the marker.`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return withStore(load, func(ctx context.Context, st *redisstore.Store) error {
-				existed, err := st.DeleteManagerKey(ctx)
-				if err == nil {
-					fmt.Println(map[bool]string{true: "deleted", false: "no key stored"}[existed])
-				}
-				return err
+				return deleteKey(ctx, st, allowPlaintext)
 			})
-		}})
+		}}
+	del.Flags().BoolVar(&allowPlaintext, "allow-plaintext", false,
+		"also allow plaintext TCP requests again on sensors that enforced the key")
+	cmd.AddCommand(del)
 	show := &cobra.Command{
 		Use: "show", Short: "show the key in use (fingerprint; --reveal prints the secret)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -84,6 +97,26 @@ func keysCmd() *cobra.Command {
 	show.Flags().BoolVar(&reveal, "reveal", false, "also print the key and IV (base64)")
 	cmd.AddCommand(show)
 	return cmd
+}
+
+// deleteKey deletes the stored key and, with allowPlaintext, records the
+// operator's permission to serve plaintext again.
+func deleteKey(ctx context.Context, st *redisstore.Store, allowPlaintext bool) error {
+	var existed bool
+	var err error
+	if allowPlaintext {
+		existed, err = st.AllowPlaintext(ctx, time.Now())
+	} else {
+		existed, err = st.DeleteManagerKey(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Println(map[bool]string{true: "deleted", false: "no key stored"}[existed])
+	if allowPlaintext {
+		fmt.Println("plaintext allowed: sensors accept plaintext TCP requests again")
+	}
+	return nil
 }
 
 func withStore(load func() (config.Config, error), f func(context.Context, *redisstore.Store) error) error {

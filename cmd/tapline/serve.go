@@ -177,8 +177,9 @@ func serve(cfg config.Config) error {
 }
 
 // setupKeys chooses the key source: the config file's key (static), or Redis
-// (watched live; fail closed until the first read). Redis may be down at
-// start: the server serves anyway.
+// (watched live; fail closed until the first read, and for good once a key
+// was enforced: the state file under statedir remembers that across
+// restarts). Redis may be down at start: the server serves anyway.
 func setupKeys(ctx context.Context, cfg config.Config) (*keyring.Ring, *redisstore.Store, error) {
 	ring := keyring.New(cfg.KeyGrace)
 	var st *redisstore.Store
@@ -197,6 +198,7 @@ func setupKeys(ctx context.Context, cfg config.Config) (*keyring.Ring, *redissto
 		ring.Static(k)
 		slog.Info("manager key", "source", "config", "fingerprint", k.Fingerprint())
 	case st != nil:
+		ring.Remember(keyring.NewStateFile(cfg.StateDir))
 		ring.SetState("loading", "", true)
 		go ring.Watch(ctx, st, time.Second)
 	}
