@@ -12,8 +12,8 @@ import (
 // It is bounded by time, not by refusing when full: Open accepts a frame
 // only while its timestamp is within ±window of now, so a frame whose
 // timestamp is older than now-window is refused anyway and its entry can
-// go. Entries are therefore kept in buckets by frame timestamp (width
-// window/16), and a bucket is dropped as soon as every timestamp it can
+// go. Entries are therefore kept in buckets by frame timestamp (one second
+// wide, or window/16 for windows under 16 s), and a bucket is dropped as soon as every timestamp it can
 // hold is older than the window. (This assumes the receiver's wall clock
 // does not step back by more than the window; NTP slews it.)
 //
@@ -66,7 +66,7 @@ func NewReplayCache(window time.Duration, perKey, maxKeys int) *ReplayCache {
 	w := window.Milliseconds()
 	return &ReplayCache{
 		window:  max(w, 1),
-		width:   max(w/16, 1),
+		width:   min(max(w/16, 1), 1000),
 		perKey:  perKey,
 		maxKeys: maxKeys,
 		kids:    make(map[[8]byte]*replayKid),
