@@ -25,7 +25,6 @@ import (
 // them; Refresh is asked for every such request, so whether Redis was
 // read depends on the time and the keys, never on the ciphertext.
 func (s *Server) execLegacy(j *job) {
-	s.legacyWorker.Add(1)
 	if !j.legacyOK {
 		frame := j.in[:len(j.in)-1]
 		tried := j.legacyFP
@@ -74,11 +73,14 @@ func (s *Server) legacyRefusal(j *job) []outItem {
 // request that does not decrypt to a known command, goes to a worker
 // (execLegacy), so the path never depends on the padding.
 func (s *Server) inlineLegacy(j *job) bool {
-	if len(j.in) > inlineSecureMax {
-		return false
+	if len(j.in) <= inlineSecureMax {
+		j.legacyTried, j.legacyFP = true, s.keys.Status().Fingerprint // before decrypting: Refresh compares with it
+		if s.decryptLegacy(j, j.in[:len(j.in)-1]) && s.inlineCommand(j.legacyLine) {
+			return true
+		}
 	}
-	j.legacyTried, j.legacyFP = true, s.keys.Status().Fingerprint // before decrypting: Refresh compares with it
-	return s.decryptLegacy(j, j.in[:len(j.in)-1]) && s.inlineCommand(j.legacyLine)
+	s.legacyWorker.Add(1)
+	return false
 }
 
 // decryptLegacy decrypts frame with the current key and the keys in their

@@ -45,7 +45,7 @@ type Server struct {
 	bytesOut     atomic.Int64
 	errors       atomic.Int64
 	writers      atomic.Int64
-	legacyWorker atomic.Int64 // legacy requests run on a worker (all but known inline commands)
+	legacyWorker atomic.Int64 // legacy requests sent to a worker (all but known inline commands)
 	reqs         []atomic.Int64
 
 	fatal chan error
