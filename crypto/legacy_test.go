@@ -543,6 +543,7 @@ func FuzzLegacyFrame(f *testing.F) {
 	k := seqKey(f, 16, 1)
 	keys := []Key{seqKey(f, 32, 2), k}
 	f.Add(LegacyRequest(k, []byte("listcalls")))
+	f.Add(LegacyRequest(k, []byte("ping")))
 	f.Add(LegacyRequest(keys[0], []byte("getversion")))
 	f.Add([]byte("aes:" + strings.Repeat("x", 16) + ":sea"))
 	f.Add([]byte("aes::sea:sea"))
@@ -565,6 +566,12 @@ func FuzzLegacyFrame(f *testing.F) {
 		}
 		if pt, _, err := LegacyDecrypt(keys, data, nil); err == nil && len(pt) > len(data) {
 			t.Fatal("plaintext longer than frame")
+		}
+		// A server's LegacyDecrypt fails one way only, whatever the bytes
+		// (no padding oracle), and returns only what accept took.
+		isPing := func(p []byte) bool { return bytes.HasPrefix(p, []byte("ping")) }
+		if pt, _, err := LegacyDecrypt(keys, data, isPing); err != nil && err != ErrLegacyDecrypt || err == nil && !isPing(pt) {
+			t.Fatalf("LegacyDecrypt with accept = %q, %v", pt, err)
 		}
 		LegacyReplyDecrypt(k, data)
 		io.ReadAll(LegacyReplyReader(bytes.NewReader(data), k))

@@ -153,3 +153,48 @@ func TestReplayCacheMaxKeys(t *testing.T) {
 		t.Fatal("second key refused after the first one's entries expired")
 	}
 }
+
+// FuzzReplayCache drives admit with frames of three kids, random refs and
+// timestamps and a clock that moves forward: a frame accepted once is never
+// accepted again while Open would still take its timestamp, and no kid
+// holds more than its budget, however the bounds are hit.
+func FuzzReplayCache(f *testing.F) {
+	f.Add([]byte{0, 1, 128, 0, 0, 1, 128, 0, 1, 1, 128, 10, 2, 2, 200, 100})
+	f.Add([]byte{0, 0, 255, 1, 0, 1, 255, 1, 0, 2, 255, 1, 0, 3, 0, 250, 0, 0, 255, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		const window, perKey, maxKeys = 10 * time.Second, 4, 2
+		c := NewReplayCache(window, perKey, maxKeys)
+		type frame struct {
+			kid byte
+			e   replayEntry
+			ts  int64
+		}
+		accepted := map[frame]bool{}
+		now := testNow
+		for ; len(ops) >= 4; ops = ops[4:] {
+			kid, ref, off, step := ops[0]%3, ops[1]%8, int64(ops[2])-128, ops[3]
+			now = now.Add(time.Duration(step) * 100 * time.Millisecond)
+			ts := now.Add(time.Duration(off) * 100 * time.Millisecond)
+			if d := now.Sub(ts); d < -window || d > window {
+				continue // Open refuses it before the cache is asked
+			}
+			fr := frame{kid, replayEntry{ref: [16]byte{ref}}, ts.UnixMilli()}
+			ok := c.admit([8]byte{kid}, fr.e, ts, now, true)
+			if ok && accepted[fr] {
+				t.Fatalf("frame %+v accepted twice (now %v)", fr, now.Sub(testNow))
+			}
+			if ok {
+				accepted[fr] = true
+			}
+			st := c.Stats()
+			if st.Keys > maxKeys || st.Entries > perKey*maxKeys {
+				t.Fatalf("bounds exceeded: %+v", st)
+			}
+			for _, kc := range c.kids {
+				if kc.n > perKey {
+					t.Fatalf("kid holds %d entries, budget %d", kc.n, perKey)
+				}
+			}
+		}
+	})
+}
