@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"tapline/clients"
 	"tapline/commands"
 	"tapline/config"
 	"tapline/crypto"
@@ -200,5 +201,37 @@ func TestHardenedRequestRules(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	if string(rest) != "error: bad frame\n" {
 		t.Fatalf("frame older than the previous one: %q, want \"error: bad frame\\n\" and EOF", rest)
+	}
+}
+
+// A hardened JSON session pipelining more than one frame's worth of
+// requests: the client's buffered writer fills 64 KiB at a time, and every
+// request must still arrive whole, one single-frame message per write.
+func TestHardenedSessionPipelineOverFrame(t *testing.T) {
+	_, addr, key := startKeyedServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sess, err := clients.OpenHardened(ctx, "tcp", addr, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	const n = 3000 // about 150 KiB of requests
+	go func() {
+		for range n {
+			if _, err := sess.Send("ping", strings.Repeat("x", 20)); err != nil {
+				return
+			}
+		}
+		_ = sess.Flush()
+	}()
+	for i := range n {
+		r, err := sess.Recv()
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if r.Err() != nil || string(r.ID) != fmt.Sprint(i+1) {
+			t.Fatalf("reply %d: id %s, %v", i, r.ID, r.Err())
+		}
 	}
 }
