@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -233,5 +234,46 @@ func TestHardenedSessionPipelineOverFrame(t *testing.T) {
 		if r.Err() != nil || string(r.ID) != fmt.Sprint(i+1) {
 			t.Fatalf("reply %d: id %s, %v", i, r.ID, r.Err())
 		}
+	}
+}
+
+// A frame refused because of a replay-cache bound is counted in
+// sniffer_stat (manager.replay_full). Small bounds: 3 frames per key; four
+// frames dated in the future (which cannot be made room for) hit it.
+func TestReplayFullCounted(t *testing.T) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.ManagerPort = freePort(t)
+	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
+	ring := keyring.New(cfg.KeyGrace)
+	ring.Static(key)
+	s := New(cfg, commands.Default(), ring)
+	s.replay = crypto.NewReplayCache(cfg.FrameWindow, 3, 2)
+	s.opener = crypto.NewOpener(ring.Lookup, cfg.FrameWindow, s.replay)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	addr := fmt.Sprintf("127.0.0.1:%d", cfg.ManagerPort)
+	future := time.Now().Add(cfg.FrameWindow / 2)
+	for i := range 4 {
+		got := rawExchange(t, addr, crypto.Seal(nil, key.Hardened(), crypto.FlagFinal, future, 0, crypto.NewRef(), []byte("ping")))
+		if refused := string(got) == "error: bad frame\n"; refused != (i == 3) {
+			t.Fatalf("frame %d: reply %q", i, got)
+		}
+	}
+	// Counted per refusal: the loop's try and the worker's retry of the
+	// same frame may both count.
+	var st struct {
+		Manager struct {
+			ReplayFull *int64 `json:"replay_full"`
+		} `json:"manager"`
+	}
+	out := do(t, "unix", cfg.ManagerSocket, "sniffer_stat")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Manager.ReplayFull == nil || *st.Manager.ReplayFull < 1 {
+		t.Fatalf("sniffer_stat manager.replay_full missing or 0 (%v): %s", err, out)
 	}
 }
