@@ -104,17 +104,47 @@ func OpenHardened(ctx context.Context, network, addr string, key crypto.Key) (*S
 	return newSession(c, fr, fw), nil
 }
 
-// frameWriter seals each write (a batch of request lines) as one message.
+// frameWriter seals request lines into frames. A request is one message of
+// a single frame carrying whole lines (PROTOCOL §9.3), but the session's
+// buffered writer hands over 64 KiB at a time, cut anywhere: so each write
+// seals the whole lines it completes, in frames of at most MaxFramePlain,
+// and keeps the rest of the last line for the next write. The frames of a
+// session must not go back in time, so a wall clock stepping back reuses
+// the last timestamp.
 type frameWriter struct {
-	c   net.Conn
-	hk  *crypto.HardenedKey
-	buf []byte
+	c       net.Conn
+	hk      *crypto.HardenedKey
+	buf     []byte
+	pending []byte // the start of a line not complete yet
+	last    time.Time
 }
 
+// ErrRequestTooLong: a request line does not fit in one frame.
+var ErrRequestTooLong = fmt.Errorf("request line longer than %d bytes (one frame)", crypto.MaxFramePlain)
+
 func (w *frameWriter) Write(p []byte) (int, error) {
-	w.buf = crypto.SealMessage(w.buf[:0], w.hk, false, time.Now(), crypto.NewRef(), p)
-	if _, err := w.c.Write(w.buf); err != nil {
-		return 0, err
+	w.pending = append(w.pending, p...)
+	w.buf = w.buf[:0]
+	for {
+		end := bytes.LastIndexByte(w.pending[:min(len(w.pending), crypto.MaxFramePlain)], '\n') + 1
+		if end == 0 {
+			break
+		}
+		ts := time.Now()
+		if ts.Before(w.last) {
+			ts = w.last
+		}
+		w.last = ts
+		w.buf = crypto.SealMessage(w.buf, w.hk, false, ts, crypto.NewRef(), w.pending[:end])
+		w.pending = w.pending[:copy(w.pending, w.pending[end:])]
+	}
+	if len(w.buf) > 0 {
+		if _, err := w.c.Write(w.buf); err != nil {
+			return 0, err
+		}
+	}
+	if len(w.pending) > crypto.MaxFramePlain {
+		return len(p), ErrRequestTooLong
 	}
 	return len(p), nil
 }

@@ -36,6 +36,7 @@ type Stats struct {
 	BytesIn       int64
 	BytesOut      int64
 	Errors        int64
+	ReplayFull    int64   // hardened frame refusals because a replay-cache bound was hit
 	Requests      []int64 // by Command.Index
 	Listeners     []string
 	Calls         int    // active calls (filled by sniffer_stat from State)

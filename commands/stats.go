@@ -79,6 +79,8 @@ func appendManager(b []byte, st Stats, tbl *Table) []byte {
 	b = strconv.AppendInt(b, st.BytesOut, 10)
 	b = append(b, `,"errors":`...)
 	b = strconv.AppendInt(b, st.Errors, 10)
+	b = append(b, `,"replay_full":`...)
+	b = strconv.AppendInt(b, st.ReplayFull, 10)
 	b = append(b, `,"requests":{`...)
 	first := true
 	var total int64
@@ -131,6 +133,7 @@ func statPlain(rep *Reply, st Stats, tbl *Table, mem procMem) {
 	line("bytes_in", st.BytesIn)
 	line("bytes_out", st.BytesOut)
 	line("errors", st.Errors)
+	line("replay_full", st.ReplayFull)
 	for i, n := range st.Requests {
 		if n > 0 && !tbl.ByIndex(i).Hidden {
 			line("requests_"+tbl.ByIndex(i).Name, n)

@@ -86,7 +86,7 @@ func TestWorkedExample(t *testing.T) {
 	}
 
 	// And it opens.
-	o := NewOpener(LookupKeys(k), testWindow, NewReplayCache(testWindow, 10))
+	o := NewOpener(LookupKeys(k), testWindow, NewReplayCache(testWindow, 10, 1))
 	pt, h, err := o.Open(nil, line, testNow, false)
 	if err != nil || !bytes.Equal(pt, plain) || h.Ref != ref || h.Flags != FlagFinal {
 		t.Fatalf("Open: %q %+v %v", pt, h, err)

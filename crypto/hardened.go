@@ -281,7 +281,8 @@ var dummyKey = sync.OnceValue(func() *HardenedKey {
 
 // Open verifies and decrypts one frame line (with or without its trailing
 // "\n"), appends the plaintext to dst and returns it with the header.
-// wantReply says which direction is acceptable. Any failure returns dst
+// wantReply says which direction is acceptable; a request frame must have
+// exactly FlagFinal and seq 0 (a request is a single frame). Any failure returns dst
 // unchanged (its spare capacity was used as scratch and is cleared), a zero
 // Header and ErrBadFrame. Like Seal, Open uses dst's spare capacity as
 // scratch, so it does not allocate with a reused dst; line must not overlap
@@ -295,6 +296,21 @@ var dummyKey = sync.OnceValue(func() *HardenedKey {
 // stops decoding early, but whether base64 is valid is no secret.) Request
 // frames are added to the replay cache only when everything else passed.
 func (o *Opener) Open(dst []byte, line []byte, now time.Time, wantReply bool) (plaintext []byte, h Header, err error) {
+	return o.open(dst, line, now, wantReply, time.Time{})
+}
+
+// OpenRequest is Open for the request frames of one server session, which
+// must come in order (docs/PROTOCOL.md §9.3): after is the timestamp of
+// the session's previous accepted frame (zero for the first), and a frame
+// dated before it is bad like any other, checked together with everything
+// else before the replay cache records it. A man in the middle can then
+// no longer swap two requests of a session (unless both carry the same
+// millisecond), nor hold one back and deliver it after later ones.
+func (o *Opener) OpenRequest(dst []byte, line []byte, now, after time.Time) (plaintext []byte, h Header, err error) {
+	return o.open(dst, line, now, false, after)
+}
+
+func (o *Opener) open(dst []byte, line []byte, now time.Time, wantReply bool, after time.Time) (plaintext []byte, h Header, err error) {
 	off := len(dst)
 	text, ok := frameText(line)
 	n := shapeBodyLen(len(text))
@@ -315,7 +331,7 @@ func (o *Opener) Open(dst []byte, line []byte, now time.Time, wantReply bool) (p
 	cbcDecrypt(key.block, body[offIV:offCT], ct)
 	ptLen, padOK := unpad(ct)
 	h = parseHeader(body)
-	ok &= padOK & o.headerOK(h, now, wantReply)
+	ok &= padOK & o.headerOK(h, now, wantReply) & b2i(!h.TS.Before(after))
 	ok &= o.fresh(h, now, ok == 1)
 	if ok != 1 {
 		clear(scratch)
@@ -378,10 +394,16 @@ func parseHeader(body []byte) Header {
 	}
 }
 
-// headerOK checks flags, direction and the timestamp window; 1 if all pass.
+// headerOK checks flags, direction, seq and the timestamp window; 1 if all
+// pass. A request is one message of a single frame (PROTOCOL §9.3), so a
+// request frame has exactly the final flag and seq 0: anything else would
+// let frames of one request be dropped or reordered unnoticed.
 func (o *Opener) headerOK(h Header, now time.Time, wantReply bool) int {
 	ok := b2i(h.Flags&^(FlagReply|FlagFinal) == 0)
 	ok &= b2i((h.Flags&FlagReply != 0) == wantReply)
+	if !wantReply { // which direction is wanted is no secret
+		ok &= b2i(h.Flags == FlagFinal) & b2i(h.Seq == 0)
+	}
 	d := now.Sub(h.TS) // saturates, never overflows
 	ok &= b2i(h.TS.UnixMilli() >= 0 && d >= -o.window && d <= o.window)
 	return ok
@@ -394,7 +416,7 @@ func (o *Opener) fresh(h Header, now time.Time, commit bool) int {
 	if o.replay == nil || h.Flags&FlagReply != 0 {
 		return 1
 	}
-	return b2i(o.replay.admit(replayKey{kid: h.KID, ref: h.Ref, seq: h.Seq}, now, commit))
+	return b2i(o.replay.admit(h.KID, replayEntry{ref: h.Ref, seq: h.Seq}, h.TS, now, commit))
 }
 
 func b2i(b bool) int {

@@ -30,7 +30,7 @@ type hfix struct {
 func newHfix(t testing.TB) *hfix {
 	k := seqKey(t, 16, 0)
 	other := seqKey(t, 16, 1)
-	rc := NewReplayCache(testWindow, 1000)
+	rc := NewReplayCache(testWindow, 1000, 4)
 	return &hfix{
 		k: k.Hardened(), other: other.Hardened(),
 		o:          NewOpener(LookupKeys(k), testWindow, rc),
@@ -77,10 +77,14 @@ func encodeBody(body []byte) []byte {
 func TestHardenedRoundTrip(t *testing.T) {
 	f := newHfix(t)
 	for _, size := range []int{0, 1, 15, 16, 17, 1000, MaxFramePlain - 1, MaxFramePlain} {
-		for _, flags := range []byte{0, FlagFinal, FlagReply, FlagReply | FlagFinal} {
+		for _, flags := range []byte{FlagFinal, FlagReply, FlagReply | FlagFinal} {
 			pt := pseudo(size, uint64(size))
 			ref := NewRef()
-			line := Seal([]byte("prefix"), f.k, flags, testNow.Add(-time.Second), 7, ref, pt)
+			seq := uint32(7) // reply frames may have any seq; a request is one frame, seq 0
+			if flags&FlagReply == 0 {
+				seq = 0
+			}
+			line := Seal([]byte("prefix"), f.k, flags, testNow.Add(-time.Second), seq, ref, pt)
 			line = line[len("prefix"):]
 			if len(line) > MaxFrameLine(size) || line[len(line)-1] != '\n' || bytes.Count(line, []byte("\n")) != 1 {
 				t.Fatalf("size %d: line of %d bytes, MaxFrameLine %d", size, len(line), MaxFrameLine(size))
@@ -89,7 +93,7 @@ func TestHardenedRoundTrip(t *testing.T) {
 			if err != nil || !bytes.Equal(got[4:], pt) || string(got[:4]) != "dst:" {
 				t.Fatalf("size %d flags %x: Open: %v", size, flags, err)
 			}
-			want := Header{KID: f.k.KID, Flags: flags, TS: testNow.Add(-time.Second), Seq: 7, Ref: ref}
+			want := Header{KID: f.k.KID, Flags: flags, TS: testNow.Add(-time.Second), Seq: seq, Ref: ref}
 			if h != want {
 				t.Fatalf("header %+v, want %+v", h, want)
 			}
@@ -100,25 +104,62 @@ func TestHardenedRoundTrip(t *testing.T) {
 	}
 }
 
-// Frames of one message share the ref; each seq passes the replay cache once.
-func TestHardenedMultiFrameRequest(t *testing.T) {
+// A request is one message of a single frame (PROTOCOL §9.3): the frames
+// of a longer message, a frame without the final flag and a frame with
+// seq > 0 are all refused, and none enters the replay cache.
+func TestHardenedRequestIsOneFrame(t *testing.T) {
 	f := newHfix(t)
-	pt := pseudo(2*MaxFramePlain+5, 1)
-	lines := SealMessage(nil, f.k, false, testNow, f.ref, pt)
-	var got []byte
-	var err error
-	var h Header
-	for i, line := range bytes.SplitAfter(lines, []byte("\n"))[:3] {
-		got, h, err = f.o.Open(got, line, testNow, false)
-		if err != nil || h.Seq != uint32(i) || (h.Flags&FlagFinal != 0) != (i == 2) {
-			t.Fatalf("frame %d: %v %+v", i, err, h)
-		}
+	lines := bytes.SplitAfter(SealMessage(nil, f.k, false, testNow, f.ref, pseudo(2*MaxFramePlain+5, 1)), []byte("\n"))
+	for i, line := range lines[:3] {
 		if _, _, err := f.o.Open(nil, line, testNow, false); err != ErrBadFrame {
-			t.Fatalf("frame %d replayed: %v", i, err)
+			t.Fatalf("frame %d of a 3-frame request: %v, want ErrBadFrame", i, err)
 		}
 	}
-	if !bytes.Equal(got, pt) || f.rc.Len() != 3 {
-		t.Fatalf("reassembled %v, cache %d", bytes.Equal(got, pt), f.rc.Len())
+	for _, tt := range []struct {
+		flags byte
+		seq   uint32
+	}{{0, 0}, {0, 1}, {FlagFinal, 1}, {FlagFinal, 1 << 31}} {
+		line := Seal(nil, f.k, tt.flags, testNow, tt.seq, NewRef(), f.plain)
+		if _, _, err := f.o.Open(nil, line, testNow, false); err != ErrBadFrame {
+			t.Fatalf("request flags %#x seq %d: %v, want ErrBadFrame", tt.flags, tt.seq, err)
+		}
+	}
+	if f.rc.Len() != 0 {
+		t.Fatalf("refused frames entered the replay cache: %d", f.rc.Len())
+	}
+	if _, _, err := f.o.Open(nil, f.request(), testNow, false); err != nil {
+		t.Fatalf("single final frame, seq 0: %v", err)
+	}
+}
+
+// OpenRequest refuses a frame dated before the session's previous one, so
+// the requests of a session cannot be reordered; equal timestamps pass.
+func TestOpenRequestOrder(t *testing.T) {
+	f := newHfix(t)
+	seal := func(ts time.Time) []byte { return Seal(nil, f.k, FlagFinal, ts, 0, NewRef(), f.plain) }
+	first, second := seal(testNow.Add(-time.Second)), seal(testNow)
+	// Delivered in order: both pass.
+	_, h, err := f.o.OpenRequest(nil, first, testNow, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, h, err = f.o.OpenRequest(nil, second, testNow, h.TS); err != nil {
+		t.Fatal(err)
+	}
+	// Swapped: the later one first, then the earlier one is refused.
+	a, b := seal(testNow.Add(-time.Second)), seal(testNow)
+	if _, h, err = f.o.OpenRequest(nil, b, testNow, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	n := f.rc.Len()
+	if _, _, err := f.o.OpenRequest(nil, a, testNow, h.TS); err != ErrBadFrame {
+		t.Fatalf("frame older than the session's previous one: %v, want ErrBadFrame", err)
+	}
+	if f.rc.Len() != n {
+		t.Fatal("a reordered frame entered the replay cache")
+	}
+	if _, _, err := f.o.OpenRequest(nil, seal(h.TS), testNow, h.TS); err != nil {
+		t.Fatalf("same millisecond as the previous frame: %v", err)
 	}
 }
 
@@ -207,6 +248,8 @@ func TestOpenRejects(t *testing.T) {
 		{"request where reply wanted", good, true, nil},
 		{"reply where request wanted", Seal(nil, f.k, FlagReply|FlagFinal, testNow, 0, f.ref, f.plain), false, nil},
 		{"unknown flag 0x04", setFlags(FlagFinal | 0x04), false, nil},
+		{"request without final flag", setFlags(0), false, nil},
+		{"request seq 1", reseal(t, f.k, good, func(b []byte) []byte { b[offSeq+3] = 1; return b }), false, nil},
 		{"unknown flag 0x80", setFlags(0x80), false, nil},
 		{"all flags", setFlags(0xff), true, nil},
 		{"padding 0", badPad("0123456789abcde\x00"), false, nil},
@@ -352,41 +395,6 @@ func TestUnpad(t *testing.T) {
 	}
 }
 
-func TestReplayCache(t *testing.T) {
-	w := time.Minute
-	c := NewReplayCache(w, 3)
-	k := func(i byte) replayKey { return replayKey{ref: [16]byte{i}} }
-	t0 := testNow
-	if !c.admit(k(1), t0, false) || c.Len() != 0 {
-		t.Fatal("uncommitted admit was recorded")
-	}
-	if !c.admit(k(1), t0, true) || c.admit(k(1), t0, true) {
-		t.Fatal("first admit refused or second accepted")
-	}
-	if !c.admit(replayKey{ref: [16]byte{1}, seq: 1}, t0, true) || !c.admit(replayKey{kid: [8]byte{1}, ref: [16]byte{1}}, t0, true) {
-		t.Fatal("other seq or kid refused")
-	}
-	if c.admit(k(2), t0, true) {
-		t.Fatal("full cache accepted a new entry")
-	}
-	// Kept for at least 2×window, across a rotation.
-	if c.admit(k(1), t0.Add(2*w-time.Millisecond), true) || c.admit(k(1), t0.Add(2*w), true) {
-		t.Fatal("entry forgotten before 2×window")
-	}
-	if c.admit(k(1), t0.Add(4*w-time.Millisecond), true) {
-		t.Fatal("entry forgotten before 2×window after the rotation")
-	}
-	if c.admit(k(1), t0.Add(-time.Hour), true) {
-		t.Fatal("a clock step back dropped entries")
-	}
-	if !c.admit(k(1), t0.Add(4*w), true) || c.Len() != 1 {
-		t.Fatalf("entry not forgotten after 4×window (len %d)", c.Len())
-	}
-	if !c.admit(k(2), t0.Add(100*w), true) || c.Len() != 1 {
-		t.Fatalf("idle cache not emptied (len %d)", c.Len())
-	}
-}
-
 func TestOpenerConcurrent(t *testing.T) {
 	f := newHfix(t)
 	done := make(chan error)
@@ -517,6 +525,12 @@ func FuzzHardenedRoundTrip(f *testing.F) {
 		ref := [16]byte{byte(seq), flags}
 		line := Seal(nil, k, flags, ts, seq, ref, pt)
 		got, h, err := o.Open(nil, line, ts.Add(time.Second), flags&FlagReply != 0)
+		if flags&FlagReply == 0 && (flags != FlagFinal || seq != 0) {
+			if err != ErrBadFrame {
+				t.Fatalf("request frame with flags %#x seq %d: %v, want ErrBadFrame", flags, seq, err)
+			}
+			return // a request is a single final frame with seq 0
+		}
 		if err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("round trip: %v", err)
 		}

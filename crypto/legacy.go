@@ -25,7 +25,10 @@ var (
 	// matching the key length, or "aes" for a 16-byte key.
 	ErrLegacyCipher = errors.New("crypto: legacy cipher name not allowed")
 	// ErrLegacyDecrypt: no key decrypts the ciphertext to valid PKCS#7
-	// padding. VoIPmonitor answers this with "failed aes decrypt!\n".
+	// padding (or, for a server's LegacyDecrypt with accept, to an accepted
+	// plaintext: then it is the only error). VoIPmonitor answers this with
+	// "failed aes decrypt!\n"; tapline answers like an unknown command so
+	// the reply is no padding oracle.
 	ErrLegacyDecrypt = errors.New("crypto: legacy decrypt failed")
 )
 
@@ -137,23 +140,32 @@ func AppendLegacyReply(dst []byte, k Key, plain []byte) []byte {
 // first, then keys still in their rotation grace period, skipping those the
 // cipher name does not allow.
 //
-// Without a MAC, a wrong key yields valid padding about once in 256 tries,
-// so during a rotation a request under an old key can, rarely, decrypt to
-// garbage under the current one. That is inherent in the legacy framing.
-// accept lets the caller recognise a real plaintext (a server: one that
-// names a known command): the first key whose plaintext it accepts wins,
-// failing that the first key with valid PKCS#7 padding. With accept nil the
-// first key with valid padding wins at once.
+// accept lets a server recognise a real plaintext (one that names a known
+// command): the first key whose plaintext it accepts wins, and a frame that
+// no key decrypts to an accepted plaintext fails with ErrLegacyDecrypt,
+// whether the padding was bad, the padding was good but the command unknown,
+// or the key was wrong. Without a MAC, telling those apart would be a
+// padding oracle: an attacker without the key decrypts any captured block
+// in a few thousand requests. So with accept set, every key is tried with
+// the same work whatever the bytes are (whole CBC decryption, constant-time
+// padding check, accept called on the plaintext even when the padding is
+// bad), and only the combined result decides. The caller must answer every
+// failure the same way, on the same path (see docs/PROTOCOL.md §9.2).
+//
+// With accept nil (clients, tests) the first key with valid padding wins.
+// A wrong key yields valid padding about once in 256 tries, so such a
+// plaintext may be garbage: that is inherent in the legacy framing.
 func LegacyDecrypt(keys []Key, frame []byte, accept func(plaintext []byte) bool) (plaintext []byte, used Key, err error) {
 	name, ct, err := splitLegacy(frame)
 	if err != nil {
+		if accept != nil {
+			return nil, Key{}, ErrLegacyDecrypt
+		}
 		return nil, Key{}, err
 	}
 	var (
-		first    []byte
-		firstKey Key
-		buf      []byte
-		allowed  bool
+		buf     []byte
+		allowed bool
 	)
 	for _, k := range keys {
 		if !legacyNameFits(name, len(k.AES)) {
@@ -167,20 +179,19 @@ func LegacyDecrypt(keys []Key, frame []byte, accept func(plaintext []byte) bool)
 			buf = make([]byte, len(ct))
 		}
 		n, ok := legacyOpen(k, ct, buf)
-		if !ok {
+		if accept == nil {
+			if ok == 1 {
+				return buf[:n], k, nil
+			}
 			continue
 		}
-		if accept == nil || accept(buf[:n]) {
+		// accept sees the plaintext whether or not the padding is valid
+		// (unpad leaves n = len(ct) then), so the work does not depend on it.
+		if accept(buf[:n]) && ok == 1 {
 			return buf[:n], k, nil
 		}
-		if first == nil {
-			first, firstKey, buf = buf[:n], k, nil // the next key decrypts into a buffer of its own
-		}
 	}
-	switch {
-	case first != nil:
-		return first, firstKey, nil
-	case !allowed:
+	if !allowed && accept == nil {
 		return nil, Key{}, ErrLegacyCipher
 	}
 	return nil, Key{}, ErrLegacyDecrypt
@@ -218,16 +229,16 @@ func legacyNameFits(name []byte, keyLen int) bool {
 }
 
 // legacyOpen decrypts ct (whole blocks) into pt (same length) with k and
-// reports the unpadded length and whether the padding was valid.
-func legacyOpen(k Key, ct, pt []byte) (int, bool) {
+// returns the unpadded length and 1 if the padding was valid; otherwise
+// len(ct) and 0. Its time depends only on len(ct) (see unpad).
+func legacyOpen(k Key, ct, pt []byte) (int, int) {
 	block, err := k.block()
 	if err != nil {
-		return 0, false
+		return 0, 0 // an invalid key: public, it fails every request alike
 	}
 	copy(pt, ct)
 	cbcDecrypt(block, k.IV, pt)
-	n, ok := unpad(pt)
-	return n, ok == 1
+	return unpad(pt)
 }
 
 // LegacyReplyDecrypt decrypts a whole legacy reply, for clients: strip

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -249,18 +250,101 @@ func TestLegacyDecryptAccept(t *testing.T) {
 		accept func([]byte) bool
 		pt     []byte
 		used   Key
+		err    error
 	}{
-		{"nil: first valid padding", nil, garbage, cur},
-		{"accepted key wins", isPing, want, old},
-		{"none accepted: first valid padding", func([]byte) bool { return false }, garbage, cur},
+		{"nil: first valid padding", nil, garbage, cur, nil},
+		{"accepted key wins", isPing, want, old, nil},
+		// Valid padding alone is not decrypted: it must fail like bad
+		// padding, or the server is a padding oracle (issue 9 item 6).
+		{"none accepted: fails", func([]byte) bool { return false }, nil, Key{}, ErrLegacyDecrypt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pt, used, err := LegacyDecrypt(keys, frame, tt.accept)
-			if err != nil || !bytes.Equal(pt, tt.pt) || used.Fingerprint() != tt.used.Fingerprint() {
-				t.Fatalf("got %q with %v, %v; want %q with %v", pt, used, err, tt.pt, tt.used)
+			if err != tt.err || !bytes.Equal(pt, tt.pt) || used.Fingerprint() != tt.used.Fingerprint() {
+				t.Fatalf("got %q with %v, %v; want %q with %v, %v", pt, used, err, tt.pt, tt.used, tt.err)
 			}
 		})
+	}
+}
+
+// legacyServe answers a legacy request frame the way the server does
+// (server/secure.go execLegacy): a frame that decrypts to a command accept
+// knows runs it, everything else gets "command not found" encrypted with
+// the current key.
+func legacyServe(keys []Key, frame []byte, accept func([]byte) bool) []byte {
+	pt, used, err := LegacyDecrypt(keys, frame, accept)
+	if err != nil {
+		return AppendLegacyReply(nil, keys[0], []byte("command not found\n"))
+	}
+	return AppendLegacyReply(nil, used, append([]byte("ran "), pt...))
+}
+
+// Issue 9 item 6: a legacy frame with bad padding and one with valid
+// padding (random bytes, or a real request for an unknown command) must get
+// the same reply bytes after the same work: accept sees every key's
+// plaintext whatever the padding, and the error is the same.
+func TestLegacyNoPaddingOracle(t *testing.T) {
+	cur, old := seqKey(t, 16, 1), seqKey(t, 16, 2)
+	keys := []Key{cur, old}
+	rng := rand.New(rand.NewPCG(9, 9))
+	// randomFrame finds random two-block ciphertext whose padding under
+	// both keys is valid (want) or invalid (!want).
+	randomFrame := func(want bool) []byte {
+		for range 1 << 20 {
+			ct := make([]byte, 32)
+			for i := range ct {
+				ct[i] = byte(rng.Uint32())
+			}
+			frame := append(append([]byte("aes-128-cbc:"), ct...), ":sea"...)
+			if bytes.Contains(frame[:len(frame)-4], []byte(":sea")) {
+				continue
+			}
+			_, _, e1 := LegacyDecrypt(keys[:1], frame, nil)
+			_, _, e2 := LegacyDecrypt(keys[1:], frame, nil)
+			if (e1 == nil) == want && (e2 == nil) == want {
+				return frame
+			}
+		}
+		t.Fatal("no such frame")
+		return nil
+	}
+	known := func(p []byte) bool { return bytes.HasPrefix(p, []byte("ping")) }
+	frames := []struct {
+		name  string
+		frame []byte
+	}{
+		{"bad padding", randomFrame(false)},
+		{"valid padding, random", randomFrame(true)},
+		{"unknown command, current key", LegacyRequest(cur, []byte("nosuchcommand"))},
+		{"unknown command, old key", LegacyRequest(old, []byte("nosuchcommand"))},
+		{"unknown key", LegacyRequest(seqKey(t, 16, 3), []byte("ping"))},
+		{"partial block", []byte("aes-128-cbc:0123456789abcde:sea")},
+		{"other cipher name", append([]byte("aes-256-cbc:"), LegacyRequest(cur, []byte("ping"))[12:]...)},
+		{"no trailer", []byte("aes-128-cbc:0123456789abcdef")},
+	}
+	want := AppendLegacyReply(nil, cur, []byte("command not found\n"))
+	for _, tt := range frames {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := legacyServe(keys, tt.frame, known); !bytes.Equal(got, want) {
+				t.Fatalf("reply %x, want %x (the encrypted command not found)", got, want)
+			}
+			if _, _, err := LegacyDecrypt(keys, tt.frame, known); err != ErrLegacyDecrypt {
+				t.Fatalf("error %v, want ErrLegacyDecrypt", err)
+			}
+		})
+	}
+	// Same work: accept sees one whole plaintext per key, padding or not.
+	for _, tt := range frames[:2] {
+		var lens []int
+		LegacyDecrypt(keys, tt.frame, func(p []byte) bool { lens = append(lens, len(p)); return false })
+		if len(lens) != len(keys) {
+			t.Fatalf("%s: accept called %d times, want %d (once per key)", tt.name, len(lens), len(keys))
+		}
+	}
+	// And a known command still runs.
+	if got, _ := LegacyReplyDecrypt(cur, legacyServe(keys, LegacyRequest(cur, []byte("ping")), known)); string(got) != "ran ping" {
+		t.Fatalf("known command: %q", got)
 	}
 }
 
@@ -459,6 +543,7 @@ func FuzzLegacyFrame(f *testing.F) {
 	k := seqKey(f, 16, 1)
 	keys := []Key{seqKey(f, 32, 2), k}
 	f.Add(LegacyRequest(k, []byte("listcalls")))
+	f.Add(LegacyRequest(k, []byte("ping")))
 	f.Add(LegacyRequest(keys[0], []byte("getversion")))
 	f.Add([]byte("aes:" + strings.Repeat("x", 16) + ":sea"))
 	f.Add([]byte("aes::sea:sea"))
@@ -481,6 +566,12 @@ func FuzzLegacyFrame(f *testing.F) {
 		}
 		if pt, _, err := LegacyDecrypt(keys, data, nil); err == nil && len(pt) > len(data) {
 			t.Fatal("plaintext longer than frame")
+		}
+		// A server's LegacyDecrypt fails one way only, whatever the bytes
+		// (no padding oracle), and returns only what accept took.
+		isPing := func(p []byte) bool { return bytes.HasPrefix(p, []byte("ping")) }
+		if pt, _, err := LegacyDecrypt(keys, data, isPing); err != nil && err != ErrLegacyDecrypt || err == nil && !isPing(pt) {
+			t.Fatalf("LegacyDecrypt with accept = %q, %v", pt, err)
 		}
 		LegacyReplyDecrypt(k, data)
 		io.ReadAll(LegacyReplyReader(bytes.NewReader(data), k))

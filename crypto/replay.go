@@ -2,48 +2,74 @@ package crypto
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // ReplayCache remembers accepted request frames so a captured request cannot
-// be sent again. Open accepts a frame only while its timestamp is within
-// ±window of now, so a frame can be accepted during at most 2×window of
-// receiver time; the cache keeps each entry at least that long (while frames
-// keep arriving, no more than about 4×window), in two generations of maps
-// that rotate, so forgetting is O(1) and needs no per-entry timers.
+// be sent again. A ReplayCache is safe for concurrent use.
 //
-// Entries are (kid, ref, seq): a multi-frame request has one ref for all its
-// frames, and each frame is protected on its own.
+// It is bounded by time, not by refusing when full: Open accepts a frame
+// only while its timestamp is within ±window of now, so a frame whose
+// timestamp is older than now-window is refused anyway and its entry can
+// go. Entries are therefore kept in buckets by frame timestamp (one second
+// wide, or window/16 for windows under 16 s), and a bucket is dropped as soon as every timestamp it can
+// hold is older than the window. (This assumes the receiver's wall clock
+// does not step back by more than the window; NTP slews it.)
 //
-// The cache is bounded. When it holds max entries, new request frames are
-// refused (fail closed) instead of letting a flood grow memory or evict
-// entries early, which would reopen the replay window. A ReplayCache is safe
-// for concurrent use.
+// Memory is bounded per key id: a kid holds at most perKey entries, and at
+// most maxKeys kids have entries at once, so one key holder flooding the
+// server can neither grow memory nor push other keys out. A kid over its
+// budget first gives up its oldest buckets that lie entirely in the past
+// and raises its floor past them: a frame of that kid older than the floor
+// is refused from then on, so forgetting those entries reopens no replay,
+// and clients sending with the current time are not affected. Only when
+// its buckets from now on alone exceed the budget (a flood of frames dated
+// in the future) are the kid's own new frames refused. Every refusal
+// because of a bound is counted (Full).
+//
+// Entries are (kid, ref, seq): every request frame has a fresh ref.
 type ReplayCache struct {
-	mu        sync.Mutex
-	keep      time.Duration // 2×window: how long an entry must be kept
-	max       int
-	cur, prev map[replayKey]struct{}
-	rotated   time.Time // when cur was started; zero before first use
+	mu      sync.Mutex
+	window  int64 // ms
+	width   int64 // bucket width, ms
+	perKey  int
+	maxKeys int
+	kids    map[[8]byte]*replayKid
+	n       int   // entries over all kids
+	sweepAt int64 // unix ms when the earliest bucket expires; 0 = none
+
+	keyFull  atomic.Int64 // frames refused: their kid over its budget
+	keysFull atomic.Int64 // frames refused: maxKeys kids already have entries
+	dropped  atomic.Int64 // buckets given up early to stay within a budget
 }
 
-type replayKey struct {
-	kid [8]byte
+// replayKid holds one key id's entries.
+type replayKid struct {
+	n       int
+	floor   int64 // unix ms: frames dated before it are refused (their entries were given up)
+	buckets map[int64]map[replayEntry]struct{}
+}
+
+type replayEntry struct {
 	ref [16]byte
 	seq uint32
 }
 
 // NewReplayCache returns a cache for Openers using the same window, holding
-// at most max entries. It panics if window or max is not positive.
-func NewReplayCache(window time.Duration, max int) *ReplayCache {
-	if window <= 0 || max <= 0 {
-		panic("crypto: NewReplayCache: window and max must be positive")
+// at most perKey entries for each of at most maxKeys key ids. It panics if
+// window, perKey or maxKeys is not positive.
+func NewReplayCache(window time.Duration, perKey, maxKeys int) *ReplayCache {
+	if window <= 0 || perKey <= 0 || maxKeys <= 0 {
+		panic("crypto: NewReplayCache: window, perKey and maxKeys must be positive")
 	}
+	w := window.Milliseconds()
 	return &ReplayCache{
-		keep: 2 * window,
-		max:  max,
-		cur:  make(map[replayKey]struct{}),
-		prev: make(map[replayKey]struct{}),
+		window:  max(w, 1),
+		width:   min(max(w/16, 1), 1000),
+		perKey:  perKey,
+		maxKeys: maxKeys,
+		kids:    make(map[[8]byte]*replayKid),
 	}
 }
 
@@ -51,45 +77,144 @@ func NewReplayCache(window time.Duration, max int) *ReplayCache {
 func (c *ReplayCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.cur) + len(c.prev)
+	return c.n
 }
 
-// admit reports whether k is new and the cache has room, and records it if
-// commit is set.
-func (c *ReplayCache) admit(k replayKey, now time.Time, commit bool) bool {
+// ReplayStats counts what the cache's bounds did.
+type ReplayStats struct {
+	Entries  int   // remembered frames now
+	Keys     int   // key ids with entries now
+	KeyFull  int64 // frames refused because their key id was over its budget
+	KeysFull int64 // frames refused because maxKeys key ids had entries
+	Dropped  int64 // buckets given up early (their frames are refused by age)
+}
+
+// Full is the number of frames refused because a bound was hit.
+func (s ReplayStats) Full() int64 { return s.KeyFull + s.KeysFull }
+
+// Stats returns the counters, for sniffer_stat.
+func (c *ReplayCache) Stats() ReplayStats {
+	c.mu.Lock()
+	st := ReplayStats{Entries: c.n, Keys: len(c.kids)}
+	c.mu.Unlock()
+	st.KeyFull, st.KeysFull, st.Dropped = c.keyFull.Load(), c.keysFull.Load(), c.dropped.Load()
+	return st
+}
+
+// bucket is the index of the bucket holding timestamp ts (unix ms).
+func (c *ReplayCache) bucket(ts int64) int64 { return floorDiv(ts, c.width) }
+
+// expiry is when every frame bucket b can hold is older than the window:
+// from then on Open refuses them all by their timestamp.
+func (c *ReplayCache) expiry(b int64) int64 { return (b+1)*c.width + c.window }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// admit reports whether the frame (k, dated ts) is new and the bounds allow
+// it, and records it if commit is set. Only commits count against bounds:
+// a frame that failed other checks changes nothing.
+func (c *ReplayCache) admit(kid [8]byte, k replayEntry, ts, now time.Time, commit bool) bool {
+	tsMS, nowMS := ts.UnixMilli(), now.UnixMilli()
+	b := c.bucket(tsMS)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rotate(now)
-	_, seen := c.cur[k]
-	if !seen {
-		_, seen = c.prev[k]
+	if c.sweepAt != 0 && nowMS >= c.sweepAt {
+		c.sweep(nowMS)
 	}
-	fresh := !seen && len(c.cur)+len(c.prev) < c.max
-	if fresh && commit {
-		c.cur[k] = struct{}{}
+	if nowMS >= c.expiry(b) {
+		return false // older than the window: refused by its timestamp anyway
 	}
-	return fresh
+	kc := c.kids[kid]
+	if kc != nil {
+		if tsMS < kc.floor {
+			return false
+		}
+		if _, seen := kc.buckets[b][k]; seen {
+			return false
+		}
+	}
+	if !commit {
+		return true
+	}
+	if kc == nil {
+		if len(c.kids) >= c.maxKeys {
+			c.keysFull.Add(1)
+			return false
+		}
+		kc = &replayKid{buckets: make(map[int64]map[replayEntry]struct{})}
+		c.kids[kid] = kc
+	}
+	if kc.n >= c.perKey && !c.makeRoom(kc, b, nowMS) {
+		c.keyFull.Add(1)
+		return false
+	}
+	set := kc.buckets[b]
+	if set == nil {
+		set = make(map[replayEntry]struct{})
+		kc.buckets[b] = set
+		if e := c.expiry(b); c.sweepAt == 0 || e < c.sweepAt {
+			c.sweepAt = e
+		}
+	}
+	set[k] = struct{}{}
+	kc.n++
+	c.n++
+	return true
 }
 
-// rotate starts a new generation every keep. Every entry of cur was added
-// before rotated+keep, so after a rotation at now the old prev is older than
-// keep and can go; if now is keep past that, cur can go too. A clock that
-// steps back never rotates early.
-func (c *ReplayCache) rotate(now time.Time) {
-	if c.rotated.IsZero() {
-		c.rotated = now
-		return
+// makeRoom gives up kc's oldest buckets while it is over budget, as long as
+// they lie entirely in the past (before now) and are older than bucket b of
+// the frame being admitted, raising kc's floor past each one so their
+// frames stay refused. It reports whether kc is under budget again.
+func (c *ReplayCache) makeRoom(kc *replayKid, b, nowMS int64) bool {
+	for kc.n >= c.perKey {
+		oldest, found := int64(0), false
+		for ob := range kc.buckets {
+			if !found || ob < oldest {
+				oldest, found = ob, true
+			}
+		}
+		end := (oldest + 1) * c.width
+		if !found || oldest >= b || end > nowMS {
+			return false
+		}
+		n := len(kc.buckets[oldest])
+		delete(kc.buckets, oldest)
+		kc.n -= n
+		c.n -= n
+		kc.floor = max(kc.floor, end)
+		c.dropped.Add(1)
 	}
-	age := now.Sub(c.rotated)
-	switch {
-	case age < c.keep:
-		return
-	case age < 2*c.keep:
-		clear(c.prev)
-		c.cur, c.prev = c.prev, c.cur
-	default:
-		clear(c.cur)
-		clear(c.prev)
+	return true
+}
+
+// sweep drops every bucket that has expired at now and every kid left
+// without entries, and finds the next expiry. A kid's floor can go with it:
+// its last bucket expired, so everything below the floor is older than the
+// window too.
+func (c *ReplayCache) sweep(nowMS int64) {
+	c.sweepAt = 0
+	for kid, kc := range c.kids {
+		for b, set := range kc.buckets {
+			e := c.expiry(b)
+			if nowMS >= e {
+				kc.n -= len(set)
+				c.n -= len(set)
+				delete(kc.buckets, b)
+				continue
+			}
+			if c.sweepAt == 0 || e < c.sweepAt {
+				c.sweepAt = e
+			}
+		}
+		if kc.n == 0 {
+			delete(c.kids, kid)
+		}
 	}
-	c.rotated = now
 }

@@ -70,14 +70,15 @@ func pingWith(addr string, hardened bool, k tkey) (string, []byte) {
 }
 
 // classify resolves legacyUnopened outcomes: "refused" when the reply
-// decrypts with one of keys to "failed aes decrypt!\n" (the server's
-// refusal, encrypted with its current key).
+// decrypts with one of keys to "command not found\n" (the server's answer
+// to every legacy request that does not decrypt to a known command,
+// encrypted with its current key).
 func classify(o outcome, keys ...tkey) string {
 	if o.result != legacyUnopened {
 		return o.result
 	}
 	for _, k := range keys {
-		if plain, err := openLegacyReply(k, o.raw); err == nil && string(plain) == "failed aes decrypt!\n" {
+		if plain, err := openLegacyReply(k, o.raw); err == nil && string(plain) == "command not found\n" {
 			return "refused"
 		}
 	}

@@ -42,9 +42,10 @@ type conn struct {
 
 	// loop-owned
 	mode       Mode
-	inner      Mode // hardened: what the frames carry (set by the worker that opens the first)
-	closed     bool // gnet has closed its descriptor
-	inflight   bool // a job is out at a worker
+	inner      Mode      // hardened: what the frames carry (set by the worker that opens the first)
+	lastTS     time.Time // hardened: timestamp of the last request frame opened; the next may not be older
+	closed     bool      // gnet has closed its descriptor
+	inflight   bool      // a job is out at a worker
 	rejected   bool
 	rejectSlot bool   // counted in Server.rejectLinger
 	overflow   bool   // JSON input over MaxPending: end after the in-flight reply

@@ -14,53 +14,81 @@ import (
 // stream for legacy requests, or tapline frames bound to the request's ref.
 
 // execLegacy decrypts a VoIPmonitor request, runs its first line and
-// encrypts the reply with the key that decrypted it. A request the loop
-// could not decrypt (inlineLegacy) is only tried again if re-reading the
-// keys changes them.
+// encrypts the reply with the key that decrypted it.
+//
+// Every legacy request that is not a known inline command comes here, and
+// every one that does not decrypt to a known command gets the same answer
+// on the same path after the same work (legacyRefusal): bad padding, a
+// wrong key, a malformed frame and a real unknown command alike. Anything
+// else would be a padding oracle (issue 9, item 6). A request the loop
+// could not decrypt is tried again only if re-reading the keys changes
+// them; Refresh is asked for every such request, so whether Redis was
+// read depends on the time and the keys, never on the ciphertext.
 func (s *Server) execLegacy(j *job) {
 	if !j.legacyOK {
 		frame := j.in[:len(j.in)-1]
-		tried, failed := j.legacyFP, j.legacyTried
-		if !failed { // too large for the loop: first try with the keys in memory
+		tried := j.legacyFP
+		if !j.legacyTried { // too large for the loop: first try with the keys in memory
 			tried = s.keys.Status().Fingerprint
-			failed = !s.decryptLegacy(j, frame)
+			s.decryptLegacy(j, frame)
 		}
-		if failed && s.keys.Refresh(s.ctx, tried) {
+		if !j.legacyOK && s.keys.Refresh(s.ctx, tried) {
 			s.decryptLegacy(j, frame)
 		}
 	}
 	var items []outItem
-	if !j.legacyOK {
-		s.errors.Add(1)
-		cur, ok := s.keys.Current()
-		items = []outItem{textItem("failed aes decrypt!\n")}
-		if ok { // encrypted whenever the sensor has a key, as VoIPmonitor does
-			items = sealLegacy(items, cur)
-		}
-	} else {
+	if j.legacyOK {
 		items = sealLegacy(s.runText(j, j.legacyLine, nil), j.legacyKey)
+	} else {
+		items = s.legacyRefusal(j)
 	}
 	j.items = append(j.items, items...)
 	j.items[len(j.items)-1].close = true
 }
 
-// inlineLegacy decrypts a small request on the loop with the keys in
-// memory and reports whether its command is an inline one: then the whole
-// exchange runs there (like inlineHardened). A request that does not
-// decrypt goes to a worker, which may re-read the keys and try again.
-func (s *Server) inlineLegacy(j *job) bool {
-	if len(j.in) > inlineSecureMax {
-		return false
+// legacyRefusal is the one reply to a legacy request that does not decrypt
+// to a known command: "command not found\n" encrypted with the current key,
+// byte for byte what a holder of that key gets for a command tapline lacks
+// (a client with another key cannot read it either way). It counts like an
+// unknown command. Without a current key nothing can be encrypted: every
+// such request then gets the plain "failed aes decrypt!\n", as VoIPmonitor
+// answers without a key, which depends on nothing in the request.
+func (s *Server) legacyRefusal(j *job) []outItem {
+	j.c.requests.Add(1)
+	s.errors.Add(1)
+	cur, ok := s.keys.Current()
+	if !ok {
+		return []outItem{textItem("failed aes decrypt!\n")}
 	}
-	j.legacyTried, j.legacyFP = true, s.keys.Status().Fingerprint // before decrypting: Refresh compares with it
-	return s.decryptLegacy(j, j.in[:len(j.in)-1]) && s.inlineCommand(j.legacyLine)
+	j.rep.Reset()
+	commands.NotFound(&j.rep)
+	pb := getBuf()
+	*pb = append(*pb, j.rep.Body...)
+	return sealLegacy([]outItem{{buf: *pb, pooled: pb}}, cur)
+}
+
+// inlineLegacy decrypts a small request on the loop with the keys in
+// memory and reports whether it names an inline command: then the whole
+// exchange runs there (like inlineHardened). Anything else, including every
+// request that does not decrypt to a known command, goes to a worker
+// (execLegacy), so the path never depends on the padding.
+func (s *Server) inlineLegacy(j *job) bool {
+	if len(j.in) <= inlineSecureMax {
+		j.legacyTried, j.legacyFP = true, s.keys.Status().Fingerprint // before decrypting: Refresh compares with it
+		if s.decryptLegacy(j, j.in[:len(j.in)-1]) && s.inlineCommand(j.legacyLine) {
+			return true
+		}
+	}
+	s.legacyWorker.Add(1)
+	return false
 }
 
 // decryptLegacy decrypts frame with the current key and the keys in their
-// grace period into j's legacyLine and legacyKey, and reports whether it
-// did. Without a MAC a wrong key still yields valid padding about once in
-// 256 tries, so during a rotation a key whose plaintext names a known
-// command wins over one that only has valid padding.
+// grace period into j's legacyLine and legacyKey, and reports whether one
+// of them decrypts it to a known command. Nothing else counts as decrypted:
+// without a MAC a wrong key (or an attacker's random bytes) still yields
+// valid padding about once in 256 tries, and telling that apart from bad
+// padding would be a padding oracle.
 func (s *Server) decryptLegacy(j *job, frame []byte) bool {
 	plain, key, err := crypto.LegacyDecrypt(s.keys.LegacyKeys(time.Now()), frame, s.knownCommand)
 	if err != nil {
@@ -117,9 +145,9 @@ func (s *Server) openFrames(j *job, refresh bool) bool {
 		line := rest[:bytes.IndexByte(rest, '\n')]
 		off := len(j.scratch)
 		tried := s.keys.Status().Fingerprint
-		out, h, err := s.opener.Open(j.scratch, line, time.Now(), false)
+		out, h, err := s.opener.OpenRequest(j.scratch, line, time.Now(), j.c.lastTS)
 		if err != nil && refresh && s.keys.Refresh(s.ctx, tried) {
-			out, h, err = s.opener.Open(j.scratch, line, time.Now(), false)
+			out, h, err = s.opener.OpenRequest(j.scratch, line, time.Now(), j.c.lastTS)
 		}
 		var hk *crypto.HardenedKey
 		if err == nil {
@@ -134,6 +162,7 @@ func (s *Server) openFrames(j *job, refresh bool) bool {
 			return true
 		}
 		j.scratch = out
+		j.c.lastTS = h.TS // the next frame of the session may not be older
 		j.frames = append(j.frames, openedFrame{plain: out[off:len(out):len(out)], h: h, hk: hk})
 		j.openOff += len(line) + 1
 	}

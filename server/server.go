@@ -29,6 +29,7 @@ type Server struct {
 	table  *commands.Table
 	keys   *keyring.Ring
 	opener *crypto.Opener
+	replay *crypto.ReplayCache // the opener's; its counters are in sniffer_stat
 	sensor *sensor.Sensor
 	pool   *pool
 	ctx    context.Context
@@ -44,6 +45,7 @@ type Server struct {
 	bytesOut     atomic.Int64
 	errors       atomic.Int64
 	writers      atomic.Int64
+	legacyWorker atomic.Int64 // legacy requests sent to a worker (all but known inline commands)
 	reqs         []atomic.Int64
 
 	fatal chan error
@@ -54,9 +56,17 @@ type Server struct {
 	seq  atomic.Int64
 }
 
-// replayEntries bounds the hardened replay cache: requests accepted within
-// two frame windows. Past it new frames are refused (fail closed).
-const replayEntries = 1 << 20
+// The hardened replay cache keeps requests only while their timestamps are
+// within the frame window, at most replayPerKey of them per key id (the
+// whole 30 s window at about 17,000 requests a second; about 21 MiB) and for
+// at most replayKeys key ids (the current key and those in
+// their grace period need a few). A key over its budget first forgets its
+// oldest past frames and refuses frames older than them, so a key holder's
+// flood locks nobody out (crypto.ReplayCache).
+const (
+	replayPerKey = 1 << 19
+	replayKeys   = 8
+)
 
 // New prepares a server; Start opens the listeners. keys may be nil (no
 // encryption key: plaintext is accepted, as in VoIPmonitor without a key).
@@ -65,7 +75,8 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
 		keys = keyring.New(cfg.KeyGrace)
 	}
 	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4)}
-	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, crypto.NewReplayCache(cfg.FrameWindow, replayEntries))
+	s.replay = crypto.NewReplayCache(cfg.FrameWindow, replayPerKey, replayKeys)
+	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, s.replay)
 	s.reqs = make([]atomic.Int64, table.Len())
 	s.ctx, s.stop = context.WithCancel(context.Background()) // handlers' context, cancelled on shutdown
 	workers := cfg.Workers
@@ -281,6 +292,7 @@ func (s *Server) Stats() commands.Stats {
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
 		ConnsRejected: s.rejected.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
+		ReplayFull: s.replay.Stats().Full(),
 	}
 	st.Drops, st.Capture = s.captureStats()
 	for i := range s.reqs {
