@@ -187,25 +187,6 @@ func TestEnvelope(t *testing.T) {
 	}
 }
 
-func TestSocketPathChecks(t *testing.T) {
-	dir := t.TempDir()
-	if err := checkSocketPath(dir); err == nil || !strings.Contains(err.Error(), "not a socket") {
-		t.Errorf("directory accepted: %v", err)
-	}
-	if err := checkSocketPath(filepath.Join(dir, "nodir", "s")); err == nil {
-		t.Error("missing directory accepted")
-	}
-	live := filepath.Join(dir, "live.sock")
-	l, err := net.Listen("unix", live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := checkSocketPath(live); err == nil || !strings.Contains(err.Error(), "in use") {
-		t.Errorf("live socket accepted: %v", err)
-	}
-}
-
 // benchConn is a connection object good enough to run jobs without a network.
 func benchConn(b *testing.B, mode Mode) *conn {
 	s := New(config.Default(), commands.Default(), nil)
