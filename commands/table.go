@@ -46,6 +46,12 @@ type Command struct {
 	Name      string
 	Level     Level
 	Plaintext bool // accepted without encryption when a key exists (VoIPmonitor's notNeedAes)
+	// NoPlaintextTCP refuses the command in plaintext on TCP (text and
+	// JSON modes) even when no key exists: it changes the sensor's file
+	// system, and until access levels exist anyone who can reach the port
+	// could use it. The Unix socket and encrypted requests are unaffected;
+	// manager_file_plaintext lifts it while no key exists.
+	NoPlaintextTCP bool
 	Params    []Param
 	Summary   string
 	Handler   Handler
