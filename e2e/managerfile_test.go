@@ -455,12 +455,9 @@ func TestManagerFileStaleSocket(t *testing.T) {
 	dir := shortTempDir(t)
 	p := filepath.Join(dir, "stale.sock")
 	staleSocket(t, p)
-	old := inodeOf(t, p)
 	s.expectReply(t, "tcp", "manager_file start "+p+"\n", "OK ("+p+")\n")
-	if inodeOf(t, p) == old {
-		t.Fatalf("%s: still the stale inode", p)
-	}
 	requireSocket0600(t, p)
+	// A stale socket cannot answer: a pong means it was replaced.
 	if got, err := oneShot("unix", p, "ping\n", true, 10*time.Second); err != nil || string(got) != "pong\n" {
 		t.Fatalf("ping over the replacement socket: %q %v", got, err)
 	}
