@@ -359,9 +359,12 @@ func diagHoldsInode(st *unix.Stat_t) (bool, error) {
 	wantDev := uint32(unix.Major(st.Dev))<<20 | uint32(unix.Minor(st.Dev)) // kernel dev_t encoding
 	buf := make([]byte, 64<<10)
 	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, from, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
 			return false, fmt.Errorf("sock_diag read: %w", err)
+		}
+		if nl, ok := from.(*unix.SockaddrNetlink); !ok || nl.Pid != 0 {
+			continue // not from the kernel
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
