@@ -52,10 +52,10 @@ type Command struct {
 	// could use it. The Unix socket and encrypted requests are unaffected;
 	// manager_file_plaintext lifts it while no key exists.
 	NoPlaintextTCP bool
-	Params    []Param
-	Summary   string
-	Handler   Handler
-	Hidden    bool // test-only: left out of help and docs
+	Params         []Param
+	Summary        string
+	Handler        Handler
+	Hidden         bool // test-only: left out of help and docs
 	// Inline marks a handler that is cheap, bounded and never blocks: it
 	// runs on the event loop, saving the worker round trip that would cost
 	// far more than the handler itself. Anything touching Redis, files or

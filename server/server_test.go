@@ -112,7 +112,7 @@ func TestJSONSession(t *testing.T) {
 		{"help ping", nil, "", ""},
 		{"help", map[string]string{"command": "getversion"}, "", ""},
 		{"nosuch", nil, "", "unknown_command"},
-		{"manager_file", []string{"bogus"}, "", "invalid"},
+		{"manager_file", []string{"bogus"}, "", "forbidden"}, // refused on plaintext TCP before its args are read
 	}
 	for _, tc := range cases {
 		r, err := s.Call(ctx, tc.cmd, tc.args)
