@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -330,6 +331,9 @@ const (
 	unixDiagVFS  = 1
 )
 
+// diagTimeout bounds one sock_diag dump; past it the socket counts as held.
+const diagTimeout = 5 * time.Second
+
 // diagHoldsInode dumps the Unix sockets of this network namespace with
 // sock_diag and looks for one bound to the file's (device, inode).
 func diagHoldsInode(st *unix.Stat_t) (bool, error) {
@@ -358,7 +362,11 @@ func diagHoldsInode(st *unix.Stat_t) (bool, error) {
 	wantIno := uint32(st.Ino)                                              // unix_diag_vfs holds 32 bits: a collision only errs towards "held"
 	wantDev := uint32(unix.Major(st.Dev))<<20 | uint32(unix.Minor(st.Dev)) // kernel dev_t encoding
 	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(diagTimeout) // a namespace with very many sockets must not hold manager_file
 	for {
+		if time.Now().After(deadline) {
+			return false, errors.New("sock_diag: dump took too long")
+		}
 		n, from, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
 			return false, fmt.Errorf("sock_diag read: %w", err)
