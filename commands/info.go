@@ -57,9 +57,6 @@ func helpOne(rep *Reply, c *Command) {
 	for _, p := range c.Params {
 		rep.WriteString("  " + p.Name + ": " + p.Help + "\n")
 	}
-	plain := "no"
-	if c.Plaintext {
-		plain = "yes"
-	}
+	plain := plaintextCell(c)
 	rep.WriteString("access: " + c.Level.String() + "; plaintext allowed when encrypted: " + plain + "\n")
 }

@@ -5,7 +5,7 @@ import (
 )
 
 func registerManager(t *Table) {
-	t.Register(Command{Name: "manager_file", Level: ReadWrite, Plaintext: true, Handler: managerFile,
+	t.Register(Command{Name: "manager_file", Level: ReadWrite, NoPlaintextTCP: true, Handler: managerFile,
 		Params: []Param{
 			{Name: "action", Help: "start or stop"},
 			{Name: "path", Optional: true, Help: "socket path for start (default: a new path under the temp dir)"},

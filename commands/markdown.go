@@ -14,10 +14,11 @@ func Markdown(t *Table) []byte {
 	b.WriteString("Generated from the command table by `make docs`; do not edit by hand.\n\n")
 	b.WriteString("Access levels: `limited_read` < `full_read` < `read_write` (enforcement comes with access control).\n")
 	b.WriteString("\"Plaintext\" says whether the command is accepted unencrypted on TCP once an AES key exists ")
-	b.WriteString("(VoIPmonitor's notNeedAes list).\n\n")
+	b.WriteString("(VoIPmonitor's notNeedAes list); \"never\" marks a command refused unencrypted on TCP even without a key ")
+	b.WriteString("(use the Unix socket or an encrypted request; `manager_file_plaintext = yes` allows it while no key exists).\n\n")
 	b.WriteString("| command | access | plaintext | summary |\n|---|---|---|---|\n")
 	for _, c := range t.Sorted() {
-		b.WriteString("| `" + c.Usage() + "` | " + c.Level.String() + " | " + yesNo(c.Plaintext) + " | " + c.Summary + " |\n")
+		b.WriteString("| `" + c.Usage() + "` | " + c.Level.String() + " | " + plaintextCell(c) + " | " + c.Summary + " |\n")
 	}
 	for _, c := range t.Sorted() {
 		b.WriteString("\n## " + c.Name + "\n\n" + c.Summary + ".\n\n")
@@ -37,4 +38,11 @@ func yesNo(v bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func plaintextCell(c *Command) string {
+	if c.NoPlaintextTCP {
+		return "never"
+	}
+	return yesNo(c.Plaintext)
 }

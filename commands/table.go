@@ -46,10 +46,16 @@ type Command struct {
 	Name      string
 	Level     Level
 	Plaintext bool // accepted without encryption when a key exists (VoIPmonitor's notNeedAes)
-	Params    []Param
-	Summary   string
-	Handler   Handler
-	Hidden    bool // test-only: left out of help and docs
+	// NoPlaintextTCP refuses the command in plaintext on TCP (text and
+	// JSON modes) even when no key exists: it changes the sensor's file
+	// system, and until access levels exist anyone who can reach the port
+	// could use it. The Unix socket and encrypted requests are unaffected;
+	// manager_file_plaintext lifts it while no key exists.
+	NoPlaintextTCP bool
+	Params         []Param
+	Summary        string
+	Handler        Handler
+	Hidden         bool // test-only: left out of help and docs
 	// Inline marks a handler that is cheap, bounded and never blocks: it
 	// runs on the event loop, saving the worker round trip that would cost
 	// far more than the handler itself. Anything touching Redis, files or

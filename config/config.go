@@ -51,6 +51,7 @@ type Config struct {
 	AESIV           string        // manager_aes_iv: base64 IV
 	ReusePort       bool          // manager_reuseport: a TCP listener per event loop
 	Unencrypted     bool          // manager_enable_unencrypted: accept every plaintext command on TCP
+	FilePlaintext   bool          // manager_file_plaintext: accept manager_file in plaintext on TCP when no key exists
 	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
 	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts
 	StateDir        string        // statedir: where the sensor remembers that it enforced a key from Redis

@@ -82,6 +82,8 @@ var table = []keyDef{
 		func(c *Config) *bool { return &c.ReusePort }),
 	securityKey(boolKey("manager_enable_unencrypted", "no", "accept every plaintext command on TCP even when a key exists (testing only)",
 		func(c *Config) *bool { return &c.Unencrypted })),
+	securityKey(boolKey("manager_file_plaintext", "no", "accept manager_file over plaintext TCP while no key exists (it creates files as the sensor's user; default: only over the unix socket or in an encrypted request)",
+		func(c *Config) *bool { return &c.FilePlaintext })),
 	secretKey(strKey("redis", "", "Redis URL for manager keys and the sensor registry: redis://host:port/db, rediss://..., unix:///path", checkRedisURL,
 		func(c *Config) *string { return &c.Redis }), "a Redis URL (redis://host:port/db, rediss://..., unix:///path)"),
 	durKey("manager_key_grace", "60s", "after a key rotation, how long the previous key is still accepted", true,

@@ -196,7 +196,7 @@ func TestCryptoPolicy(t *testing.T) {
 		{req: "getbuild\n", ok: notNeed},
 		{req: "getverbuild\n", ok: notNeed},
 		{req: "sniffer_stat\n", ok: func(got string) bool { return json.Valid([]byte(got)) }},
-		{req: "manager_file start\n", ok: notNeed},
+		{req: "manager_file start\n", want: "need aes!\n"}, // not plaintext-allowed: it creates files
 		{req: "support_aes\n", want: "yes"},
 		{req: "exists_aes_key\n", want: "yes"},
 		{req: "quit\n", ok: func(got string) bool { return got != "need aes!\n" && got != "command not found\n" }},

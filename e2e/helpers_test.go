@@ -133,6 +133,7 @@ type serverConfig struct {
 	noSocket bool     // start without --managersocket
 	socket   string   // --managersocket path; default <private dir>/m.sock
 	flags    []string // extra flags, e.g. "--manager-max-request", "1024"
+	cwd      string   // working directory of the process; default: the test's
 }
 
 // server is one running tapline process.
@@ -199,6 +200,7 @@ func launchServer(t testing.TB, cfg serverConfig) *server {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(taplineBin, s.args...)
+	s.cmd.Dir = cfg.cwd
 	s.cmd.Stdout = logf
 	s.cmd.Stderr = logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,12 @@ type engine struct {
 	gnet.BuiltinEventEngine
 	srv        *Server
 	name       string // "tcp" or "unix"
-	addr       string // gnet address
+	addr       string // listener address as shown (tcp://host:port, unix://path)
+	bind       string // address given to gnet when it differs from addr
 	path       string // Unix socket path
-	configured bool   // from managersocket: manager_file stop refuses it
+	sock       *unixSocket
+	sockOnce   sync.Once
+	configured bool // from managersocket: manager_file stop refuses it
 
 	booted   chan struct{}
 	exited   chan struct{}
@@ -39,6 +43,28 @@ type engine struct {
 func newEngine(s *Server, name, addr, path string) *engine {
 	return &engine{srv: s, name: name, addr: addr, path: path,
 		booted: make(chan struct{}), exited: make(chan struct{}), conns: map[uint64]*conn{}}
+}
+
+// gnetAddr is the address gnet listens on: a Unix engine binds in a private
+// directory (sockpath.go), never at the client-given path.
+func (e *engine) gnetAddr() string {
+	if e.bind != "" {
+		return e.bind
+	}
+	return e.addr
+}
+
+// releaseSocket removes the socket file this engine created, once, after
+// the engine has exited; a file someone put in its place is left alone.
+func (e *engine) releaseSocket() {
+	if e.sock == nil {
+		return
+	}
+	e.sockOnce.Do(func() {
+		if e.sock.release() {
+			slog.Warn("manager socket replaced by another file; left alone", "path", e.path)
+		}
+	})
 }
 
 func (e *engine) OnBoot(ge gnet.Engine) gnet.Action {

@@ -329,6 +329,16 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// plaintextTCPRefused keeps commands marked NoPlaintextTCP (manager_file)
+// off plaintext TCP, key or no key, unless manager_file_plaintext. needAES
+// runs first: with a key, "need aes!" is the answer, as for any command
+// that is not plaintext-allowed.
+func (s *Server) plaintextTCPRefused(j *job, cmd *commands.Command) bool {
+	c := j.c
+	return cmd.NoPlaintextTCP && c.listener == "tcp" && (c.mode == ModeText || c.mode == ModeJSON) &&
+		!s.cfg.FilePlaintext
+}
+
 // needAES applies VoIPmonitor's plaintext policy: on TCP, once a key exists
 // (or a configured key source never answered), a plaintext request must be
 // for a command allowed in plaintext, unless manager_enable_unencrypted.

@@ -110,7 +110,11 @@ func (s *Server) Start() error {
 		slog.Info("manager listening", "listener", "tcp", "addr", e.addr)
 	}
 	if s.cfg.ManagerSocket != "" {
-		e, err := s.startUnix(s.cfg.ManagerSocket)
+		path, err := configuredSocketPath(s.cfg.ManagerSocket)
+		if err != nil {
+			return fmt.Errorf("manager socket %q: %w", s.cfg.ManagerSocket, err)
+		}
+		e, err := s.startUnix(path)
 		if err != nil {
 			return err
 		}
@@ -171,7 +175,7 @@ func probePort(addr string) error {
 // down on accept errors such as EMFILE and Run then returns nil.
 func (s *Server) run(e *engine, opts ...gnet.Option) error {
 	go func() {
-		e.runErr = gnet.Run(e, e.addr, opts...)
+		e.runErr = gnet.Run(e, e.gnetAddr(), opts...)
 		close(e.exited)
 		if !e.stopping.Load() {
 			select {
@@ -256,6 +260,7 @@ stop:
 	defer cancel()
 	err := e.ge.Stop(sctx)
 	<-e.exited
+	e.releaseSocket()
 	if err != nil {
 		return fmt.Errorf("stop %s listener: %w", e.name, err)
 	}

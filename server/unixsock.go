@@ -2,17 +2,13 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -20,56 +16,61 @@ import (
 	"tapline/commands"
 )
 
-// checkSocketPath refuses a path gnet must not touch: gnet removes whatever
-// exists at a Unix address before binding (directories included), so only a
-// missing path or a stale socket nobody answers on may be used.
-func checkSocketPath(path string) error {
-	if path == "" {
-		return errors.New("empty socket path")
-	}
-	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
-		return fmt.Errorf("socket directory %s does not exist", filepath.Dir(path))
-	}
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("check %s: %w", path, err)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 {
-		return fmt.Errorf("%s exists and is not a socket; refusing to replace it", path)
-	}
-	c, err := net.DialTimeout("unix", path, 300*time.Millisecond)
-	if err == nil {
-		_ = c.Close()
-		return fmt.Errorf("%s is in use by a running server", path)
-	}
-	return nil // stale socket: replaced
-}
-
-// umaskMu serialises the process-wide umask change around bind, so the
-// socket is created 0600 instead of briefly following the umask.
-var umaskMu sync.Mutex
-
+// startUnix opens a Unix listener at path. The path is verified and the
+// socket created and published by tapline (sockpath.go); gnet only binds
+// inside a private directory. The error says why, for the log.
 func (s *Server) startUnix(path string) (*engine, error) {
-	if err := checkSocketPath(path); err != nil {
-		return nil, fmt.Errorf("manager socket: %w", err)
+	u, err := prepareSocket(path)
+	if err != nil {
+		return nil, fmt.Errorf("manager socket %q: %w", path, err)
 	}
 	e := newEngine(s, "unix", "unix://"+path, path)
-	umaskMu.Lock()
-	old := syscall.Umask(0o177)
-	err := s.run(e, gnet.WithNumEventLoop(1), gnet.WithTicker(true), gnet.WithLogger(gnetLogger{}))
-	syscall.Umask(old)
-	umaskMu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("manager socket %s: %w", path, err)
+	e.sock = u
+	e.bind = u.gnetAddr()
+	if err := s.run(e, gnet.WithNumEventLoop(1), gnet.WithTicker(true), gnet.WithLogger(gnetLogger{})); err != nil {
+		s.releaseWhenExited(e)
+		return nil, fmt.Errorf("manager socket %q: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		slog.Warn("manager socket chmod failed", "path", path, "err", err)
+	if err := u.publish(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.stopEngine(ctx, e)
+		return nil, fmt.Errorf("manager socket %q: %w", path, err)
 	}
 	slog.Info("manager listening", "listener", "unix", "path", path)
 	return e, nil
+}
+
+// configuredSocketPath makes a relative managersocket path (an operator's
+// choice, e.g. `make run`) absolute against the working directory, without
+// cleaning it: "./x" or "a/../x" still fail checkSocketSyntax.
+func configuredSocketPath(p string) (string, error) {
+	if p == "" || filepath.IsAbs(p) {
+		return p, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(wd, "/") + "/" + p, nil
+}
+
+// releaseWhenExited releases e's socket once its engine has exited: until
+// then gnet may still use the private directory, and its descriptor number
+// must not be reused. An engine that booted after its start timed out is
+// stopped.
+func (s *Server) releaseWhenExited(e *engine) {
+	go func() {
+		select {
+		case <-e.booted:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = e.ge.Stop(ctx)
+			cancel()
+		case <-e.exited:
+		}
+		<-e.exited
+		e.releaseSocket()
+	}()
 }
 
 // ManagerFileStart implements `manager_file start [path]` with VoIPmonitor's replies.
@@ -85,7 +86,10 @@ func (s *Server) ManagerFileStart(path string, _ commands.ConnInfo) (string, err
 	}
 	e, err := s.startUnix(path)
 	if err != nil {
-		return "", fmt.Errorf("manager_file start: %w", err)
+		// One text for every refusal: the reason would tell a remote
+		// client what exists on the sensor's file system.
+		slog.Warn("manager_file start refused", "err", err)
+		return "", errRefusedPath
 	}
 	s.file = e
 	return "OK (" + path + ")\n", nil

@@ -262,6 +262,11 @@ func (s *Server) dispatchCmd(j *job, name []byte) {
 		j.rep.FailText(commands.CodeForbidden, "need aes!", "need aes!\n")
 		return
 	}
+	if s.plaintextTCPRefused(j, cmd) {
+		s.errors.Add(1)
+		j.rep.Fail(commands.CodeForbidden, cmd.Name+" refused on plaintext TCP")
+		return
+	}
 	j.req.Cmd = cmd
 	commands.Run(&j.req, &j.rep)
 	if j.rep.Failed() {

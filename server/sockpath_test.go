@@ -1,0 +1,262 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"tapline/commands"
+	"tapline/config"
+)
+
+// shortDir is a directory whose paths stay well under sun_path's 107 bytes
+// (t.TempDir() paths carry the test name).
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "tls-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+func TestCheckSocketSyntax(t *testing.T) {
+	refused := []struct{ name, path string }{
+		{"empty", ""},
+		{"relative", "x.sock"},
+		{"dot relative", "./x.sock"},
+		{"leading @", "@x"},
+		{"root", "/"},
+		{"question mark", "/srv/v?"},
+		{"hash", "/srv/v#x"},
+		{"dot-dot", "/srv/a/../x"},
+		{"dot-dot at the end", "/srv/.."},
+		{"dot", "/srv/./x"},
+		{"double slash", "/srv//x"},
+		{"trailing slash", "/srv/x/"},
+		{"NUL", "/srv/x\x00y"},
+		{"newline", "/srv/x\ny"},
+		{"DEL", "/srv/x\x7f"},
+		{"invalid UTF-8", "/srv/x\xff"},
+		{"over-long", "/" + strings.Repeat("s", maxSunPath)},
+	}
+	for _, tc := range refused {
+		if err := checkSocketSyntax(tc.path); err == nil {
+			t.Errorf("%s: %q accepted", tc.name, tc.path)
+		}
+	}
+	accepted := []string{
+		"/tmp/x.sock",
+		"/run/tapline/manager.sock",
+		"/tmp/a=b.sock",
+		"/tmp/100%.sock",
+		"/tmp/a b.sock",
+		"/tmp/@x",
+		"/tmp/x@y",
+		"/" + strings.Repeat("s", maxSunPath-1),
+	}
+	for _, p := range accepted {
+		if err := checkSocketSyntax(p); err != nil {
+			t.Errorf("%q refused: %v", p, err)
+		}
+		if got, ok := gnetUnixPath(p); !ok || got != p {
+			t.Errorf("%q: gnet would read %q", p, got)
+		}
+	}
+}
+
+// TestSocketHeld: the kernel's view decides, not a connect probe. A socket
+// renamed after bind is found by its inode (sock_diag), since /proc/net/unix
+// only has the name it was bound with.
+func TestSocketHeld(t *testing.T) {
+	dir := shortDir(t)
+	held := func(p string) bool {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		h, err := socketHeld(p, &st)
+		if err != nil {
+			t.Fatalf("socketHeld(%s): %v", p, err)
+		}
+		return h
+	}
+	listen := func(network, name string) string {
+		p := filepath.Join(dir, name)
+		l, err := net.ListenUnix(network, &net.UnixAddr{Name: p, Net: network})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		return p
+	}
+	for _, network := range []string{"unix", "unixpacket"} {
+		if p := listen(network, network+".sock"); !held(p) {
+			t.Errorf("a listening %s socket is not held", network)
+		}
+	}
+	g := filepath.Join(dir, "dgram.sock")
+	gl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: g, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gl.Close()
+	if !held(g) {
+		t.Error("a bound DGRAM socket is not held")
+	}
+
+	renamed := listen("unix", "before.sock")
+	after := filepath.Join(dir, "after.sock")
+	if err := os.Rename(renamed, after); err != nil {
+		t.Fatal(err)
+	}
+	if !held(after) {
+		t.Error("a listening socket renamed after bind is not held")
+	}
+
+	stale := filepath.Join(dir, "stale.sock")
+	sl, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.SetUnlinkOnClose(false)
+	_ = sl.Close()
+	if held(stale) {
+		t.Error("a closed socket's file is held")
+	}
+}
+
+// TestPrepareSocketRefuses: symlinked components, non-sockets and missing
+// directories are refused and nothing on disk changes.
+func TestPrepareSocketRefuses(t *testing.T) {
+	dir := shortDir(t)
+	victim := filepath.Join(dir, "v")
+	if err := os.MkdirAll(filepath.Join(victim, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "keep.txt"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, "lnk")); err != nil {
+		t.Fatal(err)
+	}
+	before := listTree(t, dir)
+	for _, p := range []string{
+		victim,
+		filepath.Join(victim, "keep.txt"),
+		filepath.Join(dir, "lnk", "x.sock"),
+		filepath.Join(dir, "lnk"),
+		filepath.Join(dir, "missing", "x.sock"),
+		filepath.Join(victim, "keep.txt", "x.sock"),
+	} {
+		if u, err := prepareSocket(p); err == nil {
+			u.release()
+			t.Errorf("%s accepted", p)
+		}
+		if after := listTree(t, dir); after != before {
+			t.Fatalf("prepareSocket(%s) changed the directory:\n%s\nwant:\n%s", p, after, before)
+		}
+	}
+}
+
+func listTree(t *testing.T, root string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		b.WriteString(p + " " + d.Type().String() + "\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestManagerFileLifecycle: start publishes a 0600 socket and leaves no
+// private directory behind; stop removes only the inode it created;
+// refusals all carry the one text.
+func TestManagerFileLifecycle(t *testing.T) {
+	s, _, _ := startServer(t, func(c *config.Config) { c.ManagerSocket = "" })
+	dir := shortDir(t)
+	p := filepath.Join(dir, "mf.sock")
+	if got, err := s.ManagerFileStart(p, commands.ConnInfo{}); err != nil || got != "OK ("+p+")\n" {
+		t.Fatalf("start: %q %v", got, err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v %v, want a 0600 socket", p, fi, err)
+	}
+	if got := do(t, "unix", p, "ping"); got != "pong\n" {
+		t.Fatalf("ping over %s: %q", p, got)
+	}
+	if got := listTree(t, dir); got != dir+" d---------\n"+p+" S---------\n" {
+		t.Errorf("directory holds more than the socket:\n%s", got)
+	}
+	// Someone replaces the file: stop leaves the replacement alone.
+	if err := os.Rename(p, p+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("not yours"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ManagerFileStop(commands.ConnInfo{}); err != nil || got != "OK\n" {
+		t.Fatalf("stop: %q %v", got, err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "not yours" {
+		t.Errorf("replacement changed: %q %v", b, err)
+	}
+
+	// Every refusal is the same error, whatever the reason.
+	for _, bad := range []string{dir, p, dir + "?", "rel.sock", filepath.Join(dir, "missing", "s")} {
+		_, err := s.ManagerFileStart(bad, commands.ConnInfo{})
+		if !errors.Is(err, errRefusedPath) || err.Error() != "manager_file start: refused socket path" {
+			t.Errorf("start %q: %v, want the uniform refusal", bad, err)
+		}
+	}
+}
+
+// TestConfiguredSocketPath: a relative managersocket is taken against the
+// working directory; a non-canonical one fails Start.
+func TestConfiguredSocketPath(t *testing.T) {
+	dir := shortDir(t)
+	t.Chdir(dir)
+	cfg := config.Default()
+	cfg.ManagerPort = 0
+	cfg.ManagerSocket = "m.sock"
+	s := New(cfg, commands.Default(), nil)
+	if err := s.Start(); err != nil {
+		t.Fatalf("start with a relative managersocket: %v", err)
+	}
+	if got := do(t, "unix", filepath.Join(dir, "m.sock"), "ping"); got != "pong\n" {
+		t.Fatalf("ping over %s/m.sock: %q", dir, got)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "m.sock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("socket left after shutdown: %v", err)
+	}
+	for _, bad := range []string{"./m.sock", "x/../m.sock", dir + "/m.sock?"} {
+		cfg := config.Default()
+		cfg.ManagerPort = 0
+		cfg.ManagerSocket = bad
+		s := New(cfg, commands.Default(), nil)
+		if err := s.Start(); err == nil {
+			_ = s.Shutdown(context.Background())
+			t.Errorf("managersocket %q accepted", bad)
+		}
+		s.pool.close()
+	}
+}
