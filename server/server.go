@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -34,17 +34,24 @@ type Server struct {
 	ctx    context.Context
 	stop   context.CancelFunc
 
-	started      time.Time
-	nextID       atomic.Uint64
-	served       atomic.Int64 // connections counted against MaxConnections
-	total        atomic.Int64
-	rejected     atomic.Int64
-	rejectLinger atomic.Int64
-	bytesIn      atomic.Int64
-	bytesOut     atomic.Int64
-	errors       atomic.Int64
-	writers      atomic.Int64
-	reqs         []atomic.Int64
+	started       time.Time
+	nextID        atomic.Uint64
+	limits        connLimits   // set by Start before any listener runs
+	open          atomic.Int64 // registered connections of every kind (limits.hard)
+	served        atomic.Int64 // connections counted against limits.max
+	tcpServed     atomic.Int64 // TCP connections counted against limits.tcp
+	ipMu          sync.Mutex
+	perIP         map[netip.Addr]int // TCP connections counted per address
+	rejectedPerIP atomic.Int64
+	resets        atomic.Int64 // replies cut short and ended with a reset
+	total         atomic.Int64
+	rejected      atomic.Int64
+	rejectLinger  atomic.Int64
+	bytesIn       atomic.Int64
+	bytesOut      atomic.Int64
+	errors        atomic.Int64
+	writers       atomic.Int64
+	reqs          []atomic.Int64
 
 	fatal chan error
 
@@ -64,7 +71,8 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
 	if keys == nil {
 		keys = keyring.New(cfg.KeyGrace)
 	}
-	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4)}
+	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4), perIP: map[netip.Addr]int{}}
+	s.limits = computeLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.UnixReserved, 0, 0)
 	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, crypto.NewReplayCache(cfg.FrameWindow, replayEntries))
 	s.reqs = make([]atomic.Int64, table.Len())
 	s.ctx, s.stop = context.WithCancel(context.Background()) // handlers' context, cancelled on shutdown
@@ -79,7 +87,7 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
 // Start opens the TCP listener (unless managerport is 0) and the configured
 // Unix socket. It returns once both accept connections.
 func (s *Server) Start() error {
-	s.checkFDLimit()
+	s.setupLimits()
 	if s.cfg.ManagerPort > 0 {
 		hostPort := net.JoinHostPort(s.cfg.ManagerIP, strconv.Itoa(s.cfg.ManagerPort))
 		e := newEngine(s, "tcp", "tcp://"+hostPort, "")
@@ -109,22 +117,6 @@ func (s *Server) Start() error {
 		s.mu.Unlock()
 	}
 	return nil
-}
-
-// checkFDLimit warns when the connection limit could exhaust file
-// descriptors: gnet shuts a whole engine down on EMFILE (Start's caller then
-// exits), so the limit must stay below what the process may open. Each
-// connection may hold two descriptors (gnet's and a dup for its reply).
-func (s *Server) checkFDLimit() {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return
-	}
-	need := uint64(2*s.cfg.MaxConnections + maxRejectLinger + 64)
-	if need > rl.Cur {
-		slog.Warn("manager_max_connections may exhaust file descriptors; raise the nofile limit or lower it",
-			"manager_max_connections", s.cfg.MaxConnections, "fds_needed", need, "nofile", rl.Cur)
-	}
 }
 
 // tcpOptions: SO_REUSEADDR so a restart does not fail on TIME_WAIT. With
@@ -236,6 +228,7 @@ func (s *Server) stopEngine(ctx context.Context, e *engine) error {
 		case <-ctx.Done():
 			slog.Warn("manager: shutdown timeout, dropping in-flight replies", "listener", e.name,
 				"jobs", e.jobs.Load(), "writers", e.writers.Load())
+			e.cutBusy("shutdown timeout: the reply was not complete within manager_shutdown_timeout")
 			goto stop
 		case <-tick.C:
 		}
@@ -279,7 +272,7 @@ func (s *Server) Table() *commands.Table { return s.table }
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
-		ConnsRejected: s.rejected.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), RepliesReset: s.resets.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 	}
 	st.Drops, st.Capture = s.captureStats()
