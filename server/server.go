@@ -148,8 +148,9 @@ func probePort(addr string) error {
 }
 
 // run starts e in its own goroutine and waits until it is listening. An
-// engine that stops without being asked is fatal: gnet shuts a whole engine
-// down on accept errors such as EMFILE and Run then returns nil.
+// engine that stops without being asked is restarted (revive): gnet shuts a
+// whole engine down on accept errors such as EMFILE or ENFILE and Run then
+// returns nil.
 func (s *Server) run(e *engine, opts ...gnet.Option) error {
 	go func() {
 		e.runErr = gnet.Run(e, e.addr, opts...)
@@ -157,7 +158,7 @@ func (s *Server) run(e *engine, opts ...gnet.Option) error {
 		if !e.stopping.Load() {
 			select {
 			case <-e.booted:
-				s.fatal <- fmt.Errorf("%s listener %s stopped unexpectedly (err=%v)", e.name, e.addr, e.runErr)
+				go s.revive(e, opts)
 			default:
 			}
 		}
@@ -176,7 +177,73 @@ func (s *Server) run(e *engine, opts ...gnet.Option) error {
 	}
 }
 
-// Fatal delivers an error when a listener dies on its own.
+// Reviving a dead engine: the first attempt after reviveFirst, then backing
+// off to reviveMax between attempts; after reviveGiveUp of failures the
+// listener is reported on Fatal (a supervisor can do better than retrying).
+const (
+	reviveFirst  = 200 * time.Millisecond
+	reviveMax    = 5 * time.Second
+	reviveGiveUp = 5 * time.Minute
+)
+
+// revive replaces an engine that gnet shut down by itself. That happens
+// when accept fails with anything but EAGAIN-like errors: EMFILE (the
+// descriptor budget of limits.go makes it unlikely, but a main reactor,
+// used by Unix listeners and with manager_reuseport = no, accepts a whole
+// backlog before any OnOpen can refuse), or ENFILE (system-wide, out of
+// tapline's hands). gnet has closed the engine's connections; new ones are
+// refused by the kernel until the listener is back. The process keeps
+// running and every other listener keeps serving.
+func (s *Server) revive(dead *engine, opts []gnet.Option) {
+	slog.Error("manager listener stopped unexpectedly (accept failed, e.g. too many open files); restarting it",
+		"listener", dead.name, "addr", dead.addr, "err", dead.runErr)
+	wait, start := reviveFirst, time.Now()
+	for {
+		time.Sleep(wait)
+		e, gone, err := s.reopen(dead, opts)
+		if gone {
+			return
+		}
+		if err == nil {
+			slog.Warn("manager listener restarted", "listener", e.name, "addr", e.addr, "down_for", time.Since(start).Round(time.Millisecond).String())
+			return
+		}
+		if time.Since(start) > reviveGiveUp {
+			s.fatal <- fmt.Errorf("%s listener %s stopped unexpectedly and could not be reopened for %v: %w", dead.name, dead.addr, reviveGiveUp, err)
+			return
+		}
+		slog.Error("manager listener restart failed; retrying", "listener", dead.name, "addr", dead.addr, "err", err, "retry_in", wait)
+		wait = min(2*wait, reviveMax)
+	}
+}
+
+// reopen starts a replacement for dead unless dead was meanwhile stopped or
+// replaced (gone: Shutdown, manager_file stop).
+func (s *Server) reopen(dead *engine, opts []gnet.Option) (e *engine, gone bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case dead.name == "tcp" && s.tcp == dead:
+		e = newEngine(s, "tcp", dead.addr, "")
+		if err := s.run(e, opts...); err != nil {
+			return nil, false, err
+		}
+		s.tcp = e
+	case dead.name == "unix" && s.file == dead:
+		e, err = s.startUnix(dead.path)
+		if err != nil {
+			return nil, false, err
+		}
+		e.configured = dead.configured
+		s.file = e
+	default:
+		return nil, true, nil
+	}
+	return e, false, nil
+}
+
+// Fatal delivers an error when a listener died on its own and could not be
+// reopened for reviveGiveUp.
 func (s *Server) Fatal() <-chan error { return s.fatal }
 
 // TCPAddr is the TCP listener's address, "" when TCP is off.
