@@ -18,7 +18,7 @@ func TestEngineDeathIsNotFatal(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
 		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
 	}
-	s := startServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=64:64", "--"},
+	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=64:64", "--"},
 		flags: []string{"--manager-reuseport=no", "--manager-read-timeout", "30s"}})
 	died := func() bool { return strings.Contains(s.logTail(400), "too many open files") }
 	for round := 0; round < 5 && !died(); round++ {

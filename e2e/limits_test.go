@@ -284,7 +284,7 @@ func statValue(t *testing.T, s *server, network, key string) int {
 // Unix socket are still served.
 func TestPerAddressLimit(t *testing.T) {
 	const perIP, hogs = 128, 140
-	s := startServer(t, serverConfig{flags: []string{"--manager-max-connections", "136", "--manager-unix-reserved", "4",
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-connections", "136", "--manager-unix-reserved", "4",
 		"--manager-max-connections-per-ip", strconv.Itoa(perIP), "--manager-read-timeout", "60s", "--manager-idle-timeout", "60s"}})
 	served, refused := 0, map[string]int{}
 	for i := range hogs {
@@ -328,7 +328,7 @@ func TestPerAddressLimit(t *testing.T) {
 // --manager-unix-reserved (default 16) places stay free for the Unix socket.
 func TestUnixReserved(t *testing.T) {
 	const maxConns, reserved, hogs = 40, 16, 45
-	s := startServer(t, serverConfig{flags: []string{"--manager-max-connections", strconv.Itoa(maxConns),
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-connections", strconv.Itoa(maxConns),
 		"--manager-read-timeout", "60s", "--manager-idle-timeout", "60s"}})
 	served, refused := 0, map[string]int{}
 	for i := range hogs {
@@ -356,7 +356,7 @@ func TestUnixReserved(t *testing.T) {
 // keep an idle JSON session (and its connection slot) alive.
 func TestJSONBlankLinesNotActivity(t *testing.T) {
 	const idle = 2 * time.Second
-	s := startServer(t, serverConfig{flags: []string{"--manager-idle-timeout", "2s"}})
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-idle-timeout", "2s"}})
 	j := dialSession(t, "tcp", s.addr)
 	j.send(`{"id":1,"cmd":"ping"}`)
 	j.expectLine(`{"id":1,"error":"","result":"pong"}`, 5*time.Second)
@@ -398,7 +398,7 @@ func TestFDLimitClamp(t *testing.T) {
 		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
 	}
 	const hogs = 300
-	s := startServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=256:256", "--"},
+	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=256:256", "--"},
 		flags: []string{"--manager-read-timeout", "60s"}})
 	conns := make([]net.Conn, 0, hogs)
 	for i := range hogs {

@@ -163,7 +163,7 @@ func TestCutReplyResets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startServer(t, serverConfig{flags: tc.flags})
+			s := startTestServer(t, serverConfig{flags: tc.flags})
 			c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -204,7 +204,7 @@ func TestCutReplyResets(t *testing.T) {
 // TestSIGHUPIgnored: SIGHUP neither kills the server nor stops it serving;
 // it is logged as ignored (there is no reload yet).
 func TestSIGHUPIgnored(t *testing.T) {
-	s := startServer(t, serverConfig{})
+	s := startTestServer(t, serverConfig{})
 	s.signal(syscall.SIGHUP)
 	time.Sleep(300 * time.Millisecond)
 	if s.exited() {
