@@ -218,25 +218,41 @@ func (s *Server) revive(dead *engine, opts []gnet.Option) {
 }
 
 // reopen starts a replacement for dead unless dead was meanwhile stopped or
-// replaced (gone: Shutdown, manager_file stop).
+// replaced (gone: Shutdown, manager_file stop). The listener starts without
+// holding s.mu, so stats and clients are not held up meanwhile.
 func (s *Server) reopen(dead *engine, opts []gnet.Option) (e *engine, gone bool, err error) {
+	slot := func() **engine {
+		if dead.name == "tcp" {
+			return &s.tcp
+		}
+		return &s.file
+	}()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case dead.name == "tcp" && s.tcp == dead:
+	alive := *slot == dead
+	s.mu.Unlock()
+	if !alive {
+		return nil, true, nil
+	}
+	if dead.name == "tcp" {
 		e = newEngine(s, "tcp", dead.addr, "")
-		if err := s.run(e, opts...); err != nil {
-			return nil, false, err
-		}
-		s.tcp = e
-	case dead.name == "unix" && s.file == dead:
+		err = s.run(e, opts...)
+	} else {
 		e, err = s.startUnix(dead.path)
-		if err != nil {
-			return nil, false, err
-		}
-		e.configured = dead.configured
-		s.file = e
-	default:
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	e.configured = dead.configured
+	s.mu.Lock()
+	alive = *slot == dead
+	if alive {
+		*slot = e
+	}
+	s.mu.Unlock()
+	if !alive { // stopped while we reopened: stop the replacement too
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = s.stopEngine(ctx, e)
 		return nil, true, nil
 	}
 	return e, false, nil
