@@ -31,43 +31,45 @@ import (
 // Config is tapline's configuration. Default returns it filled with
 // defaults; Load and Set change it.
 type Config struct {
-	ManagerIP           string        // managerip: address of the TCP listener
-	ManagerPort         int           // managerport: 0 disables TCP
-	ManagerSocket       string        // managersocket: unix socket path, "" = off
-	IDSensor            int           // id_sensor: 0 = unset
-	MaxRequest          int           // manager_max_request: bytes
-	MaxConnections      int           // manager_max_connections
-	MaxConnectionsPerIP int           // manager_max_connections_per_ip: TCP, per IPv4 address or IPv6 /64
-	UnixReserved        int           // manager_unix_reserved: slots TCP clients may not take
-	ReadTimeout         time.Duration // manager_read_timeout
-	IdleTimeout         time.Duration // manager_idle_timeout
-	WriteTimeout        time.Duration // manager_write_timeout: a stalled reply write is abandoned
-	Linger              time.Duration // manager_linger: wait for the client's EOF after a one-shot reply
-	ShutdownTimeout     time.Duration // manager_shutdown_timeout
-	Workers             int           // manager_workers: 0 = auto
-	StreamNice          int           // manager_stream_nice: nice increment of a streaming writer thread
-	Queue               int           // manager_queue: pending jobs before "busy"
-	EventLoops          int           // manager_event_loops: 0 = one per CPU
-	MaxPending          int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session
-	AESKey              string        // manager_aes_key: base64 key, as in voipmonitor.conf
-	AESIV               string        // manager_aes_iv: base64 IV
-	ReusePort           bool          // manager_reuseport: a TCP listener per event loop
-	Unencrypted         bool          // manager_enable_unencrypted: accept every plaintext command on TCP
-	Redis               string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
-	KeyGrace            time.Duration // manager_key_grace: how long a rotated-out key still decrypts
-	FrameWindow         time.Duration // manager_frame_window: accepted clock skew of hardened frames
-	Interface           string        // interface: live capture interface(s), "" = none
-	SIPPorts            string        // sipport: SIP ports, lists and ranges ("5060,5080-5082"); repeated lines merge
-	SIPRegister         bool          // sip-register: track REGISTER
-	Replay              string        // replay: pcap/pcapng file to replay instead of live capture
-	ReplaySpeed         float64       // replay_speed: 0 = as fast as possible ("max"), 1 = real time
-	ReplayLoop          bool          // replay_loop: start again at the end
-	HEPBind             string        // hep_bind: UDP address receiving HEPv3, "" = off
-	CallLinger          time.Duration // call_linger: ended calls stay listed this long
-	CallTimeout         time.Duration // call_timeout: calls without packets are expired after this
-	LogFormat           string        // log_format: "text" or "json"
-	LogLevel            string        // log_level: debug, info, warn or error
-	File                string        // path of the file loaded ("" when none)
+	ManagerIP       string        // managerip: address of the TCP listener
+	ManagerPort     int           // managerport: 0 disables TCP
+	ManagerSocket   string        // managersocket: unix socket path, "" = off
+	IDSensor        int           // id_sensor: 0 = unset
+	MaxRequest      int           // manager_max_request: bytes
+	MaxConnections  int           // manager_max_connections
+	ReadTimeout     time.Duration // manager_read_timeout
+	IdleTimeout     time.Duration // manager_idle_timeout
+	WriteTimeout    time.Duration // manager_write_timeout: a stalled reply write is abandoned
+	Linger          time.Duration // manager_linger: wait for the client's EOF after a one-shot reply
+	ShutdownTimeout time.Duration // manager_shutdown_timeout
+	Workers         int           // manager_workers: 0 = auto
+	StreamNice      int           // manager_stream_nice: nice increment of a streaming writer thread
+	Queue           int           // manager_queue: pending jobs before "busy"
+	EventLoops      int           // manager_event_loops: 0 = one per CPU
+	MaxPending      int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session
+	AESKey          string        // manager_aes_key: base64 key, as in voipmonitor.conf
+	AESIV           string        // manager_aes_iv: base64 IV
+	ReusePort       bool          // manager_reuseport: a TCP listener per event loop
+	Unencrypted     bool          // manager_enable_unencrypted: accept every plaintext command on TCP
+	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
+	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts
+	FrameWindow     time.Duration // manager_frame_window: accepted clock skew of hardened frames
+	Interface       string        // interface: live capture interface(s), "" = none
+	SIPPorts        string        // sipport: SIP ports, lists and ranges ("5060,5080-5082"); repeated lines merge
+	SIPRegister     bool          // sip-register: track REGISTER
+	Replay          string        // replay: pcap/pcapng file to replay instead of live capture
+	ReplaySpeed     float64       // replay_speed: 0 = as fast as possible ("max"), 1 = real time
+	ReplayLoop      bool          // replay_loop: start again at the end
+	HEPBind         string        // hep_bind: UDP address receiving HEPv3, "" = off
+	CallLinger      time.Duration // call_linger: ended calls stay listed this long
+	CallTimeout     time.Duration // call_timeout: calls without packets are expired after this
+	LogFormat       string        // log_format: "text" or "json"
+	LogLevel        string        // log_level: debug, info, warn or error
+	File            string        // path of the file loaded ("" when none)
+
+	// Connection limits beyond manager_max_connections (issue 9).
+	MaxConnectionsPerIP int // manager_max_connections_per_ip: TCP, per IPv4 address or IPv6 /64
+	UnixReserved        int // manager_unix_reserved: places TCP clients may not take
 }
 
 // Warning is a problem in a config file that does not stop tapline, such as
