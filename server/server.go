@@ -34,24 +34,26 @@ type Server struct {
 	ctx    context.Context
 	stop   context.CancelFunc
 
-	started       time.Time
-	nextID        atomic.Uint64
+	started      time.Time
+	nextID       atomic.Uint64
+	served       atomic.Int64 // connections counted against limits.max
+	total        atomic.Int64
+	rejected     atomic.Int64
+	rejectLinger atomic.Int64
+	bytesIn      atomic.Int64
+	bytesOut     atomic.Int64
+	errors       atomic.Int64
+	writers      atomic.Int64
+	reqs         []atomic.Int64
+
+	// connection limits (limits.go) and cut replies (reset.go)
 	limits        connLimits   // set by Start before any listener runs
 	open          atomic.Int64 // registered connections of every kind (limits.hard)
-	served        atomic.Int64 // connections counted against limits.max
 	tcpServed     atomic.Int64 // TCP connections counted against limits.tcp
 	ipMu          sync.Mutex
 	perIP         map[netip.Addr]int // TCP connections counted per address
 	rejectedPerIP atomic.Int64
 	resets        atomic.Int64 // replies cut short and ended with a reset
-	total         atomic.Int64
-	rejected      atomic.Int64
-	rejectLinger  atomic.Int64
-	bytesIn       atomic.Int64
-	bytesOut      atomic.Int64
-	errors        atomic.Int64
-	writers       atomic.Int64
-	reqs          []atomic.Int64
 
 	fatal chan error
 
