@@ -33,6 +33,8 @@ type Stats struct {
 	ConnsOpen     int64
 	ConnsTotal    int64
 	ConnsRejected int64
+	RejectedPerIP int64 // of ConnsRejected: over manager_max_connections_per_ip
+	RepliesReset  int64 // replies cut short (write or shutdown timeout) and ended with a reset
 	BytesIn       int64
 	BytesOut      int64
 	Errors        int64

@@ -68,6 +68,10 @@ type Config struct {
 	LogFormat       string        // log_format: "text" or "json"
 	LogLevel        string        // log_level: debug, info, warn or error
 	File            string        // path of the file loaded ("" when none)
+
+	// Connection limits beyond manager_max_connections (issue 9).
+	MaxConnectionsPerIP int // manager_max_connections_per_ip: TCP, per IPv4 address or IPv6 /64
+	UnixReserved        int // manager_unix_reserved: places TCP clients may not take
 }
 
 // Warning is a problem in a config file that does not stop tapline, such as

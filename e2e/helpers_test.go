@@ -134,6 +134,7 @@ type serverConfig struct {
 	socket   string   // --managersocket path; default <private dir>/m.sock
 	flags    []string // extra flags, e.g. "--manager-max-request", "1024"
 	cwd      string   // working directory of the process; default: the test's
+	wrap     []string // a command that execs the server, e.g. "prlimit", "--nofile=256:256", "--"
 }
 
 // server is one running tapline process.
@@ -199,7 +200,8 @@ func launchServer(t testing.TB, cfg serverConfig) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(taplineBin, s.args...)
+	argv := append(append(append([]string(nil), cfg.wrap...), taplineBin), s.args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Dir = cfg.cwd
 	s.cmd.Stdout = logf
 	s.cmd.Stderr = logf

@@ -3,10 +3,14 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -88,7 +92,7 @@ func TestRequestTooLarge(t *testing.T) {
 // TestConnectionLimit: with 5 connections held open, a 6th gets
 // "error: too many connections\n"; once one closes, new ones are served.
 func TestConnectionLimit(t *testing.T) {
-	s := startServer(t, serverConfig{flags: []string{"--manager-max-connections", "5", "--manager-read-timeout", "30s"}})
+	s := startServer(t, serverConfig{flags: []string{"--manager-max-connections", "5", "--manager-unix-reserved", "0", "--manager-read-timeout", "30s"}})
 	held := make([]net.Conn, 5)
 	for i := range held {
 		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
@@ -228,4 +232,242 @@ func TestStaleSocketAndRegularFile(t *testing.T) {
 		}
 		t.Logf("refused: %s; log tail:\n%s", s.exitStatus(), s.logTail(5))
 	})
+}
+
+// dialFrom dials the server's TCP port from the local address ip (any
+// 127.0.0.0/8 address works on Linux loopback), so a test can play several
+// clients.
+func dialFrom(ip, addr string, limit time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: limit, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return d.Dial("tcp", addr)
+}
+
+// hogPing sends a JSON ping; it returns what the hog connection saw: "" when it was served (a ping
+// answered, or nothing sent and the connection still open), else what the
+// server sent before closing.
+func hogPing(c net.Conn, limit time.Duration) string {
+	_ = c.SetDeadline(time.Now().Add(limit))
+	if _, err := io.WriteString(c, `{"id":1,"cmd":"ping"}`+"\n"); err != nil {
+		return "write: " + err.Error()
+	}
+	b := make([]byte, 256)
+	n, err := io.ReadAtLeast(c, b, 1)
+	got := string(b[:n])
+	if got == `{"id":1,"error":"","result":"pong"}`+"\n" {
+		return ""
+	}
+	if err != nil {
+		return fmt.Sprintf("%q then %v", got, err)
+	}
+	return got
+}
+
+// statValue reads one counter from `sniffer_stat plain`.
+func statValue(t *testing.T, s *server, network, key string) int {
+	t.Helper()
+	for _, line := range strings.Split(s.request(t, network, "sniffer_stat plain\n"), "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("sniffer_stat plain: %s", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("sniffer_stat plain has no %s", key)
+	return 0
+}
+
+// TestPerAddressLimit: 140 JSON sessions from 127.0.0.2 get at most
+// --manager-max-connections-per-ip (128) places; the rest are refused with a
+// message naming the reason, and counted. A client from 127.0.0.3 and the
+// Unix socket are still served.
+func TestPerAddressLimit(t *testing.T) {
+	const perIP, hogs = 128, 140
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-connections", "136", "--manager-unix-reserved", "4",
+		"--manager-max-connections-per-ip", strconv.Itoa(perIP), "--manager-read-timeout", "60s", "--manager-idle-timeout", "60s"}})
+	served, refused := 0, map[string]int{}
+	for i := range hogs {
+		c, err := dialFrom("127.0.0.2", s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("hog %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if r := hogPing(c, 5*time.Second); r == "" {
+			served++
+		} else {
+			refused[r]++
+		}
+	}
+	const msg = "error: too many connections from your address\n"
+	if served != perIP || refused[msg] != hogs-perIP {
+		t.Fatalf("%d sessions from 127.0.0.2: %d served, refusals %v; want %d served and %d refused with %q",
+			hogs, served, refused, perIP, hogs-perIP, msg)
+	}
+	got, err := func() ([]byte, error) {
+		c, err := dialFrom("127.0.0.3", s.addr, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "ping\n")
+		_ = c.(*net.TCPConn).CloseWrite()
+		return io.ReadAll(c)
+	}()
+	if err != nil || string(got) != "pong\n" {
+		t.Fatalf("a client from 127.0.0.3 while 127.0.0.2 holds %d sessions: got %q, err %v; want pong", perIP, got, err)
+	}
+	s.expectReply(t, "unix", "ping\n", "pong\n")
+	if n := statValue(t, s, "unix", "connections_rejected_per_ip"); n != hogs-perIP {
+		t.Errorf("connections_rejected_per_ip = %d, want %d", n, hogs-perIP)
+	}
+}
+
+// TestUnixReserved: TCP clients from many addresses fill every TCP place;
+// --manager-unix-reserved (default 16) places stay free for the Unix socket.
+func TestUnixReserved(t *testing.T) {
+	const maxConns, reserved, hogs = 40, 16, 45
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-connections", strconv.Itoa(maxConns),
+		"--manager-read-timeout", "60s", "--manager-idle-timeout", "60s"}})
+	served, refused := 0, map[string]int{}
+	for i := range hogs {
+		c, err := dialFrom(fmt.Sprintf("127.0.0.%d", 4+i%5), s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("hog %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if r := hogPing(c, 5*time.Second); r == "" {
+			served++
+		} else {
+			refused[r]++
+		}
+	}
+	if served != maxConns-reserved || refused["error: too many connections\n"] != hogs-served {
+		t.Fatalf("%d TCP sessions from 5 addresses: %d served, refusals %v; want %d served, the rest refused with %q",
+			hogs, served, refused, maxConns-reserved, "error: too many connections\n")
+	}
+	for range 3 {
+		s.expectReply(t, "unix", "ping\n", "pong\n")
+	}
+}
+
+// TestJSONBlankLinesNotActivity: blank lines hold no request, so they do not
+// keep an idle JSON session (and its connection slot) alive.
+func TestJSONBlankLinesNotActivity(t *testing.T) {
+	const idle = 2 * time.Second
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-idle-timeout", "2s"}})
+	j := dialSession(t, "tcp", s.addr)
+	j.send(`{"id":1,"cmd":"ping"}`)
+	j.expectLine(`{"id":1,"error":"","result":"pong"}`, 5*time.Second)
+	start := time.Now()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // a blank line every 300 ms, until the server closes
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			_ = j.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := io.WriteString(j.conn, "\n"); err != nil {
+				return
+			}
+		}
+	}()
+	line, err := j.readLine(idle + 6*time.Second)
+	took := time.Since(start)
+	var r struct{ Error, Code string }
+	if err != nil || json.Unmarshal([]byte(line), &r) != nil || r.Code != "timeout" || r.Error != "idle timeout" {
+		t.Fatalf("a session sending only blank lines after its last request: after %v got %q, err %v; want the idle timeout error within %v",
+			took.Round(time.Millisecond), clip([]byte(line), 300), err, idle+6*time.Second)
+	}
+	if took < idle-300*time.Millisecond {
+		t.Fatalf("closed after %v, before the idle timeout of %v", took, idle)
+	}
+	t.Logf("closed with %s after %v", line, took.Round(time.Millisecond))
+}
+
+// TestFDLimitClamp: with a hard nofile of 256 and the default 1024
+// connections, the server clamps its limit (and logs it), refuses what does
+// not fit with "too many connections" instead of dying on EMFILE, serves the
+// Unix socket meanwhile, and serves TCP again once the connections close.
+func TestFDLimitClamp(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
+	}
+	const hogs = 300
+	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=256:256", "--"},
+		flags: []string{"--manager-read-timeout", "60s"}})
+	conns := make([]net.Conn, 0, hogs)
+	for i := range hogs {
+		c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v (server: %s)", i, err, s.exitStatus())
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		conns = append(conns, c)
+	}
+	// Served connections see nothing; refused ones get the error line and EOF.
+	results := make([]string, hogs)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			got, err := io.ReadAll(c)
+			var ne net.Error
+			switch {
+			case len(got) == 0 && errors.As(err, &ne) && ne.Timeout():
+				results[i] = ""
+			case err != nil:
+				results[i] = fmt.Sprintf("%q then %v", got, err)
+			default:
+				results[i] = string(got)
+			}
+		}()
+	}
+	wg.Wait()
+	served, refused := 0, map[string]int{}
+	for _, r := range results {
+		if r == "" {
+			served++
+		} else {
+			refused[r]++
+		}
+	}
+	if s.exited() {
+		t.Fatalf("the server exited with %d connections open under nofile 256: %s", hogs, s.exitStatus())
+	}
+	if served == 0 || served+refused["error: too many connections\n"] != hogs {
+		t.Fatalf("%d connections under nofile 256: %d served, refusals %v; want some served and the rest refused with %q",
+			hogs, served, refused, "error: too many connections\n")
+	}
+	s.expectReply(t, "unix", "ping\n", "pong\n")
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	waitUntil(t, 10*time.Second, "TCP served again after the connections closed", func() (bool, string) {
+		r := s.tryRequest("tcp", "ping\n")
+		return r == "pong\n", r
+	})
+	var limit struct {
+		Msg       string `json:"msg"`
+		Effective int    `json:"effective"`
+		Nofile    int    `json:"nofile"`
+	}
+	for _, line := range strings.Split(s.logTail(200), "\n") {
+		if strings.Contains(line, "manager connection limit") && json.Unmarshal([]byte(line), &limit) == nil {
+			break
+		}
+	}
+	if limit.Nofile != 256 || limit.Effective <= 0 || limit.Effective >= 1024 || served > limit.Effective {
+		t.Fatalf("start-up log: %+v; want nofile 256 and an effective limit below 1024 and at least the %d served", limit, served)
+	}
+	t.Logf("%d served, refusals %v; log: %+v", served, refused, limit)
+	if s.exited() {
+		t.Fatalf("server exited: %s", s.exitStatus())
+	}
 }

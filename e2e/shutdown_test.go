@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -133,5 +134,85 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		t.Errorf("socket file %s still exists (mode %v) after the server exited", s.sock, fi.Mode())
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("lstat %s: %v", s.sock, err)
+	}
+}
+
+// readToEnd reads c (a client that stopped reading for a while) until EOF or
+// an error, within limit.
+func readToEnd(c net.Conn, limit time.Duration) (int, error) {
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	n, err := io.Copy(io.Discard, c)
+	return int(n), err
+}
+
+// TestCutReplyResets: a reply that cannot be completed must not end like a
+// complete one. A client that does not read its 64 MiB test_blob loses it at
+// the shutdown timeout (SIGTERM) or the write timeout; either way it must get
+// a connection reset, not a clean EOF after part of the data, and the server
+// logs the cut with the connection id, bytes written and the reason.
+func TestCutReplyResets(t *testing.T) {
+	const size = 64 << 20
+	tests := []struct {
+		name    string
+		flags   []string
+		sigterm bool
+		reason  string
+	}{
+		{"shutdown-timeout", []string{"--manager-shutdown-timeout", "1s"}, true, "shutdown timeout"},
+		{"write-timeout", []string{"--manager-write-timeout", "1s"}, false, "write timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startTestServer(t, serverConfig{flags: tc.flags})
+			c, err := net.DialTimeout("tcp", s.addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := fmt.Fprintf(c, "test_blob %d\n", size); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond) // the reply fills the socket buffers
+			if tc.sigterm {
+				s.signal(syscall.SIGTERM)
+				if !s.waitExit(10 * time.Second) {
+					t.Fatalf("the server still runs 10 s after SIGTERM with a 1 s shutdown timeout")
+				}
+			} else {
+				time.Sleep(3 * time.Second) // past the write timeout
+			}
+			n, err := readToEnd(c, 20*time.Second)
+			if !errors.Is(err, syscall.ECONNRESET) || n >= size {
+				t.Fatalf("client that stopped reading its %d-byte reply (%s): read %d bytes, then %v; want fewer bytes and a connection reset",
+					size, tc.name, n, err)
+			}
+			var logged bool
+			for _, line := range strings.Split(s.logTail(100), "\n") {
+				if strings.Contains(line, "reply cut short, connection reset") && strings.Contains(line, tc.reason) &&
+					strings.Contains(line, `"conn":`) && strings.Contains(line, `"bytes_out":`) {
+					logged = true
+				}
+			}
+			if !logged {
+				t.Fatalf("no WARN line about the cut reply (%q) in the log; tail:\n%s", tc.reason, s.logTail(20))
+			}
+			t.Logf("%s: %d of %d bytes, then %v", tc.name, n, size, err)
+		})
+	}
+}
+
+// TestSIGHUPIgnored: SIGHUP neither kills the server nor stops it serving;
+// it is logged as ignored (there is no reload yet).
+func TestSIGHUPIgnored(t *testing.T) {
+	s := startTestServer(t, serverConfig{})
+	s.signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if s.exited() {
+		t.Fatalf("SIGHUP killed the server: %s", s.exitStatus())
+	}
+	s.expectReply(t, "tcp", "ping\n", "pong\n")
+	s.expectReply(t, "unix", "ping\n", "pong\n")
+	if !strings.Contains(s.logTail(50), "SIGHUP received; reload is not implemented yet, ignored") {
+		t.Fatalf("no log line for SIGHUP; tail:\n%s", s.logTail(20))
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,11 +53,18 @@ type conn struct {
 	tail       []byte // JSON input still unread when the client half-closed
 	leftover   int    // inbound bytes seen but not consumed
 	partial    int64  // unix nanos when an incomplete line started, 0 = none
+	idleFrom   int64  // unix nanos when the last request was answered, 0 = none yet
 
 	out output
 
+	// set in OnOpen before counted; read by uncount after counted.Swap
+	tcpCounted bool       // holds a place under the TCP limit
+	hasIP      bool       // holds a place under the per-address limit
+	ipKey      netip.Addr // that address (IPv4, or IPv6 /64)
+
+	cut       atomic.Bool // the reply was cut short: the socket ends with a reset
 	finalized atomic.Bool
-	counted   atomic.Bool // holds a place under MaxConnections
+	counted   atomic.Bool // holds a place under the connection limits
 	phase     atomic.Uint32
 	deadline  atomic.Int64 // unix nanos; the scanner acts after it, 0 = none
 	modeA     atomic.Uint32
@@ -107,6 +115,19 @@ func (c *conn) setDeadline(d time.Duration) {
 		return
 	}
 	c.deadline.Store(time.Now().Add(d).UnixNano())
+}
+
+// idleDeadline is when a JSON session waiting for a request ends. Only an
+// answered request moves it (resume sets idleFrom): blank lines and other
+// input that holds no request do not, so a client cannot keep a connection
+// slot forever by sending "\n" now and then. Before the first answer the
+// first request is due within ReadTimeout of connecting. On the loop.
+func (c *conn) idleDeadline() int64 {
+	s := c.eng.srv
+	if c.idleFrom == 0 {
+		return c.opened.Add(s.cfg.ReadTimeout).UnixNano()
+	}
+	return c.idleFrom + int64(s.cfg.IdleTimeout)
 }
 
 func (c *conn) info(now time.Time) commands.ClientInfo {

@@ -174,7 +174,7 @@ func (c *conn) dropQueue() {
 // wait for the client's EOF.
 func (c *conn) afterWriter(err error, end bool) {
 	if err != nil {
-		slog.Debug("manager: reply write failed", "conn", c.id, "err", err)
+		c.writeFailed(err)
 		c.eng.srv.errors.Add(1)
 	}
 	if end && err == nil {

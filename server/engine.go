@@ -82,27 +82,30 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e.mu.Lock()
 	e.conns[c.id] = c
 	e.mu.Unlock()
+	over := s.open.Add(1) > int64(s.limits.hard)
 	if e.draining.Load() {
 		c.rejected = true
 		return []byte("error: shutting down\n"), gnet.Close
 	}
-	if s.served.Add(1) > int64(s.cfg.MaxConnections) {
-		s.served.Add(-1)
-		return e.reject(c)
+	if over { // the descriptor budget is spent: refuse at once, no linger
+		c.rejected = true
+		s.rejected.Add(1)
+		return msgTooMany, gnet.Close
 	}
-	c.counted.Store(true)
+	if msg := e.admit(c); msg != nil {
+		return e.reject(c, msg)
+	}
 	c.setDeadline(s.cfg.ReadTimeout)
 	return nil, gnet.None
 }
 
-// reject answers a connection over the limit. It lingers like any reply so the
-// message is not lost to a reset, but only while few rejects are pending, so
-// a flood cannot hold file descriptors.
-func (e *engine) reject(c *conn) ([]byte, gnet.Action) {
+// reject answers a connection over a limit with msg. It lingers like any
+// reply so the message is not lost to a reset, but only while few rejects are
+// pending, so a flood cannot hold file descriptors.
+func (e *engine) reject(c *conn, msg []byte) ([]byte, gnet.Action) {
 	s := e.srv
 	c.rejected = true
 	s.rejected.Add(1)
-	msg := []byte("error: too many connections\n")
 	if s.rejectLinger.Add(1) > maxRejectLinger {
 		s.rejectLinger.Add(-1)
 		return msg, gnet.Close
@@ -167,18 +170,26 @@ func (e *engine) forget(c *conn) {
 	e.mu.Lock()
 	delete(e.conns, c.id)
 	e.mu.Unlock()
+	s.open.Add(-1)
 	if c.rejectSlot {
 		s.rejectLinger.Add(-1)
 	}
 	c.uncount()
 }
 
-// uncount releases c's place under MaxConnections, once: when it is done or
+// uncount releases c's place under the connection limits, once: when it is done or
 // merely lingering for the client's EOF (its reply is complete, and lingering
 // is bounded by manager_linger).
 func (c *conn) uncount() {
 	if c.counted.Swap(false) {
-		c.eng.srv.served.Add(-1)
+		s := c.eng.srv
+		s.served.Add(-1)
+		if c.tcpCounted {
+			s.tcpServed.Add(-1)
+		}
+		if c.hasIP {
+			s.releaseIP(c.ipKey)
+		}
 	}
 }
 

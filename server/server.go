@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -37,7 +37,7 @@ type Server struct {
 
 	started      time.Time
 	nextID       atomic.Uint64
-	served       atomic.Int64 // connections counted against MaxConnections
+	served       atomic.Int64 // connections counted against limits.max
 	total        atomic.Int64
 	rejected     atomic.Int64
 	rejectLinger atomic.Int64
@@ -47,6 +47,15 @@ type Server struct {
 	writers      atomic.Int64
 	legacyWorker atomic.Int64 // legacy requests sent to a worker (all but known inline commands)
 	reqs         []atomic.Int64
+
+	// connection limits (limits.go) and cut replies (reset.go)
+	limits        connLimits   // set by Start before any listener runs
+	open          atomic.Int64 // registered connections of every kind (limits.hard)
+	tcpServed     atomic.Int64 // TCP connections counted against limits.tcp
+	ipMu          sync.Mutex
+	perIP         map[netip.Addr]int // TCP connections counted per address
+	rejectedPerIP atomic.Int64
+	resets        atomic.Int64 // replies cut short and ended with a reset
 
 	fatal chan error
 
@@ -74,7 +83,8 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
 	if keys == nil {
 		keys = keyring.New(cfg.KeyGrace)
 	}
-	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4)}
+	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4), perIP: map[netip.Addr]int{}}
+	s.limits = computeLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.UnixReserved, 0, 0)
 	s.replay = crypto.NewReplayCache(cfg.FrameWindow, replayPerKey, replayKeys)
 	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, s.replay)
 	s.reqs = make([]atomic.Int64, table.Len())
@@ -90,7 +100,7 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
 // Start opens the TCP listener (unless managerport is 0) and the configured
 // Unix socket. It returns once both accept connections.
 func (s *Server) Start() error {
-	s.checkFDLimit()
+	s.setupLimits()
 	if s.cfg.ManagerPort > 0 {
 		hostPort := net.JoinHostPort(s.cfg.ManagerIP, strconv.Itoa(s.cfg.ManagerPort))
 		e := newEngine(s, "tcp", "tcp://"+hostPort, "")
@@ -126,22 +136,6 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// checkFDLimit warns when the connection limit could exhaust file
-// descriptors: gnet shuts a whole engine down on EMFILE (Start's caller then
-// exits), so the limit must stay below what the process may open. Each
-// connection may hold two descriptors (gnet's and a dup for its reply).
-func (s *Server) checkFDLimit() {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return
-	}
-	need := uint64(2*s.cfg.MaxConnections + maxRejectLinger + 64)
-	if need > rl.Cur {
-		slog.Warn("manager_max_connections may exhaust file descriptors; raise the nofile limit or lower it",
-			"manager_max_connections", s.cfg.MaxConnections, "fds_needed", need, "nofile", rl.Cur)
-	}
-}
-
 // tcpOptions: SO_REUSEADDR so a restart does not fail on TIME_WAIT. With
 // manager_reuseport, SO_REUSEPORT gives every event loop its own listening
 // socket: one-shot clients (a connection per request) skip gnet's accept
@@ -171,8 +165,9 @@ func probePort(addr string) error {
 }
 
 // run starts e in its own goroutine and waits until it is listening. An
-// engine that stops without being asked is fatal: gnet shuts a whole engine
-// down on accept errors such as EMFILE and Run then returns nil.
+// engine that stops without being asked is restarted (revive): gnet shuts a
+// whole engine down on accept errors such as EMFILE or ENFILE and Run then
+// returns nil.
 func (s *Server) run(e *engine, opts ...gnet.Option) error {
 	go func() {
 		e.runErr = gnet.Run(e, e.gnetAddr(), opts...)
@@ -180,7 +175,7 @@ func (s *Server) run(e *engine, opts ...gnet.Option) error {
 		if !e.stopping.Load() {
 			select {
 			case <-e.booted:
-				s.fatal <- fmt.Errorf("%s listener %s stopped unexpectedly (err=%v)", e.name, e.addr, e.runErr)
+				go s.revive(e, opts)
 			default:
 			}
 		}
@@ -199,7 +194,89 @@ func (s *Server) run(e *engine, opts ...gnet.Option) error {
 	}
 }
 
-// Fatal delivers an error when a listener dies on its own.
+// Reviving a dead engine: the first attempt after reviveFirst, then backing
+// off to reviveMax between attempts; after reviveGiveUp of failures the
+// listener is reported on Fatal (a supervisor can do better than retrying).
+const (
+	reviveFirst  = 200 * time.Millisecond
+	reviveMax    = 5 * time.Second
+	reviveGiveUp = 5 * time.Minute
+)
+
+// revive replaces an engine that gnet shut down by itself. That happens
+// when accept fails with anything but EAGAIN-like errors: EMFILE (the
+// descriptor budget of limits.go makes it unlikely, but a main reactor,
+// used by Unix listeners and with manager_reuseport = no, accepts a whole
+// backlog before any OnOpen can refuse), or ENFILE (system-wide, out of
+// tapline's hands). gnet has closed the engine's connections; new ones are
+// refused by the kernel until the listener is back. The process keeps
+// running and every other listener keeps serving.
+func (s *Server) revive(dead *engine, opts []gnet.Option) {
+	slog.Error("manager listener stopped unexpectedly (accept failed, e.g. too many open files); restarting it",
+		"listener", dead.name, "addr", dead.addr, "err", dead.runErr)
+	wait, start := reviveFirst, time.Now()
+	for {
+		time.Sleep(wait)
+		e, gone, err := s.reopen(dead, opts)
+		if gone {
+			return
+		}
+		if err == nil {
+			slog.Warn("manager listener restarted", "listener", e.name, "addr", e.addr, "down_for", time.Since(start).Round(time.Millisecond).String())
+			return
+		}
+		if time.Since(start) > reviveGiveUp {
+			s.fatal <- fmt.Errorf("%s listener %s stopped unexpectedly and could not be reopened for %v: %w", dead.name, dead.addr, reviveGiveUp, err)
+			return
+		}
+		slog.Error("manager listener restart failed; retrying", "listener", dead.name, "addr", dead.addr, "err", err, "retry_in", wait)
+		wait = min(2*wait, reviveMax)
+	}
+}
+
+// reopen starts a replacement for dead unless dead was meanwhile stopped or
+// replaced (gone: Shutdown, manager_file stop). The listener starts without
+// holding s.mu, so stats and clients are not held up meanwhile.
+func (s *Server) reopen(dead *engine, opts []gnet.Option) (e *engine, gone bool, err error) {
+	slot := func() **engine {
+		if dead.name == "tcp" {
+			return &s.tcp
+		}
+		return &s.file
+	}()
+	s.mu.Lock()
+	alive := *slot == dead
+	s.mu.Unlock()
+	if !alive {
+		return nil, true, nil
+	}
+	if dead.name == "tcp" {
+		e = newEngine(s, "tcp", dead.addr, "")
+		err = s.run(e, opts...)
+	} else {
+		e, err = s.startUnix(dead.path)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	e.configured = dead.configured
+	s.mu.Lock()
+	alive = *slot == dead
+	if alive {
+		*slot = e
+	}
+	s.mu.Unlock()
+	if !alive { // stopped while we reopened: stop the replacement too
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = s.stopEngine(ctx, e)
+		return nil, true, nil
+	}
+	return e, false, nil
+}
+
+// Fatal delivers an error when a listener died on its own and could not be
+// reopened for reviveGiveUp.
 func (s *Server) Fatal() <-chan error { return s.fatal }
 
 // TCPAddr is the TCP listener's address, "" when TCP is off.
@@ -251,6 +328,7 @@ func (s *Server) stopEngine(ctx context.Context, e *engine) error {
 		case <-ctx.Done():
 			slog.Warn("manager: shutdown timeout, dropping in-flight replies", "listener", e.name,
 				"jobs", e.jobs.Load(), "writers", e.writers.Load())
+			e.cutBusy("shutdown timeout: the reply was not complete within manager_shutdown_timeout")
 			goto stop
 		case <-tick.C:
 		}
@@ -295,7 +373,7 @@ func (s *Server) Table() *commands.Table { return s.table }
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
-		ConnsRejected: s.rejected.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), RepliesReset: s.resets.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}

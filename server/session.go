@@ -149,12 +149,13 @@ func (c *conn) armJSONDeadline() {
 		c.deadline.Store(c.partial + int64(s.cfg.ReadTimeout))
 		return
 	}
-	c.setDeadline(s.cfg.IdleTimeout)
+	c.deadline.Store(c.idleDeadline())
 }
 
 // resume continues a JSON session once its output is written: pipelined
 // input already buffered is processed through a fresh OnTraffic.
 func (c *conn) resume() {
+	c.idleFrom = time.Now().UnixNano() // a request was answered: the session is active
 	c.armJSONDeadline()
 	if c.leftover > 0 {
 		_ = c.gc.Wake(nil)
@@ -227,7 +228,7 @@ func (c *conn) onClose() {
 		c.takeEOFRequest(rest)
 	}
 	c.out.mu.Lock()
-	if (c.inflight || c.out.writing || len(c.tail) > 0) && c.out.dup == nil {
+	if (c.inflight || c.out.writing || len(c.tail) > 0) && c.out.dup == nil && !c.cut.Load() {
 		if err := c.takeDup(); err != nil {
 			c.eng.srv.errors.Add(1)
 		}

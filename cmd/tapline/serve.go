@@ -126,10 +126,16 @@ func setupLogging(cfg config.Config) {
 }
 
 // serve runs until SIGINT/SIGTERM (exit 0 after a bounded drain) or until a
-// listener dies on its own (exit 1: a supervisor should restart us).
+// listener dies on its own (exit 1: a supervisor should restart us). SIGHUP
+// is logged and ignored until reloading exists.
 func serve(cfg config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP's default action kills the process without a drain and leaves
+	// the socket file behind; operators send it expecting a reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
 	keys, st, err := setupKeys(bg, cfg)
@@ -160,19 +166,24 @@ func serve(cfg config.Config) error {
 		go st.Heartbeat(bg, sensorInfo(cfg), 10*time.Second, 30*time.Second)
 	}
 	slog.Info("tapline serving", "version", version.VerBuild(), "config", cfg.File)
-	select {
-	case <-ctx.Done():
-		slog.Info("shutting down")
-		cancelBG()
-		if err := srv.Shutdown(context.Background()); err != nil {
-			slog.Warn("shutdown", "err", err)
+	for {
+		select {
+		case <-hup:
+			slog.Warn("SIGHUP received; reload is not implemented yet, ignored")
+			continue
+		case <-ctx.Done():
+			slog.Info("shutting down")
+			cancelBG()
+			if err := srv.Shutdown(context.Background()); err != nil {
+				slog.Warn("shutdown", "err", err)
+			}
+			slog.Info("stopped")
+			return nil
+		case err := <-srv.Fatal():
+			slog.Error("fatal", "err", err)
+			_ = srv.Shutdown(context.Background())
+			return &exitError{1, err}
 		}
-		slog.Info("stopped")
-		return nil
-	case err := <-srv.Fatal():
-		slog.Error("fatal", "err", err)
-		_ = srv.Shutdown(context.Background())
-		return &exitError{1, err}
 	}
 }
 
