@@ -49,6 +49,8 @@ type conn struct {
 	rejectSlot bool   // counted in Server.rejectLinger
 	overflow   bool   // JSON input over MaxPending: end after the in-flight reply
 	tail       []byte // JSON input still unread when the client half-closed
+	tailOver   bool   // tail was cut at MaxPending: the overflow error follows its replies
+	held       *job   // a batch stopped after a streamed reply, continued once that is written
 	leftover   int    // inbound bytes seen but not consumed
 	partial    int64  // unix nanos when an incomplete line started, 0 = none
 

@@ -278,21 +278,31 @@ func (c *conn) lingerOrClose() {
 	c.setDeadline(linger)
 }
 
-// outputIdle runs when everything queued so far is written. On the loop.
+// outputIdle runs when everything queued so far is written: a held batch
+// continues, then a half-closed session's saved input, then new input. On
+// the loop.
 func (c *conn) outputIdle() {
-	if c.closed {
-		if !c.inflight {
-			c.dispatchTail()
-		}
+	if c.inflight || c.queueBusy() {
+		return // a round is still under way; it ends here again
+	}
+	if c.held != nil {
+		j := c.held
+		c.held = nil
+		c.dispatch(j)
 		return
 	}
-	if c.lineMode() && !c.inflight {
+	if c.closed {
+		c.dispatchTail()
+		return
+	}
+	if c.lineMode() {
 		c.resume()
 	}
 }
 
 // abort closes the connection after a failure; queued output is dropped. On the loop.
 func (c *conn) abort() {
+	c.dropHeld()
 	c.dropQueue()
 	c.releaseDup()
 	if c.closed {

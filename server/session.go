@@ -63,9 +63,9 @@ func (c *conn) trafficJSON(buf []byte) {
 		c.leftover = 0
 		return
 	}
-	if c.inflight || c.queueBusy() {
+	if c.inflight || c.queueBusy() || c.held != nil {
 		c.leftover = len(buf)
-		if len(buf) > s.cfg.MaxPending {
+		if len(buf)+c.heldBytes() > s.cfg.MaxPending {
 			c.overflowed()
 		}
 		return
@@ -90,6 +90,7 @@ func (c *conn) overflowed() {
 	_, _ = c.gc.Discard(-1)
 	c.leftover = 0
 	c.overflow = true
+	c.dropHeld()
 	if !c.inflight {
 		c.failNow("too much pipelined input", "too_large")
 	}
@@ -173,10 +174,7 @@ func (c *conn) dispatch(j *job) {
 	c.deadline.Store(0)
 	if e.srv.inline(j) {
 		e.srv.execJob(j)
-		items := j.items
-		j.items = nil
-		j.release()
-		c.deliver(items)
+		c.deliver(c.takeItems(j))
 		return
 	}
 	c.inflight = true
@@ -193,14 +191,44 @@ func (c *conn) dispatch(j *job) {
 func (c *conn) complete(j *job) {
 	c.eng.jobs.Add(-1)
 	c.inflight = false
-	items := j.items
-	j.items = nil
-	j.release()
-	if c.overflow && !c.closed {
+	items := c.takeItems(j)
+	if c.overflow { // a half-closed client gets the error too: it may still read
+		c.dropHeld()
 		c.eng.srv.errors.Add(1)
 		items = append(items, outItem{buf: appendEnvelopeErr(nil, nil, "too much pipelined input", "too_large"), close: true})
 	}
 	c.deliver(items)
+}
+
+// takeItems takes a finished job's output. A job that stopped after a
+// streamed reply (job.more) is held until that reply is written: a session
+// has at most one streamed reply, and so one snapshot, in progress, however
+// many listings it pipelines; its other requests wait as bytes (in the
+// held batch and in gnet's input buffer, within MaxPending). On the loop.
+func (c *conn) takeItems(j *job) []outItem {
+	items := j.items
+	j.items = nil
+	if j.more {
+		c.held = j
+		return items
+	}
+	j.release()
+	return items
+}
+
+// heldBytes is the input of the held batch, counted against MaxPending.
+func (c *conn) heldBytes() int {
+	if c.held == nil {
+		return 0
+	}
+	return len(c.held.in)
+}
+
+func (c *conn) dropHeld() {
+	if c.held != nil {
+		c.held.release()
+		c.held = nil
+	}
 }
 
 // failNow answers with an error produced on the loop (no worker) and ends
@@ -223,11 +251,11 @@ func (c *conn) failNow(msg, code string) {
 // newline is executed now.
 func (c *conn) onClose() {
 	rest, _ := c.gc.Peek(-1)
-	if !c.rejected && c.getPhase() == phReading && !c.eng.draining.Load() {
+	if !c.rejected && !c.eng.draining.Load() {
 		c.takeEOFRequest(rest)
 	}
 	c.out.mu.Lock()
-	if (c.inflight || c.out.writing || len(c.tail) > 0) && c.out.dup == nil {
+	if (c.inflight || c.out.writing || c.held != nil || len(c.tail) > 0 || c.tailOver) && c.out.dup == nil {
 		if err := c.takeDup(); err != nil {
 			c.eng.srv.errors.Add(1)
 		}
@@ -235,19 +263,22 @@ func (c *conn) onClose() {
 	c.out.mu.Unlock()
 	c.closed = true
 	if !c.inflight && !c.queueBusy() {
-		if len(c.tail) > 0 {
-			c.dispatchTail()
-			return
-		}
-		c.finalize()
+		c.outputIdle() // held batch, then the tail; finalize when nothing is left
 	}
 }
 
+// takeEOFRequest keeps the input still unread when the client half-closes:
+// a one-shot request that ended with EOF instead of a newline, or every
+// request a JSON or hardened session sent, whether a batch is in flight or
+// not; they are answered in order after what is in flight (outputIdle).
 func (c *conn) takeEOFRequest(rest []byte) {
 	if len(bytes.TrimSpace(rest)) == 0 {
 		return
 	}
 	s := c.eng.srv
+	if c.oneShot() && c.getPhase() != phReading {
+		return
+	}
 	switch c.mode {
 	case ModeLegacy:
 		j := newJob(c)
@@ -262,14 +293,17 @@ func (c *conn) takeEOFRequest(rest []byte) {
 		j.add(line)
 		c.dispatch(j)
 	case ModeJSON, ModeHardened:
-		busy := c.inflight || c.queueBusy()
-		if busy && len(rest) > s.cfg.MaxPending {
-			return
+		if c.overflow || c.getPhase() == phLinger {
+			return // the session is ending: later input is ignored, as in OnTraffic
+		}
+		// MaxPending bounds what is kept: the whole lines that fit are
+		// answered, then the overflow error ends the session.
+		keep := max(0, s.cfg.MaxPending-c.heldBytes())
+		if len(rest) > keep {
+			rest = rest[:bytes.LastIndexByte(rest[:keep], '\n')+1]
+			c.tailOver = true
 		}
 		c.tail = append([]byte(nil), rest...)
-		if !busy {
-			c.dispatchTail() // the first batch, while the descriptor is still ours
-		}
 	}
 }
 
@@ -282,6 +316,11 @@ func (c *conn) dispatchTail() {
 	c.tail = c.tail[used:]
 	if j == nil {
 		c.tail = nil
+		if c.tailOver {
+			c.tailOver = false
+			c.failNow("too much pipelined input", "too_large")
+			return
+		}
 		c.finalize()
 		return
 	}
@@ -294,6 +333,7 @@ func (c *conn) finalize() {
 	c.setPhase(phClosed)
 	c.deadline.Store(0)
 	c.tail = nil
+	c.dropHeld()
 	c.releaseDup()
 	c.eng.forget(c)
 }
@@ -301,7 +341,7 @@ func (c *conn) finalize() {
 // onDeadline acts on an expired deadline. On the loop; the scanner already
 // cleared the deadline, and the state may have moved on since.
 func (c *conn) onDeadline() {
-	if c.closed || c.inflight || c.queueBusy() {
+	if c.closed || c.inflight || c.queueBusy() || c.held != nil {
 		return
 	}
 	switch c.getPhase() {
