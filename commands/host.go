@@ -41,6 +41,10 @@ type Stats struct {
 	Calls         int    // active calls (filled by sniffer_stat from State)
 	Drops         uint64 // packets dropped by capture, for pbCountPacketDrop
 	Capture       []byte // the capture sources' counters as a JSON object ("null" when none), same snapshot as Drops
+
+	// ConnsOutputLimited counts connections reset because their client
+	// left more than manager_output_limit unread for too long.
+	ConnsOutputLimited int64
 }
 
 // ClientInfo describes one open manager connection.

@@ -51,6 +51,7 @@ type conn struct {
 	tail       []byte // JSON input still unread when the client half-closed
 	tailOver   bool   // tail was cut at MaxPending: the overflow error follows its replies
 	held       *job   // a batch stopped after a streamed reply, continued once that is written
+	aborted    bool   // ended after a failure: input still unread is not answered
 	leftover   int    // inbound bytes seen but not consumed
 	partial    int64  // unix nanos when an incomplete line started, 0 = none
 
@@ -64,6 +65,10 @@ type conn struct {
 	requests  atomic.Int64
 	bytesIn   atomic.Int64
 	bytesOut  atomic.Int64
+
+	// output limit (outlimit.go)
+	overSince atomic.Int64 // unix nanos since unsent output is over OutputLimit, 0 = not over
+	limitHit  atomic.Bool  // reset by the output limit
 }
 
 // output is the ordered queue of reply pieces that the event loop could not

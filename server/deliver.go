@@ -200,7 +200,10 @@ func (c *conn) afterWriter(err error, end bool) {
 	}
 }
 
-var errStreamSize = errors.New("stream length does not match its announced size")
+var (
+	errStreamSize  = errors.New("stream length does not match its announced size")
+	errOutputLimit = errors.New("client over manager_output_limit")
+)
 
 // deadlineWriter gives every write its own deadline: a reader that stops
 // reading for WriteTimeout loses its reply; one that reads slowly does not.
@@ -212,6 +215,9 @@ type deadlineWriter struct {
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	if w.c.limitHit.Load() { // checked after the deadline is set: outputLimited sets it to the past
+		return 0, errOutputLimit
+	}
 	n, err := w.conn.Write(p)
 	w.c.bytesOut.Add(int64(n))
 	w.c.eng.srv.bytesOut.Add(int64(n))
@@ -302,6 +308,8 @@ func (c *conn) outputIdle() {
 
 // abort closes the connection after a failure; queued output is dropped. On the loop.
 func (c *conn) abort() {
+	c.aborted = true
+	c.tail, c.tailOver = nil, false
 	c.dropHeld()
 	c.dropQueue()
 	c.releaseDup()

@@ -251,7 +251,7 @@ func (c *conn) failNow(msg, code string) {
 // newline is executed now.
 func (c *conn) onClose() {
 	rest, _ := c.gc.Peek(-1)
-	if !c.rejected && !c.eng.draining.Load() {
+	if !c.rejected && !c.aborted && !c.eng.draining.Load() {
 		c.takeEOFRequest(rest)
 	}
 	c.out.mu.Lock()
