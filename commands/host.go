@@ -58,6 +58,9 @@ type ClientInfo struct {
 	Requests int64  `json:"requests"`
 	BytesIn  int64  `json:"bytes_in"`
 	BytesOut int64  `json:"bytes_out"`
+	// Streams: streamed replies queued or being written (at most one per
+	// connection, however many listings a session pipelines).
+	Streams int64 `json:"streams"`
 }
 
 // Split separates the command word from its arguments: the word ends at the

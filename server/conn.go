@@ -69,6 +69,7 @@ type conn struct {
 	// output limit (outlimit.go)
 	overSince atomic.Int64 // unix nanos since unsent output is over OutputLimit, 0 = not over
 	limitHit  atomic.Bool  // reset by the output limit
+	streams   atomic.Int64 // stream items queued or being written
 }
 
 // output is the ordered queue of reply pieces that the event loop could not
@@ -121,5 +122,6 @@ func (c *conn) info(now time.Time) commands.ClientInfo {
 		Mode: Mode(c.modeA.Load()).String(), State: c.getPhase().String(),
 		AgeMS:    now.Sub(c.opened).Milliseconds(),
 		Requests: c.requests.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		Streams: c.streams.Load(),
 	}
 }

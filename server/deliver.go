@@ -70,6 +70,9 @@ func (c *conn) enqueue(items []outItem) {
 	c.out.queue = append(c.out.queue, items...)
 	for _, it := range items {
 		c.out.queued += len(it.buf)
+		if it.stream != nil {
+			c.streams.Add(1)
+		}
 	}
 	if c.out.writing {
 		c.out.mu.Unlock()
@@ -77,6 +80,11 @@ func (c *conn) enqueue(items []outItem) {
 	}
 	if c.out.dup == nil {
 		if err := c.takeDup(); err != nil {
+			for _, it := range c.out.queue {
+				if it.stream != nil {
+					c.streams.Add(-1)
+				}
+			}
 			c.out.queue, c.out.queued = nil, 0
 			c.out.mu.Unlock()
 			slog.Warn("manager: cannot detach connection, reply dropped", "conn", c.id, "err", err)
@@ -137,6 +145,9 @@ func (c *conn) writer() {
 		c.out.mu.Unlock()
 
 		err := writeItem(w, it, srv.cfg.StreamNice)
+		if it.stream != nil {
+			c.streams.Add(-1)
+		}
 		if err == nil && it.close {
 			c.dropQueue()
 			c.afterWriter(nil, true)
@@ -163,6 +174,9 @@ func (c *conn) dropQueue() {
 	c.out.mu.Lock()
 	for _, it := range c.out.queue {
 		putBuf(it.pooled)
+		if it.stream != nil {
+			c.streams.Add(-1)
+		}
 	}
 	c.out.queue, c.out.queued, c.out.writing = nil, 0, false
 	c.out.mu.Unlock()
