@@ -22,7 +22,7 @@ import (
 // (listcalls, sniffer_stat), over TCP and the Unix socket.
 func TestJSONHalfCloseAnswersAll(t *testing.T) {
 	requireTools(t)
-	s := startServer(t, serverConfig{})
+	s := startTestServer(t, serverConfig{})
 	dir := shortTempDir(t)
 	for _, n := range []int{300, 10000} {
 		for _, cmd := range []string{"ping", "listcalls", "sniffer_stat", "test_blob 48"} {
@@ -65,7 +65,7 @@ func TestJSONHalfCloseAnswersAll(t *testing.T) {
 func TestHardenedHalfCloseAnswersAll(t *testing.T) {
 	requireTools(t)
 	k := newKey(t)
-	s := startServer(t, serverConfig{flags: k.flags()})
+	s := startTestServer(t, serverConfig{flags: k.flags()})
 	dir := shortTempDir(t)
 	hk := k.key.Hardened()
 	opener := crypto.NewOpener(func([8]byte) *crypto.HardenedKey { return hk }, time.Minute, nil)

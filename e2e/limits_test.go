@@ -236,7 +236,7 @@ func TestStaleSocketAndRegularFile(t *testing.T) {
 // is refused as soon as the limit is passed, in every line mode, instead of
 // being buffered until the (here very long) read timeout.
 func TestCRRunTooLarge(t *testing.T) {
-	s := startServer(t, serverConfig{flags: []string{"--manager-max-request", "1024", "--manager-read-timeout", "120s"}})
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-request", "1024", "--manager-read-timeout", "120s"}})
 	for _, tc := range []struct{ mode, prefix, want string }{
 		{"text", "x", "error: request too large\n"},
 		{"json", "{", `"code":"too_large"`},

@@ -109,7 +109,7 @@ func dialPieces(t *testing.T, network, addr string, pieces ...string) net.Conn {
 // many streams the connection holds.
 func TestPipelinedListingsOneStream(t *testing.T) {
 	const n = 200
-	s := startServer(t, serverConfig{})
+	s := startTestServer(t, serverConfig{})
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			j := dialSession(t, network, s.target(network))
