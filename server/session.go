@@ -75,6 +75,14 @@ func (c *conn) trafficJSON(buf []byte) {
 		_, _ = c.gc.Discard(used)
 	}
 	c.leftover = len(buf) - used
+	if j != nil && c.leftover > s.cfg.MaxPending {
+		// Inline batches never make the session busy, so input could pile
+		// up here faster than batches drain it: the bound holds here too.
+		// The batch taken is answered, then the session ends.
+		_, _ = c.gc.Discard(-1)
+		c.leftover = 0
+		c.overflow = true
+	}
 	c.trackPartial()
 	if j == nil {
 		c.armJSONDeadline()
@@ -174,7 +182,7 @@ func (c *conn) dispatch(j *job) {
 	c.deadline.Store(0)
 	if e.srv.inline(j) {
 		e.srv.execJob(j)
-		c.deliver(c.takeItems(j))
+		c.deliver(c.endIfOverflow(c.takeItems(j)))
 		return
 	}
 	c.inflight = true
@@ -191,13 +199,22 @@ func (c *conn) dispatch(j *job) {
 func (c *conn) complete(j *job) {
 	c.eng.jobs.Add(-1)
 	c.inflight = false
-	items := c.takeItems(j)
-	if c.overflow { // a half-closed client gets the error too: it may still read
-		c.dropHeld()
-		c.eng.srv.errors.Add(1)
-		items = append(items, outItem{buf: appendEnvelopeErr(nil, nil, "too much pipelined input", "too_large"), close: true})
+	c.deliver(c.endIfOverflow(c.takeItems(j)))
+}
+
+// endIfOverflow ends a session that sent more than MaxPending: after the
+// replies of the batch just run (a half-closed client gets the error too:
+// it may still read). On the loop.
+func (c *conn) endIfOverflow(items []outItem) []outItem {
+	if !c.overflow {
+		return items
 	}
-	c.deliver(items)
+	c.dropHeld()
+	if len(items) > 0 && items[len(items)-1].close {
+		return items // the batch ended the session itself (quit)
+	}
+	c.eng.srv.errors.Add(1)
+	return append(items, outItem{buf: appendEnvelopeErr(nil, nil, "too much pipelined input", "too_large"), close: true})
 }
 
 // takeItems takes a finished job's output. A job that stopped after a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tapline/commands"
+	"tapline/config"
 )
 
 // snapCommand is a listing stand-in: its handler "takes a snapshot" (live
@@ -99,6 +100,52 @@ func TestOneStreamPerSession(t *testing.T) {
 				}
 				if p := sc.peak.Load(); p > 1 {
 					t.Fatalf("%d snapshots held at once; want at most 1", p)
+				}
+			})
+		}
+	}
+}
+
+// TestPendingBound: input beyond manager_max_pending ends a JSON session
+// after the replies to what was taken, in order, whether the requests run
+// on the loop or not and whether the client half-closes or not; what a
+// half-closed session keeps is bounded the same way.
+func TestPendingBound(t *testing.T) {
+	const n = 4000 // about 100 KiB of requests in one write, MaxPending is 4 KiB
+	_, tcp, sock := startServer(t, func(c *config.Config) { c.MaxRequest, c.MaxPending = 1024, 4096 })
+	var req strings.Builder
+	for i := range n {
+		fmt.Fprintf(&req, `{"id":%d,"cmd":"ping"}`+"\n", i)
+	}
+	for _, network := range []string{"tcp", "unix"} {
+		for _, halfClose := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/halfclose=%v", network, halfClose), func(t *testing.T) {
+				c, err := net.Dial(network, map[string]string{"tcp": tcp, "unix": sock}[network])
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+				go func() {
+					_, _ = io.WriteString(c, req.String())
+					if halfClose {
+						_ = c.(interface{ CloseWrite() error }).CloseWrite()
+					}
+				}()
+				got, err := io.ReadAll(c)
+				if err != nil {
+					t.Fatalf("read: %v after %d bytes", err, len(got))
+				}
+				lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+				last := lines[len(lines)-1]
+				if !strings.Contains(last, `"code":"too_large"`) || len(lines) > n {
+					t.Fatalf("%d requests of %d KiB with manager_max_pending 4 KiB: %d reply lines ending with %q; want replies, then too_large",
+						n, req.Len()>>10, len(lines), last)
+				}
+				for i, l := range lines[:len(lines)-1] {
+					if want := fmt.Sprintf(`{"id":%d,"error":"","result":"pong"}`, i); l != want {
+						t.Fatalf("reply %d: %q, want %q", i, l, want)
+					}
 				}
 			})
 		}
