@@ -52,6 +52,7 @@ type conn struct {
 	tailOver   bool   // tail was cut at MaxPending: the overflow error follows its replies
 	held       *job   // a batch stopped after a streamed reply, continued once that is written
 	aborted    bool   // ended after a failure: input still unread is not answered
+	ending     bool   // the last reply (close) is out or on its way: later input is ignored
 	leftover   int    // inbound bytes seen but not consumed
 	partial    int64  // unix nanos when an incomplete line started, 0 = none
 

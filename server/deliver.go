@@ -15,6 +15,9 @@ import (
 // they are written at once; the first piece it cannot take whole, every
 // stream, and everything after them go to the writer goroutine.
 func (c *conn) deliver(items []outItem) {
+	if len(items) > 0 && items[len(items)-1].close {
+		c.ending = true
+	}
 	for i := range items {
 		it := &items[i]
 		if c.closed || it.stream != nil || c.queueBusy() {

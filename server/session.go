@@ -58,7 +58,7 @@ func (c *conn) trafficLegacy(buf []byte) {
 // On the loop.
 func (c *conn) trafficJSON(buf []byte) {
 	s := c.eng.srv
-	if c.overflow {
+	if c.overflow || c.ending {
 		_, _ = c.gc.Discard(-1) // the session is ending; ignore further input
 		c.leftover = 0
 		return
@@ -310,7 +310,7 @@ func (c *conn) takeEOFRequest(rest []byte) {
 		j.add(line)
 		c.dispatch(j)
 	case ModeJSON, ModeHardened:
-		if c.overflow || c.getPhase() == phLinger {
+		if c.overflow || c.ending {
 			return // the session is ending: later input is ignored, as in OnTraffic
 		}
 		// MaxPending bounds what is kept: the whole lines that fit are

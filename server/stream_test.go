@@ -151,3 +151,35 @@ func TestPendingBound(t *testing.T) {
 		}
 	}
 }
+
+// TestQuitEndsHalfClosedSession: requests after quit are not executed, also
+// when the client half-closes with more of them still unread by the server.
+func TestQuitEndsHalfClosedSession(t *testing.T) {
+	_, tcp, sock := startServer(t, nil)
+	req := `{"id":0,"cmd":"quit"}` + "\n" + strings.Repeat(`{"id":1,"cmd":"ping"}`+"\n", 600)
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			c, err := net.Dial(network, map[string]string{"tcp": tcp, "unix": sock}[network])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.(interface{ CloseWrite() error }).CloseWrite()
+			got, err := io.ReadAll(c)
+			if want := `{"id":0,"error":"","result":"bye"}` + "\n"; err != nil || string(got) != want {
+				t.Fatalf("quit, 600 pings, half-close: got %q (%v); want only %q", clipS(got), err, want)
+			}
+		})
+	}
+}
+
+func clipS(b []byte) string {
+	if len(b) > 300 {
+		return string(b[:300]) + "…"
+	}
+	return string(b)
+}
