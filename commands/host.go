@@ -44,6 +44,10 @@ type Stats struct {
 	Calls         int    // active calls (filled by sniffer_stat from State)
 	Drops         uint64 // packets dropped by capture, for pbCountPacketDrop
 	Capture       []byte // the capture sources' counters as a JSON object ("null" when none), same snapshot as Drops
+
+	// ConnsOutputLimited counts connections reset because their client
+	// left more than manager_output_limit unread for too long.
+	ConnsOutputLimited int64
 }
 
 // ClientInfo describes one open manager connection.
@@ -57,6 +61,9 @@ type ClientInfo struct {
 	Requests int64  `json:"requests"`
 	BytesIn  int64  `json:"bytes_in"`
 	BytesOut int64  `json:"bytes_out"`
+	// Streams: streamed replies queued or being written (at most one per
+	// connection, however many listings a session pipelines).
+	Streams int64 `json:"streams"`
 }
 
 // Split separates the command word from its arguments: the word ends at the

@@ -47,6 +47,8 @@ type Config struct {
 	Queue           int           // manager_queue: pending jobs before "busy"
 	EventLoops      int           // manager_event_loops: 0 = one per CPU
 	MaxPending      int           // manager_max_pending: bytes of unprocessed pipelined input per JSON session
+	OutputLimit     int           // manager_output_limit: bytes of unread reply output per connection ...
+	OutputLimitTime time.Duration // manager_output_limit_seconds: ... tolerated for this long, then reset
 	AESKey          string        // manager_aes_key: base64 key, as in voipmonitor.conf
 	AESIV           string        // manager_aes_iv: base64 IV
 	ReusePort       bool          // manager_reuseport: a TCP listener per event loop

@@ -61,7 +61,7 @@ func TestLoadSample(t *testing.T) {
 		MaxRequest: 1 << 20, MaxConnections: 10, MaxConnectionsPerIP: 256, UnixReserved: 16, ReadTimeout: 15 * time.Second,
 		IdleTimeout: 2 * time.Minute, WriteTimeout: 90 * time.Second, Linger: 0,
 		ShutdownTimeout: 250 * time.Millisecond, Workers: 8, Queue: 16, EventLoops: 2,
-		MaxPending: 8 << 20, ReusePort: true, StreamNice: 10, KeyGrace: time.Minute, StateDir: "/var/lib/tapline", FrameWindow: 30 * time.Second, Interface: "eth1", SIPPorts: "5060", SIPRegister: true,
+		MaxPending: 8 << 20, OutputLimit: 64 << 20, OutputLimitTime: 10 * time.Second, ReusePort: true, StreamNice: 10, KeyGrace: time.Minute, StateDir: "/var/lib/tapline", FrameWindow: 30 * time.Second, Interface: "eth1", SIPPorts: "5060", SIPRegister: true,
 		ReplaySpeed: 1, CallLinger: 5 * time.Second, CallTimeout: 300 * time.Second, LogFormat: "json", LogLevel: "debug", File: path,
 	}
 	if c != want {
@@ -250,7 +250,7 @@ func TestDefault(t *testing.T) {
 		ManagerIP: "127.0.0.1", ManagerPort: 5029, MaxRequest: 64 << 10, MaxConnections: 1024, MaxConnectionsPerIP: 256, UnixReserved: 16,
 		ReadTimeout: 10 * time.Second, IdleTimeout: 300 * time.Second, WriteTimeout: 30 * time.Second,
 		Linger: 5 * time.Second, ShutdownTimeout: 10 * time.Second, Queue: 1024,
-		MaxPending: 4 << 20, ReusePort: true, StreamNice: 10, KeyGrace: time.Minute, StateDir: "/var/lib/tapline", FrameWindow: 30 * time.Second, SIPPorts: "5060", SIPRegister: true,
+		MaxPending: 4 << 20, OutputLimit: 64 << 20, OutputLimitTime: 10 * time.Second, ReusePort: true, StreamNice: 10, KeyGrace: time.Minute, StateDir: "/var/lib/tapline", FrameWindow: 30 * time.Second, SIPPorts: "5060", SIPRegister: true,
 		ReplaySpeed: 1, CallLinger: 5 * time.Second, CallTimeout: 300 * time.Second, LogFormat: "text", LogLevel: "info",
 	}
 	if got := Default(); got != want {

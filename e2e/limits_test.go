@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -469,5 +470,39 @@ func TestFDLimitClamp(t *testing.T) {
 	t.Logf("%d served, refusals %v; log: %+v", served, refused, limit)
 	if s.exited() {
 		t.Fatalf("server exited: %s", s.exitStatus())
+	}
+}
+
+// TestCRRunTooLarge (issue 9, item 2): a request of one byte followed by MBs
+// of "\r" and no "\n" counts every byte against --manager-max-request, so it
+// is refused as soon as the limit is passed, in every line mode, instead of
+// being buffered until the (here very long) read timeout.
+func TestCRRunTooLarge(t *testing.T) {
+	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-request", "1024", "--manager-read-timeout", "120s"}})
+	for _, tc := range []struct{ mode, prefix, want string }{
+		{"text", "x", "error: request too large\n"},
+		{"json", "{", `"code":"too_large"`},
+		{"hardened", "tl1:x", "error: bad frame\n"}, // an oversized frame is a bad frame (no frame to answer in)
+	} {
+		for _, network := range []string{"tcp", "unix"} {
+			t.Run(network+"/"+tc.mode, func(t *testing.T) {
+				t.Parallel()
+				c, err := net.DialTimeout(network, s.target(network), 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				go func() { // the server stops reading once it answers: write errors are expected
+					_ = c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+					_, _ = io.WriteString(c, tc.prefix+strings.Repeat("\r", 4<<20))
+				}()
+				_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil || !strings.Contains(line, tc.want) {
+					t.Fatalf("%s + 4 MiB of \\r: got %q, read error %v; want a line with %q long before the 120 s read timeout",
+						tc.prefix, clip([]byte(line), 300), err, tc.want)
+				}
+			})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -99,4 +100,67 @@ func dialPieces(t *testing.T, network, addr string, pieces ...string) net.Conn {
 		}
 	}
 	return c
+}
+
+// TestPipelinedListingsOneStream (issue 9, item 3): a JSON session that
+// pipelines 200 streamed replies (each could pin a whole snapshot of the
+// calls table) and never reads has one of them in progress; the others wait
+// as unread request bytes. `clients` shows how many requests ran and how
+// many streams the connection holds.
+func TestPipelinedListingsOneStream(t *testing.T) {
+	const n = 200
+	s := startTestServer(t, serverConfig{})
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			j := dialSession(t, network, s.target(network))
+			var req []byte
+			for i := range n { // 64 MiB each: the first one fills the socket buffers
+				req = fmt.Appendf(req, `{"id":%d,"cmd":"test_blob 67108864"}`+"\n", i)
+			}
+			_ = j.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := j.conn.Write(req); err != nil {
+				t.Fatal(err)
+			}
+			var got []clientEntry
+			deadline := time.Now().Add(10 * time.Second)
+			for samples := 0; samples < 10; {
+				if time.Now().After(deadline) {
+					t.Fatalf("the pipelining session never showed up streaming in clients: %+v", got)
+				}
+				got = jsonSessions(t, s)
+				if len(got) == 1 && got[0].BytesOut > 0 {
+					samples++ // streaming: sample a while
+					if got[0].Streams > 1 || got[0].Requests > 2 {
+						t.Fatalf("a session that does not read holds %d streamed replies and ran %d of its %d pipelined requests; want 1 stream and at most 2 requests run",
+							got[0].Streams, got[0].Requests, n)
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("while streaming: %+v", got[0])
+			_ = j.conn.Close()
+		})
+	}
+}
+
+type clientEntry struct {
+	Mode     string `json:"mode"`
+	Requests int64  `json:"requests"`
+	BytesOut int64  `json:"bytes_out"`
+	Streams  int64  `json:"streams"`
+}
+
+// jsonSessions lists the server's JSON-mode connections (`clients`).
+func jsonSessions(t testing.TB, s *server) []clientEntry {
+	t.Helper()
+	var all, out []clientEntry
+	if err := json.Unmarshal([]byte(s.request(t, "tcp", "clients\n")), &all); err != nil {
+		t.Fatalf("clients: %v", err)
+	}
+	for _, c := range all {
+		if c.Mode == "json" {
+			out = append(out, c)
+		}
+	}
+	return out
 }

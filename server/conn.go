@@ -51,6 +51,10 @@ type conn struct {
 	rejectSlot bool   // counted in Server.rejectLinger
 	overflow   bool   // JSON input over MaxPending: end after the in-flight reply
 	tail       []byte // JSON input still unread when the client half-closed
+	tailOver   bool   // tail was cut at MaxPending: the overflow error follows its replies
+	held       *job   // a batch stopped after a streamed reply, continued once that is written
+	aborted    bool   // ended after a failure: input still unread is not answered
+	ending     bool   // the last reply (close) is out or on its way: later input is ignored
 	leftover   int    // inbound bytes seen but not consumed
 	partial    int64  // unix nanos when an incomplete line started, 0 = none
 	idleFrom   int64  // unix nanos when the last request was answered, 0 = none yet
@@ -71,6 +75,11 @@ type conn struct {
 	requests  atomic.Int64
 	bytesIn   atomic.Int64
 	bytesOut  atomic.Int64
+
+	// output limit (outlimit.go)
+	overSince atomic.Int64 // unix nanos since unsent output is over OutputLimit, 0 = not over
+	limitHit  atomic.Bool  // reset by the output limit
+	streams   atomic.Int64 // stream items queued or being written
 }
 
 // output is the ordered queue of reply pieces that the event loop could not
@@ -136,5 +145,6 @@ func (c *conn) info(now time.Time) commands.ClientInfo {
 		Mode: Mode(c.modeA.Load()).String(), State: c.getPhase().String(),
 		AgeMS:    now.Sub(c.opened).Milliseconds(),
 		Requests: c.requests.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
+		Streams: c.streams.Load(),
 	}
 }

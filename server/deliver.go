@@ -15,6 +15,9 @@ import (
 // they are written at once; the first piece it cannot take whole, every
 // stream, and everything after them go to the writer goroutine.
 func (c *conn) deliver(items []outItem) {
+	if len(items) > 0 && items[len(items)-1].close {
+		c.ending = true
+	}
 	for i := range items {
 		it := &items[i]
 		if c.closed || it.stream != nil || c.queueBusy() {
@@ -70,6 +73,9 @@ func (c *conn) enqueue(items []outItem) {
 	c.out.queue = append(c.out.queue, items...)
 	for _, it := range items {
 		c.out.queued += len(it.buf)
+		if it.stream != nil {
+			c.streams.Add(1)
+		}
 	}
 	if c.out.writing {
 		c.out.mu.Unlock()
@@ -77,6 +83,11 @@ func (c *conn) enqueue(items []outItem) {
 	}
 	if c.out.dup == nil {
 		if err := c.takeDup(); err != nil {
+			for _, it := range c.out.queue {
+				if it.stream != nil {
+					c.streams.Add(-1)
+				}
+			}
 			c.out.queue, c.out.queued = nil, 0
 			c.out.mu.Unlock()
 			slog.Warn("manager: cannot detach connection, reply dropped", "conn", c.id, "err", err)
@@ -137,6 +148,9 @@ func (c *conn) writer() {
 		c.out.mu.Unlock()
 
 		err := writeItem(w, it, srv.cfg.StreamNice)
+		if it.stream != nil {
+			c.streams.Add(-1)
+		}
 		if err == nil && it.close {
 			c.dropQueue()
 			c.afterWriter(nil, true)
@@ -163,6 +177,9 @@ func (c *conn) dropQueue() {
 	c.out.mu.Lock()
 	for _, it := range c.out.queue {
 		putBuf(it.pooled)
+		if it.stream != nil {
+			c.streams.Add(-1)
+		}
 	}
 	c.out.queue, c.out.queued, c.out.writing = nil, 0, false
 	c.out.mu.Unlock()
@@ -200,7 +217,10 @@ func (c *conn) afterWriter(err error, end bool) {
 	}
 }
 
-var errStreamSize = errors.New("stream length does not match its announced size")
+var (
+	errStreamSize  = errors.New("stream length does not match its announced size")
+	errOutputLimit = errors.New("client over manager_output_limit")
+)
 
 // deadlineWriter gives every write its own deadline: a reader that stops
 // reading for WriteTimeout loses its reply; one that reads slowly does not.
@@ -212,6 +232,9 @@ type deadlineWriter struct {
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
 	_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	if w.c.limitHit.Load() { // checked after the deadline is set: outputLimited sets it to the past
+		return 0, errOutputLimit
+	}
 	n, err := w.conn.Write(p)
 	w.c.bytesOut.Add(int64(n))
 	w.c.eng.srv.bytesOut.Add(int64(n))
@@ -278,21 +301,33 @@ func (c *conn) lingerOrClose() {
 	c.setDeadline(linger)
 }
 
-// outputIdle runs when everything queued so far is written. On the loop.
+// outputIdle runs when everything queued so far is written: a held batch
+// continues, then a half-closed session's saved input, then new input. On
+// the loop.
 func (c *conn) outputIdle() {
-	if c.closed {
-		if !c.inflight {
-			c.dispatchTail()
-		}
+	if c.inflight || c.queueBusy() {
+		return // a round is still under way; it ends here again
+	}
+	if c.held != nil {
+		j := c.held
+		c.held = nil
+		c.dispatch(j)
 		return
 	}
-	if c.lineMode() && !c.inflight {
+	if c.closed {
+		c.dispatchTail()
+		return
+	}
+	if c.lineMode() {
 		c.resume()
 	}
 }
 
 // abort closes the connection after a failure; queued output is dropped. On the loop.
 func (c *conn) abort() {
+	c.aborted = true
+	c.tail, c.tailOver = nil, false
+	c.dropHeld()
 	c.dropQueue()
 	c.releaseDup()
 	if c.closed {

@@ -198,15 +198,21 @@ func (c *conn) uncount() {
 func (e *engine) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now().UnixNano()
 	e.mu.Lock()
-	var due []*conn
+	var due, over []*conn
 	for _, c := range e.conns {
 		if d := c.deadline.Load(); d != 0 && now >= d && c.deadline.CompareAndSwap(d, 0) {
 			due = append(due, c)
+		}
+		if c.outputOverLimit(now) {
+			over = append(over, c)
 		}
 	}
 	e.mu.Unlock()
 	for _, c := range due {
 		e.execute(c, c.onDeadline)
+	}
+	for _, c := range over {
+		e.execute(c, c.outputLimited)
 	}
 	return tickEvery, gnet.None
 }

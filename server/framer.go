@@ -62,8 +62,11 @@ func DetectMode(buf []byte) (m Mode, more bool) {
 
 // NextLine finds the first complete line in buf. It returns the line without
 // its "\n" or "\r\n" terminator and how many bytes it used; n == 0 means the
-// line is not complete yet. A line (or an incomplete prefix) longer than max
-// is errTooLarge, so nothing is buffered without bound.
+// line is not complete yet. Every byte counts against max: a line may have
+// at most max bytes before its terminator (trailing "\r" bytes included, the
+// one of "\r\n" excepted), so a line is errTooLarge as soon as more bytes
+// than that are buffered without its "\n", and nothing is buffered without
+// bound: n == 0 without an error means len(buf) <= max+1, and n <= max+2.
 func NextLine(buf []byte, max int) (line []byte, n int, err error) {
 	limit := len(buf)
 	if limit > max+2 {
@@ -71,16 +74,17 @@ func NextLine(buf []byte, max int) (line []byte, n int, err error) {
 	}
 	i := bytes.IndexByte(buf[:limit], '\n')
 	if i < 0 {
-		if len(trimCR(buf)) > max {
+		// Without a '\n' in the first max+2 bytes the line cannot end
+		// in time; max+1 bytes fit only if the last is the "\r" of "\r\n".
+		if len(buf) > max+1 || (len(buf) == max+1 && buf[max] != '\r') {
 			return nil, 0, errTooLarge
 		}
 		return nil, 0, nil
 	}
-	line = trimCR(buf[:i])
-	if len(line) > max {
+	if i == max+1 && buf[max] != '\r' {
 		return nil, 0, errTooLarge
 	}
-	return line, i + 1, nil
+	return trimCR(buf[:i]), i + 1, nil
 }
 
 // LastLine is the request of a client that half-closed without a newline.

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,14 @@ func TestNextLine(t *testing.T) {
 		{"over max incomplete", "abcde", 4, "", 0, errTooLarge},
 		{"max incomplete", "abcd", 4, "", 0, nil},
 		{"newline far away", "abcdefgh\n", 4, "", 0, errTooLarge},
+		// Every byte counts: a run of "\r" is not free (issue 9, item 2).
+		{"cr run incomplete", "x\r\r\r\r\r", 4, "", 0, errTooLarge},
+		{"cr run at max+1", "x\r\r\r\r", 4, "", 0, nil},
+		{"cr run complete", "x\r\r\r\r\r\n", 4, "", 0, errTooLarge},
+		{"cr run fits", "x\r\r\r\r\n", 4, "x", 6, nil},
+		{"max plus cr incomplete", "abcd\r", 4, "", 0, nil},
+		{"max plus byte incomplete", "abcde", 4, "", 0, errTooLarge},
+		{"only cr", strings.Repeat("\r", 20), 4, "", 0, errTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +91,7 @@ func FuzzNextLine(f *testing.F) {
 	for _, s := range []string{"ping\n", "getversion\r\n\r\n", "{\"id\":1,\"cmd\":\"ping\"}\n{\"id\":2}\n", "x", "\r\n\n\r", "a\rb\n"} {
 		f.Add([]byte(s), uint8(8), uint8(3))
 	}
+	f.Add([]byte("x"+strings.Repeat("\r", 300)), uint8(8), uint8(7))
 	f.Fuzz(func(t *testing.T, data []byte, max8, split8 uint8) {
 		max := int(max8) + 1
 		whole := lines(t, data, max, len(data)+1)
@@ -105,7 +115,15 @@ func lines(t *testing.T, data []byte, max, step int) [][]byte {
 				return append(out, []byte("ERR"))
 			}
 			if n == 0 {
+				// Size bound: an incomplete line never holds more than
+				// max bytes plus a terminator (issue 9, item 2).
+				if len(buf) > max+2 {
+					t.Fatalf("incomplete line of %d bytes buffered with max %d: %q", len(buf), max, buf)
+				}
 				break
+			}
+			if n > max+2 {
+				t.Fatalf("line of %d bytes accepted with max %d: %q", n, max, buf[:n])
 			}
 			if n > len(buf) || buf[n-1] != '\n' || bytes.IndexByte(line, '\n') >= 0 || len(line) > max {
 				t.Fatalf("bad frame: n=%d line=%q buf=%q", n, line, buf)

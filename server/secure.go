@@ -179,7 +179,7 @@ func (s *Server) inlineHardened(j *job) bool {
 		return false
 	}
 	inner := j.c.inner
-	for i := range j.frames {
+	for i := j.next; i < len(j.frames); i++ { // a continued job starts at next
 		f := &j.frames[i]
 		if inner == ModeUnknown {
 			inner = innerMode(f.plain)
@@ -187,9 +187,12 @@ func (s *Server) inlineHardened(j *job) bool {
 		if inner == ModeText {
 			return s.inlineCommand(firstLine(f.plain))
 		}
-		n := len(j.reqs)
-		j.reqs = parseLines(f.plain, j.reqs)
-		f.reqs = j.reqs[n:len(j.reqs):len(j.reqs)]
+		if i >= j.parsedFrames {
+			n := len(j.reqs)
+			j.reqs = parseLines(f.plain, j.reqs)
+			f.reqs = j.reqs[n:len(j.reqs):len(j.reqs)]
+			j.parsedFrames = i + 1
+		}
 		for k := range f.reqs {
 			if p := &f.reqs[k]; p.msg == "" && !s.inlineCommand(p.r.cmd) {
 				return false
@@ -211,13 +214,15 @@ func innerMode(plain []byte) Mode {
 	return ModeText
 }
 
-// execHardened runs what the opened frames carry. Any bad frame gets the
+// execHardened runs what the opened frames carry, from j.next up to the
+// first frame whose reply streams (see job.more). Any bad frame gets the
 // same plain line and ends the connection.
 func (s *Server) execHardened(j *job) {
 	c := j.c
 	s.openFrames(j, true)
 	var all []outItem
-	for _, f := range j.frames {
+	for ; j.next < len(j.frames); j.next++ {
+		f := j.frames[j.next]
 		if f.bad {
 			s.errors.Add(1)
 			all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
@@ -231,13 +236,21 @@ func (s *Server) execHardened(j *job) {
 			all[len(all)-1].close = true
 			break
 		}
-		sub, end := s.runJSON(j, f.plain, f.reqs, nil)
+		sub, end, _ := s.runJSON(j, f.plain, f.reqs, nil, false)
+		streams := hasStream(sub)
 		all = append(all, sealHardened(sub, f.hk, f.h.Ref)...)
 		if end {
 			all[len(all)-1].close = true
 			break
 		}
+		if streams && j.next+1 < len(j.frames) {
+			j.next++
+			j.more = true
+			j.items = append(j.items, all...)
+			return
+		}
 	}
+	j.more = false
 	if j.tooLarge && (len(all) == 0 || !all[len(all)-1].close) {
 		s.errors.Add(1) // an oversized frame is a bad frame like any other
 		all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
@@ -269,11 +282,7 @@ func sealHardened(items []outItem, hk *crypto.HardenedKey, ref [16]byte) []outIt
 // when they are all bytes, or as one stream when the reply streams (then
 // the encryption happens on the connection's writer goroutine).
 func seal(items []outItem, enc func(io.Writer) io.WriteCloser, sealBytes func(dst, plain []byte) []byte) []outItem {
-	hasStream := false
-	for _, it := range items {
-		hasStream = hasStream || it.stream != nil
-	}
-	if !hasStream {
+	if !hasStream(items) {
 		var plain []byte
 		if len(items) == 1 {
 			plain = items[0].buf
@@ -300,6 +309,15 @@ func seal(items []outItem, enc func(io.Writer) io.WriteCloser, sealBytes func(ds
 		}
 		return w.Close()
 	}}}
+}
+
+func hasStream(items []outItem) bool {
+	for _, it := range items {
+		if it.stream != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func writePart(w io.Writer, it outItem) error {

@@ -40,6 +40,7 @@ type Server struct {
 	served       atomic.Int64 // connections counted against limits.max
 	total        atomic.Int64
 	rejected     atomic.Int64
+	outLimited   atomic.Int64 // connections reset by manager_output_limit
 	rejectLinger atomic.Int64
 	bytesIn      atomic.Int64
 	bytesOut     atomic.Int64
@@ -373,7 +374,7 @@ func (s *Server) Table() *commands.Table { return s.table }
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
-		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), RepliesReset: s.resets.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}

@@ -20,13 +20,19 @@ import (
 // startServer runs a real server (real gnet engines, loopback) in-process.
 func startServer(t testing.TB, mutate func(*config.Config)) (*Server, string, string) {
 	t.Helper()
+	return startServerTable(t, commands.Default(), mutate)
+}
+
+// startServerTable is startServer with a command table of the test's own.
+func startServerTable(t testing.TB, table *commands.Table, mutate func(*config.Config)) (*Server, string, string) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.ManagerPort = freePort(t)
 	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s := New(cfg, commands.Default(), nil)
+	s := New(cfg, table, nil)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -58,14 +58,14 @@ func (c *conn) trafficLegacy(buf []byte) {
 // On the loop.
 func (c *conn) trafficJSON(buf []byte) {
 	s := c.eng.srv
-	if c.overflow {
+	if c.overflow || c.ending {
 		_, _ = c.gc.Discard(-1) // the session is ending; ignore further input
 		c.leftover = 0
 		return
 	}
-	if c.inflight || c.queueBusy() {
+	if c.inflight || c.queueBusy() || c.held != nil {
 		c.leftover = len(buf)
-		if len(buf) > s.cfg.MaxPending {
+		if len(buf)+c.heldBytes() > s.cfg.MaxPending {
 			c.overflowed()
 		}
 		return
@@ -75,6 +75,14 @@ func (c *conn) trafficJSON(buf []byte) {
 		_, _ = c.gc.Discard(used)
 	}
 	c.leftover = len(buf) - used
+	if j != nil && c.leftover > s.cfg.MaxPending {
+		// Inline batches never make the session busy, so input could pile
+		// up here faster than batches drain it: the bound holds here too.
+		// The batch taken is answered, then the session ends.
+		_, _ = c.gc.Discard(-1)
+		c.leftover = 0
+		c.overflow = true
+	}
 	c.trackPartial()
 	if j == nil {
 		c.armJSONDeadline()
@@ -90,6 +98,7 @@ func (c *conn) overflowed() {
 	_, _ = c.gc.Discard(-1)
 	c.leftover = 0
 	c.overflow = true
+	c.dropHeld()
 	if !c.inflight {
 		c.failNow("too much pipelined input", "too_large")
 	}
@@ -174,10 +183,7 @@ func (c *conn) dispatch(j *job) {
 	c.deadline.Store(0)
 	if e.srv.inline(j) {
 		e.srv.execJob(j)
-		items := j.items
-		j.items = nil
-		j.release()
-		c.deliver(items)
+		c.deliver(c.endIfOverflow(c.takeItems(j)))
 		return
 	}
 	c.inflight = true
@@ -194,14 +200,53 @@ func (c *conn) dispatch(j *job) {
 func (c *conn) complete(j *job) {
 	c.eng.jobs.Add(-1)
 	c.inflight = false
+	c.deliver(c.endIfOverflow(c.takeItems(j)))
+}
+
+// endIfOverflow ends a session that sent more than MaxPending: after the
+// replies of the batch just run (a half-closed client gets the error too:
+// it may still read). On the loop.
+func (c *conn) endIfOverflow(items []outItem) []outItem {
+	if !c.overflow {
+		return items
+	}
+	c.dropHeld()
+	if len(items) > 0 && items[len(items)-1].close {
+		return items // the batch ended the session itself (quit)
+	}
+	c.eng.srv.errors.Add(1)
+	return append(items, outItem{buf: appendEnvelopeErr(nil, nil, "too much pipelined input", "too_large"), close: true})
+}
+
+// takeItems takes a finished job's output. A job that stopped after a
+// streamed reply (job.more) is held until that reply is written: a session
+// has at most one streamed reply, and so one snapshot, in progress, however
+// many listings it pipelines; its other requests wait as bytes (in the
+// held batch and in gnet's input buffer, within MaxPending). On the loop.
+func (c *conn) takeItems(j *job) []outItem {
 	items := j.items
 	j.items = nil
-	j.release()
-	if c.overflow && !c.closed {
-		c.eng.srv.errors.Add(1)
-		items = append(items, outItem{buf: appendEnvelopeErr(nil, nil, "too much pipelined input", "too_large"), close: true})
+	if j.more {
+		c.held = j
+		return items
 	}
-	c.deliver(items)
+	j.release()
+	return items
+}
+
+// heldBytes is the input of the held batch, counted against MaxPending.
+func (c *conn) heldBytes() int {
+	if c.held == nil {
+		return 0
+	}
+	return len(c.held.in)
+}
+
+func (c *conn) dropHeld() {
+	if c.held != nil {
+		c.held.release()
+		c.held = nil
+	}
 }
 
 // failNow answers with an error produced on the loop (no worker) and ends
@@ -224,11 +269,11 @@ func (c *conn) failNow(msg, code string) {
 // newline is executed now.
 func (c *conn) onClose() {
 	rest, _ := c.gc.Peek(-1)
-	if !c.rejected && c.getPhase() == phReading && !c.eng.draining.Load() {
+	if !c.rejected && !c.aborted && !c.eng.draining.Load() {
 		c.takeEOFRequest(rest)
 	}
 	c.out.mu.Lock()
-	if (c.inflight || c.out.writing || len(c.tail) > 0) && c.out.dup == nil && !c.cut.Load() {
+	if (c.inflight || c.out.writing || c.held != nil || len(c.tail) > 0 || c.tailOver) && c.out.dup == nil && !c.cut.Load() {
 		if err := c.takeDup(); err != nil {
 			c.eng.srv.errors.Add(1)
 		}
@@ -236,19 +281,22 @@ func (c *conn) onClose() {
 	c.out.mu.Unlock()
 	c.closed = true
 	if !c.inflight && !c.queueBusy() {
-		if len(c.tail) > 0 {
-			c.dispatchTail()
-			return
-		}
-		c.finalize()
+		c.outputIdle() // held batch, then the tail; finalize when nothing is left
 	}
 }
 
+// takeEOFRequest keeps the input still unread when the client half-closes:
+// a one-shot request that ended with EOF instead of a newline, or every
+// request a JSON or hardened session sent, whether a batch is in flight or
+// not; they are answered in order after what is in flight (outputIdle).
 func (c *conn) takeEOFRequest(rest []byte) {
 	if len(bytes.TrimSpace(rest)) == 0 {
 		return
 	}
 	s := c.eng.srv
+	if c.oneShot() && c.getPhase() != phReading {
+		return
+	}
 	switch c.mode {
 	case ModeLegacy:
 		j := newJob(c)
@@ -263,14 +311,17 @@ func (c *conn) takeEOFRequest(rest []byte) {
 		j.add(line)
 		c.dispatch(j)
 	case ModeJSON, ModeHardened:
-		busy := c.inflight || c.queueBusy()
-		if busy && len(rest) > s.cfg.MaxPending {
-			return
+		if c.overflow || c.ending {
+			return // the session is ending: later input is ignored, as in OnTraffic
+		}
+		// MaxPending bounds what is kept: the whole lines that fit are
+		// answered, then the overflow error ends the session.
+		keep := max(0, s.cfg.MaxPending-c.heldBytes())
+		if len(rest) > keep {
+			rest = rest[:bytes.LastIndexByte(rest[:keep], '\n')+1]
+			c.tailOver = true
 		}
 		c.tail = append([]byte(nil), rest...)
-		if !busy {
-			c.dispatchTail() // the first batch, while the descriptor is still ours
-		}
 	}
 }
 
@@ -283,6 +334,11 @@ func (c *conn) dispatchTail() {
 	c.tail = c.tail[used:]
 	if j == nil {
 		c.tail = nil
+		if c.tailOver {
+			c.tailOver = false
+			c.failNow("too much pipelined input", "too_large")
+			return
+		}
 		c.finalize()
 		return
 	}
@@ -295,6 +351,7 @@ func (c *conn) finalize() {
 	c.setPhase(phClosed)
 	c.deadline.Store(0)
 	c.tail = nil
+	c.dropHeld()
 	c.releaseDup()
 	c.eng.forget(c)
 }
@@ -302,7 +359,7 @@ func (c *conn) finalize() {
 // onDeadline acts on an expired deadline. On the loop; the scanner already
 // cleared the deadline, and the state may have moved on since.
 func (c *conn) onDeadline() {
-	if c.closed || c.inflight || c.queueBusy() {
+	if c.closed || c.inflight || c.queueBusy() || c.held != nil {
 		return
 	}
 	switch c.getPhase() {

@@ -65,6 +65,16 @@ type job struct {
 	// their plaintexts in scratch; openOff is where the next one starts.
 	frames  []openedFrame
 	openOff int
+	// next is how far the job has run: requests of reqs (JSON sessions)
+	// or frames (hardened sessions). more: it stopped after a reply that
+	// streams, with requests left. A session runs at most one streamed
+	// reply at a time (each may hold a whole snapshot of a table): the
+	// job waits on its connection (conn.held) until that reply is
+	// written, then continues from next. parsedFrames: frames whose JSON
+	// requests inlineHardened parsed.
+	next         int
+	more         bool
+	parsedFrames int
 	// legacyOK: the legacy request in in is decrypted (decryptLegacy);
 	// legacyLine is its command line, legacyKey the key that decrypted it.
 	// legacyTried: inlineLegacy tried the keys on the loop, when the
@@ -100,6 +110,7 @@ func (j *job) release() {
 	j.reqs = j.reqs[:0]
 	clear(j.frames)
 	j.frames, j.openOff, j.scratch = j.frames[:0], 0, j.scratch[:0]
+	j.next, j.more, j.parsedFrames = 0, false, 0
 	j.legacyOK, j.legacyLine, j.legacyKey, j.legacyTried, j.legacyFP = false, nil, crypto.Key{}, false, ""
 	j.items = j.items[:0]
 	j.req.Reset()
@@ -149,9 +160,11 @@ func (s *Server) inline(j *job) bool {
 	case ModeHardened:
 		return s.inlineHardened(j)
 	case ModeJSON:
-		j.reqs = parseLines(j.in, j.reqs[:0])
+		if j.next == 0 { // a job continued after a stream is parsed already
+			j.reqs = parseLines(j.in, j.reqs[:0])
+		}
 		ok := true
-		for i := range j.reqs {
+		for i := j.next; i < len(j.reqs); i++ {
 			if p := &j.reqs[i]; p.msg == "" && !s.inlineCommand(p.r.cmd) {
 				ok = false
 			}
@@ -274,17 +287,22 @@ func (s *Server) dispatchCmd(j *job, name []byte) {
 	}
 }
 
-// execJSON runs a batch of JSON requests.
+// execJSON runs a batch of JSON requests, from j.next up to the first one
+// whose reply streams (see job.more).
 func (s *Server) execJSON(j *job) {
 	// inline parsed the batch into j.reqs. Without inline (execJob called
-	// directly, as the benchmarks do) there is nothing there: runJSON then
-	// parses the lines as it runs them.
-	reqs := j.reqs
-	if len(reqs) == 0 {
-		reqs = nil
+	// directly, as the benchmarks do) it is parsed here.
+	if j.next == 0 && len(j.reqs) == 0 {
+		j.reqs = parseLines(j.in, j.reqs[:0])
 	}
 	var end bool
-	j.items, end = s.runJSON(j, j.in, reqs, j.items)
+	var ran int
+	j.items, end, ran = s.runJSON(j, nil, j.reqs[j.next:], j.items, true)
+	j.next += ran
+	j.more = !end && j.next < len(j.reqs)
+	if j.more {
+		return
+	}
 	if j.tooLarge && !end {
 		pb := getBuf()
 		*pb = appendEnvelopeErr(*pb, nil, "request too large", commands.CodeTooLarge)
@@ -297,13 +315,16 @@ func (s *Server) execJSON(j *job) {
 // runJSON runs JSON requests, appending their envelopes to one buffer; a
 // stream closes the current buffer so order is kept. reqs are the requests
 // of in, already parsed; with reqs nil the lines of in ('\n'-separated) are
-// parsed as they run. It reports whether the session must end (quit).
-func (s *Server) runJSON(j *job, in []byte, reqs []parsedReq, items []outItem) ([]outItem, bool) {
+// parsed as they run. With oneStream it stops after the first request whose
+// reply streams. It reports whether the session must end (quit) and how
+// many requests ran.
+func (s *Server) runJSON(j *job, in []byte, reqs []parsedReq, items []outItem, oneStream bool) ([]outItem, bool, int) {
 	pb := getBuf()
 	out := *pb
 	j.items, items = items, nil // envelope() appends stream items to j.items
 	var parsed parsedReq
-	for k := 0; ; k++ {
+	k := 0
+	for ; ; k++ {
 		p := &parsed
 		if reqs != nil {
 			if k == len(reqs) {
@@ -319,13 +340,14 @@ func (s *Server) runJSON(j *job, in []byte, reqs []parsedReq, items []outItem) (
 			p.r, p.msg = parseJSONRequest(line)
 		}
 		out, pb = s.execJSONLine(j, p, out, pb)
-		if j.rep.Close {
+		if j.rep.Close || (oneStream && j.rep.Stream != nil) {
+			k++
 			break
 		}
 	}
 	*pb = out
 	items, j.items = append(j.items, outItem{buf: out, pooled: pb}), nil
-	return items, j.rep.Close
+	return items, j.rep.Close, k
 }
 
 // execJSONLine runs one request. It returns the (possibly new) output buffer.
