@@ -42,42 +42,59 @@ func listParams(req *Request) (state.ListParams, error) {
 }
 
 // listing describes one listing command for list: its columns and its
-// two encoders (VoIPmonitor's arrays, and objects for JSON sessions), bound
-// to a snapshot taken on the worker.
+// two encoders (VoIPmonitor's arrays, and objects for JSON sessions), each
+// taking its snapshot when the reply is written, not when the request is
+// run: a reply queued behind others (several listings in one hardened
+// frame, a pipelined batch) then holds no snapshot while it waits, so a
+// client that does not read cannot pin one table copy per request.
 type listing struct {
 	name    string
 	columns []string
 	check   func(state.ListParams) error // filters on fields the table has
-	// snap takes the snapshot; st is nil on a sensor without a capture
-	// source, which lists nothing (VoIPmonitor's empty listing).
-	snap func(st *state.Store) (arrays, objects func(io.Writer, state.ListParams, int) error)
+	// arrays and objects take the snapshot and encode it; st is nil on a
+	// sensor without a capture source, which lists nothing (VoIPmonitor's
+	// empty listing).
+	arrays, objects func(w io.Writer, st *state.Store, p state.ListParams, id int) error
 }
 
 var (
-	callListing = listing{"listcalls", state.CallColumns(), state.CheckCallFilters, func(st *state.Store) (a, o func(io.Writer, state.ListParams, int) error) {
-		var calls []*state.Call
-		if st != nil {
-			calls = st.Calls() // pointers to immutable records: cheap, never stalls ingest
-		}
-		a = func(w io.Writer, p state.ListParams, id int) error { return state.WriteListCalls(w, calls, p, id) }
-		o = func(w io.Writer, p state.ListParams, id int) error { return state.WriteCallObjects(w, calls, p, id) }
-		return a, o
-	}}
-	registerListing = listing{"listregisters", state.RegisterColumns(), state.CheckRegisterFilters, func(st *state.Store) (a, o func(io.Writer, state.ListParams, int) error) {
-		var regs []*state.Register
-		if st != nil {
-			regs = st.Registers()
-		}
-		a = func(w io.Writer, p state.ListParams, id int) error { return state.WriteListRegisters(w, regs, p, id) }
-		o = func(w io.Writer, p state.ListParams, id int) error { return state.WriteRegisterObjects(w, regs, p, id) }
-		return a, o
-	}}
+	callListing = listing{"listcalls", state.CallColumns(), state.CheckCallFilters,
+		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
+			return state.WriteListCalls(w, snapCalls(st), p, id)
+		},
+		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
+			return state.WriteCallObjects(w, snapCalls(st), p, id)
+		}}
+	registerListing = listing{"listregisters", state.RegisterColumns(), state.CheckRegisterFilters,
+		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
+			return state.WriteListRegisters(w, snapRegisters(st), p, id)
+		},
+		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
+			return state.WriteRegisterObjects(w, snapRegisters(st), p, id)
+		}}
 )
+
+// snapCalls is the calls of st: pointers to immutable records, cheap, and
+// never stalls ingest. None without a capture source.
+func snapCalls(st *state.Store) []*state.Call {
+	if st == nil {
+		return nil
+	}
+	return st.Calls()
+}
+
+// snapRegisters is the registrations of st, as snapCalls.
+func snapRegisters(st *state.Store) []*state.Register {
+	if st == nil {
+		return nil
+	}
+	return st.Registers()
+}
 
 func listCalls(req *Request, rep *Reply)     { list(req, rep, callListing) }
 func listRegisters(req *Request, rep *Reply) { list(req, rep, registerListing) }
 
-// list validates the params, takes the snapshot and leaves the encoding to
+// list validates the params and leaves the snapshot and its encoding to
 // the reply stream, which runs on the connection's writer goroutine.
 func list(req *Request, rep *Reply, l listing) {
 	p, err := listParams(req)
@@ -92,17 +109,23 @@ func list(req *Request, rep *Reply, l listing) {
 		return
 	}
 	st := req.Host.State() // nil without a capture source: the empty listing, as an idle VoIPmonitor
-	arrays, objects := l.snap(st)
-	if st != nil {
-		p.Now = st.Now() // durations at the sensor's clock, which moves even when traffic is quiet
-	}
 	id := req.Host.IDSensor()
+	enc := l.arrays
+	if req.JSON {
+		enc = l.objects
+	}
+	write := func(w io.Writer) error {
+		if st != nil {
+			p.Now = st.Now() // durations at the sensor's clock, which moves even when traffic is quiet
+		}
+		return enc(w, st, p, id)
+	}
 	rep.Kind = JSON
 	if req.JSON {
-		rep.Stream = func(w io.Writer) error { return objects(w, p, id) }
+		rep.Stream = write
 		return
 	}
-	rep.Stream = zipped(p.Zip, func(w io.Writer) error { return arrays(w, p, id) })
+	rep.Stream = zipped(p.Zip, write)
 }
 
 // checkFields rejects unknown "fields" before the reply starts: once a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -188,21 +189,58 @@ func TestEmptyListingWithoutCapture(t *testing.T) {
 func oneCall(t *testing.T) (*state.Store, string) {
 	t.Helper()
 	st := state.New(state.Config{FirstRef: 0x55ec92a40000})
+	ingestInvite(t, st, "zip-1@127.0.0.1")
+	calls := st.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d calls", len(calls))
+	}
+	return st, "0x" + strconv.FormatUint(calls[0].Ref, 16)
+}
+
+// ingestInvite feeds st an INVITE of a new call through the real SIP parser.
+func ingestInvite(t *testing.T, st *state.Store, callID string) {
+	t.Helper()
 	raw := "INVITE sip:200@127.0.0.1:5070 SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1\r\n" +
 		"From: <sip:100@127.0.0.1:5060>;tag=a1\r\nTo: <sip:200@127.0.0.1:5070>\r\n" +
-		"Call-ID: zip-1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+		"Call-ID: " + callID + "\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
 	var m sip.Msg
 	if err := sip.Parse([]byte(raw), &m); err != nil {
 		t.Fatal(err)
 	}
 	st.Ingest(&capture.Packet{TS: time.Now(), Src: netip.MustParseAddrPort("127.0.0.1:5060"),
 		Dst: netip.MustParseAddrPort("127.0.0.1:5070"), VLAN: -1, Payload: []byte(raw)}, &m)
-	calls := st.Calls()
-	if len(calls) != 1 {
-		t.Fatalf("%d calls", len(calls))
+}
+
+// TestQueuedListingPinsNoSnapshot (issue 9, item 3): a listing's reply
+// takes its snapshot when it is written, not when the request runs. Replies
+// queued behind others (many listcalls in one hardened frame, whose client
+// does not read) then hold no copy of the table each: the listing written
+// after the table changed shows the change.
+func TestQueuedListingPinsNoSnapshot(t *testing.T) {
+	st, _ := oneCall(t)
+	h := stubHost{t: Default(), store: st}
+	for _, json := range []bool{false, true} {
+		var rep *Reply
+		if json {
+			rep = runJSON(t, h, "listcalls", "")
+		} else {
+			rep = &Reply{}
+			Run(&Request{Cmd: h.t.Lookup([]byte("listcalls")), Host: h}, rep)
+		}
+		if rep.Failed() || rep.Stream == nil {
+			t.Fatalf("listcalls (json %v): %s", json, rep.Msg)
+		}
+		ingestInvite(t, st, fmt.Sprintf("queued-%v@127.0.0.1", json))
+		var sb strings.Builder
+		if err := rep.Stream(&sb); err != nil {
+			t.Fatal(err)
+		}
+		want := len(st.Calls())
+		if got := strings.Count(sb.String(), "@127.0.0.1"); got != want {
+			t.Errorf("listcalls (json %v) written after a call arrived lists %d calls, want %d: its snapshot was taken when the request ran", json, got, want)
+		}
 	}
-	return st, "0x" + strconv.FormatUint(calls[0].Ref, 16)
 }
 
 // TestActiveCallInfoZip: "zip":"yes" gzips the reply as VoIPmonitor does
