@@ -3,7 +3,7 @@ BUILD    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X tapline/version.Build=$(BUILD)
 RUNDIR   := run
 
-.PHONY: all build run deps test vet fmt-check fuzz fuzz-short bench bench-micro docs clean
+.PHONY: all build run deps test vet lint fmt-check fuzz fuzz-short bench bench-micro docs clean
 
 all: build
 
@@ -29,7 +29,20 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags tapline_testcmds ./...
 
-test: deps fmt-check vet
+# staticcheck, pinned, built from the Go module proxy into bin/ on first use.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := bin/staticcheck-$(STATICCHECK_VERSION)
+
+$(STATICCHECK):
+	@mkdir -p bin
+	GOBIN="$(CURDIR)/bin/.staticcheck" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/.staticcheck/staticcheck $@ && rmdir bin/.staticcheck
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags tapline_testcmds ./...
+
+test: deps fmt-check vet lint
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) --no-print-directory fuzz-short
 

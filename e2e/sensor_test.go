@@ -212,7 +212,7 @@ func serverZone(t testing.TB, recent string) *time.Location {
 	if err != nil {
 		t.Fatalf("datetime %q: %v", recent, err)
 	}
-	off := asUTC.Sub(time.Now()).Round(15 * time.Minute)
+	off := time.Until(asUTC).Round(15 * time.Minute)
 	if off < -14*time.Hour || off > 14*time.Hour {
 		t.Fatalf("datetime %q is %v away from now in any zone", recent, off)
 	}

@@ -67,8 +67,10 @@ func TestPerIPCount(t *testing.T) {
 	s := &Server{perIP: map[netip.Addr]int{}}
 	s.limits.perIP = 2
 	a := netip.MustParseAddr("192.0.2.1")
-	if !s.takeIP(a) || !s.takeIP(a) || s.takeIP(a) {
-		t.Fatal("want two places, then a refusal")
+	for i, want := range []bool{true, true, false} {
+		if got := s.takeIP(a); got != want {
+			t.Fatalf("place %d: takeIP = %v; want two places, then a refusal", i+1, got)
+		}
 	}
 	s.releaseIP(a)
 	if !s.takeIP(a) {
