@@ -73,9 +73,11 @@ bench:
 	$(GO) build -ldflags "$(LDFLAGS)" -tags tapline_testcmds -o bin/tapline-bench ./cmd/tapline
 	./bin/tapline-bench bench --standard --tapline-bin bin/tapline-bench --out bench/results --point $(BENCH_POINT)
 
-# Regenerate docs/COMMANDS.md from the command table.
+# Regenerate docs/COMMANDS.md from the command table and docs/CONFIG.md from
+# the config key table.
 docs:
 	$(GO) test ./commands/ -run TestCommandsDoc -update
+	$(GO) test ./config/ -run TestConfigDoc -update
 
 clean:
 	rm -rf bin $(RUNDIR)

@@ -44,10 +44,12 @@ func serveCmd() *cobra.Command {
 }
 
 // addKeyFlags registers one flag per config key, so flags and file keys
-// can never drift apart.
+// can never drift apart. The help is Markdown (docs/CONFIG.md); its
+// backquotes go, since pflag would take the first quoted word for the
+// flag's value name.
 func addKeyFlags(fs *pflag.FlagSet) {
 	for _, k := range config.Keys() {
-		fs.String(k.Flag, k.Default, k.Help)
+		fs.String(k.Flag, k.Default, strings.ReplaceAll(k.Help, "`", ""))
 		if k.Bool {
 			fs.Lookup(k.Flag).NoOptDefVal = "yes" // --replay-loop alone means yes
 		}
