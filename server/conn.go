@@ -42,8 +42,8 @@ type conn struct {
 	opened   time.Time
 
 	// loop-owned
-	mode       Mode
-	inner      Mode      // hardened: what the frames carry (set by the worker that opens the first)
+	mode       wireMode
+	inner      wireMode      // hardened: what the frames carry (set by the worker that opens the first)
 	lastTS     time.Time // hardened: timestamp of the last request frame opened; the next may not be older
 	closed     bool      // gnet has closed its descriptor
 	inflight   bool      // a job is out at a worker
@@ -102,14 +102,14 @@ type outItem struct {
 }
 
 // oneShot: one request, one reply, close (VoIPmonitor's model).
-func (c *conn) oneShot() bool { return c.mode == ModeText || c.mode == ModeLegacy }
+func (c *conn) oneShot() bool { return c.mode == modeText || c.mode == modeLegacy }
 
 // lineMode: persistent line-based input (JSON sessions, hardened frames).
-func (c *conn) lineMode() bool { return c.mode == ModeJSON || c.mode == ModeHardened }
+func (c *conn) lineMode() bool { return c.mode == modeJSON || c.mode == modeHardened }
 
 // maxLine is the longest input line this connection may send.
 func (c *conn) maxLine() int {
-	if c.mode == ModeHardened {
+	if c.mode == modeHardened {
 		return crypto.MaxFrameLine(c.eng.srv.cfg.MaxRequest)
 	}
 	return c.eng.srv.cfg.MaxRequest
@@ -142,7 +142,7 @@ func (c *conn) idleDeadline() int64 {
 func (c *conn) info(now time.Time) commands.ClientInfo {
 	return commands.ClientInfo{
 		ID: c.id, Peer: c.peer, Listener: c.listener,
-		Mode: Mode(c.modeA.Load()).String(), State: c.getPhase().String(),
+		Mode: wireMode(c.modeA.Load()).String(), State: c.getPhase().String(),
 		AgeMS:    now.Sub(c.opened).Milliseconds(),
 		Requests: c.requests.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		Streams: c.streams.Load(),

@@ -132,8 +132,8 @@ func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
 	if len(buf) == 0 {
 		return gnet.None
 	}
-	if c.mode == ModeUnknown {
-		m, more := DetectMode(buf)
+	if c.mode == modeUnknown {
+		m, more := detectMode(buf)
 		if more {
 			c.leftover = len(buf)
 			return gnet.None
@@ -142,9 +142,9 @@ func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.modeA.Store(uint32(m))
 	}
 	switch c.mode {
-	case ModeText:
+	case modeText:
 		c.trafficText(buf)
-	case ModeLegacy:
+	case modeLegacy:
 		c.trafficLegacy(buf)
 	default:
 		c.trafficJSON(buf)

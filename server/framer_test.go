@@ -39,9 +39,9 @@ func TestNextLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			line, n, err := NextLine([]byte(tt.in), tt.max)
+			line, n, err := nextLine([]byte(tt.in), tt.max)
 			if !errors.Is(err, tt.err) || n != tt.n || string(line) != tt.line {
-				t.Fatalf("NextLine(%q, %d) = %q, %d, %v; want %q, %d, %v", tt.in, tt.max, line, n, err, tt.line, tt.n, tt.err)
+				t.Fatalf("nextLine(%q, %d) = %q, %d, %v; want %q, %d, %v", tt.in, tt.max, line, n, err, tt.line, tt.n, tt.err)
 			}
 		})
 	}
@@ -49,38 +49,38 @@ func TestNextLine(t *testing.T) {
 
 func TestLastLine(t *testing.T) {
 	for in, want := range map[string]string{"ping": "ping", "ping\r": "ping", "ping\nx": "ping", "": ""} {
-		got, err := LastLine([]byte(in), 64)
+		got, err := lastLine([]byte(in), 64)
 		if err != nil || string(got) != want {
-			t.Errorf("LastLine(%q) = %q, %v; want %q", in, got, err, want)
+			t.Errorf("lastLine(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := LastLine([]byte("toolong"), 3); !errors.Is(err, errTooLarge) {
-		t.Errorf("LastLine over max: err = %v, want errTooLarge", err)
+	if _, err := lastLine([]byte("toolong"), 3); !errors.Is(err, errTooLarge) {
+		t.Errorf("lastLine over max: err = %v, want errTooLarge", err)
 	}
 }
 
 func TestDetectMode(t *testing.T) {
 	tests := []struct {
 		in   string
-		mode Mode
+		mode wireMode
 		more bool
 	}{
-		{"{", ModeJSON, false},
-		{"ping", ModeText, false},
-		{"a", ModeUnknown, true},
-		{"AE", ModeUnknown, true},
-		{"aes-128-cbc:", ModeLegacy, false},
-		{"AES:x", ModeLegacy, false},
-		{"abc", ModeText, false},
-		{"t", ModeUnknown, true},
-		{"tl1", ModeUnknown, true},
-		{"tl1:AAAA", ModeHardened, false},
-		{"totalcalls", ModeText, false},
-		{"tl2:", ModeText, false},
+		{"{", modeJSON, false},
+		{"ping", modeText, false},
+		{"a", modeUnknown, true},
+		{"AE", modeUnknown, true},
+		{"aes-128-cbc:", modeLegacy, false},
+		{"AES:x", modeLegacy, false},
+		{"abc", modeText, false},
+		{"t", modeUnknown, true},
+		{"tl1", modeUnknown, true},
+		{"tl1:AAAA", modeHardened, false},
+		{"totalcalls", modeText, false},
+		{"tl2:", modeText, false},
 	}
 	for _, tt := range tests {
-		if m, more := DetectMode([]byte(tt.in)); m != tt.mode || more != tt.more {
-			t.Errorf("DetectMode(%q) = %v, %v; want %v, %v", tt.in, m, more, tt.mode, tt.more)
+		if m, more := detectMode([]byte(tt.in)); m != tt.mode || more != tt.more {
+			t.Errorf("detectMode(%q) = %v, %v; want %v, %v", tt.in, m, more, tt.mode, tt.more)
 		}
 	}
 }
@@ -103,14 +103,14 @@ func FuzzNextLine(f *testing.F) {
 }
 
 // lines feeds data in chunks of size step into a growing buffer, as OnTraffic
-// sees it, and collects what NextLine yields until an error.
+// sees it, and collects what nextLine yields until an error.
 func lines(t *testing.T, data []byte, max, step int) [][]byte {
 	var out [][]byte
 	var buf []byte
 	for off := 0; off < len(data); off += step {
 		buf = append(buf, data[off:min(off+step, len(data))]...)
 		for {
-			line, n, err := NextLine(buf, max)
+			line, n, err := nextLine(buf, max)
 			if err != nil {
 				return append(out, []byte("ERR"))
 			}

@@ -109,7 +109,7 @@ func legacyLine(plain []byte) []byte { return firstLine(cutRequest(plain)) }
 // firstLine is the first line of a decrypted request, without its line
 // end; all of it when it has no '\n'.
 func firstLine(plain []byte) []byte {
-	line, _ := LastLine(plain, len(plain)+1)
+	line, _ := lastLine(plain, len(plain)+1)
 	return line
 }
 
@@ -181,10 +181,10 @@ func (s *Server) inlineHardened(j *job) bool {
 	inner := j.c.inner
 	for i := j.next; i < len(j.frames); i++ { // a continued job starts at next
 		f := &j.frames[i]
-		if inner == ModeUnknown {
+		if inner == modeUnknown {
 			inner = innerMode(f.plain)
 		}
-		if inner == ModeText {
+		if inner == modeText {
 			return s.inlineCommand(firstLine(f.plain))
 		}
 		if i >= j.parsedFrames {
@@ -207,11 +207,11 @@ const inlineSecureMax = 16 << 10
 
 // innerMode: the first frame of a hardened connection decides between a
 // one-shot text request and a JSON session.
-func innerMode(plain []byte) Mode {
+func innerMode(plain []byte) wireMode {
 	if len(plain) > 0 && plain[0] == '{' {
-		return ModeJSON
+		return modeJSON
 	}
-	return ModeText
+	return modeText
 }
 
 // execHardened runs what the opened frames carry, from j.next up to the
@@ -228,10 +228,10 @@ func (s *Server) execHardened(j *job) {
 			all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
 			break
 		}
-		if c.inner == ModeUnknown {
+		if c.inner == modeUnknown {
 			c.inner = innerMode(f.plain)
 		}
-		if c.inner == ModeText {
+		if c.inner == modeText {
 			all = append(all, sealHardened(s.runText(j, firstLine(f.plain), nil), f.hk, f.h.Ref)...)
 			all[len(all)-1].close = true
 			break
@@ -353,7 +353,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 // that is not plaintext-allowed.
 func (s *Server) plaintextTCPRefused(j *job, cmd *commands.Command) bool {
 	c := j.c
-	return cmd.NoPlaintextTCP && c.listener == "tcp" && (c.mode == ModeText || c.mode == ModeJSON) &&
+	return cmd.NoPlaintextTCP && c.listener == "tcp" && (c.mode == modeText || c.mode == modeJSON) &&
 		!s.cfg.FilePlaintext
 }
 
@@ -362,6 +362,6 @@ func (s *Server) plaintextTCPRefused(j *job, cmd *commands.Command) bool {
 // for a command allowed in plaintext, unless manager_enable_unencrypted.
 func (s *Server) needAES(j *job, cmd *commands.Command) bool {
 	c := j.c
-	return c.listener == "tcp" && (c.mode == ModeText || c.mode == ModeJSON) &&
+	return c.listener == "tcp" && (c.mode == modeText || c.mode == modeJSON) &&
 		!cmd.Plaintext && !s.cfg.Unencrypted && s.keys.RequireAES()
 }

@@ -110,7 +110,7 @@ func (s *Server) Start() error {
 			err = probePort(hostPort)
 		}
 		if err == nil {
-			err = s.run(e, s.tcpOptions()...)
+			err = s.runEngine(e, s.tcpOptions()...)
 		}
 		if err != nil {
 			return fmt.Errorf("listen on %s:%d: %w", s.cfg.ManagerIP, s.cfg.ManagerPort, err)
@@ -165,11 +165,11 @@ func probePort(addr string) error {
 	return l.Close()
 }
 
-// run starts e in its own goroutine and waits until it is listening. An
+// runEngine starts e in its own goroutine and waits until it is listening. An
 // engine that stops without being asked is restarted (revive): gnet shuts a
 // whole engine down on accept errors such as EMFILE or ENFILE and Run then
 // returns nil.
-func (s *Server) run(e *engine, opts ...gnet.Option) error {
+func (s *Server) runEngine(e *engine, opts ...gnet.Option) error {
 	go func() {
 		e.runErr = gnet.Run(e, e.gnetAddr(), opts...)
 		close(e.exited)
@@ -253,7 +253,7 @@ func (s *Server) reopen(dead *engine, opts []gnet.Option) (e *engine, gone bool,
 	}
 	if dead.name == "tcp" {
 		e = newEngine(s, "tcp", dead.addr, "")
-		err = s.run(e, opts...)
+		err = s.runEngine(e, opts...)
 	} else {
 		e, err = s.startUnix(dead.path)
 	}

@@ -194,7 +194,7 @@ func TestEnvelope(t *testing.T) {
 }
 
 // benchConn is a connection object good enough to run jobs without a network.
-func benchConn(b *testing.B, mode Mode) *conn {
+func benchConn(b *testing.B, mode wireMode) *conn {
 	s := New(config.Default(), commands.Default(), nil)
 	b.Cleanup(func() { s.pool.close() })
 	return &conn{eng: &engine{srv: s}, mode: mode}
@@ -203,7 +203,7 @@ func benchConn(b *testing.B, mode Mode) *conn {
 // BenchmarkExecText measures the worker's path for a small text command:
 // parse, dispatch, reply into a pooled buffer. Steady state allocates nothing.
 func BenchmarkExecText(b *testing.B) {
-	c := benchConn(b, ModeText)
+	c := benchConn(b, modeText)
 	b.ReportAllocs()
 	for b.Loop() {
 		j := newJob(c)
@@ -215,7 +215,7 @@ func BenchmarkExecText(b *testing.B) {
 }
 
 func BenchmarkExecJSONBatch100(b *testing.B) {
-	c := benchConn(b, ModeJSON)
+	c := benchConn(b, modeJSON)
 	var lines [][]byte
 	for i := range 100 {
 		lines = append(lines, fmt.Appendf(nil, `{"id":%d,"cmd":"ping"}`, i))
@@ -237,7 +237,7 @@ func BenchmarkFramerNextLine(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
-		_, _, _ = NextLine(buf, 64<<10)
+		_, _, _ = nextLine(buf, 64<<10)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // On the loop.
 func (c *conn) trafficText(buf []byte) {
 	s := c.eng.srv
-	line, n, err := NextLine(buf, s.cfg.MaxRequest)
+	line, n, err := nextLine(buf, s.cfg.MaxRequest)
 	if err != nil {
 		_, _ = c.gc.Discard(-1)
 		c.leftover = 0
@@ -118,7 +118,7 @@ func (c *conn) batch(buf []byte) (*job, int) {
 	var j *job
 	used := 0
 	for used < len(buf) && (j == nil || (j.lines < batchLines && len(j.in) < batchBytes)) {
-		line, n, err := NextLine(buf[used:], max)
+		line, n, err := nextLine(buf[used:], max)
 		if err == nil && n == 0 {
 			break
 		}
@@ -253,7 +253,7 @@ func (c *conn) dropHeld() {
 // the connection.
 func (c *conn) failNow(msg, code string) {
 	var b []byte
-	if c.mode == ModeJSON { // hardened sessions get plain text: no frame to answer in
+	if c.mode == modeJSON { // hardened sessions get plain text: no frame to answer in
 		b = appendEnvelopeErr(nil, nil, msg, code)
 	} else {
 		b = []byte("error: " + msg + "\n")
@@ -298,19 +298,19 @@ func (c *conn) takeEOFRequest(rest []byte) {
 		return
 	}
 	switch c.mode {
-	case ModeLegacy:
+	case modeLegacy:
 		j := newJob(c)
 		j.add(rest) // incomplete frame: fails to decrypt, answered like VoIPmonitor
 		c.dispatch(j)
-	case ModeText:
-		line, err := LastLine(rest, s.cfg.MaxRequest)
+	case modeText:
+		line, err := lastLine(rest, s.cfg.MaxRequest)
 		if err != nil {
 			return
 		}
 		j := newJob(c)
 		j.add(line)
 		c.dispatch(j)
-	case ModeJSON, ModeHardened:
+	case modeJSON, modeHardened:
 		if c.overflow || c.ending {
 			return // the session is ending: later input is ignored, as in OnTraffic
 		}

@@ -27,7 +27,7 @@ func (s *Server) startUnix(path string) (*engine, error) {
 	e := newEngine(s, "unix", "unix://"+path, path)
 	e.sock = u
 	e.bind = u.gnetAddr()
-	if err := s.run(e, gnet.WithNumEventLoop(1), gnet.WithTicker(true), gnet.WithLogger(gnetLogger{})); err != nil {
+	if err := s.runEngine(e, gnet.WithNumEventLoop(1), gnet.WithTicker(true), gnet.WithLogger(gnetLogger{})); err != nil {
 		s.releaseWhenExited(e)
 		return nil, fmt.Errorf("manager socket %q: %w", path, err)
 	}

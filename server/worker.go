@@ -155,11 +155,11 @@ func (s *Server) runJob(j *job) {
 // JSON requests are parsed here, once, for the executor too.
 func (s *Server) inline(j *job) bool {
 	switch j.c.mode {
-	case ModeLegacy:
+	case modeLegacy:
 		return s.inlineLegacy(j)
-	case ModeHardened:
+	case modeHardened:
 		return s.inlineHardened(j)
-	case ModeJSON:
+	case modeJSON:
 		if j.next == 0 { // a job continued after a stream is parsed already
 			j.reqs = parseLines(j.in, j.reqs[:0])
 		}
@@ -217,11 +217,11 @@ func nextRequestLine(in []byte) (line, rest []byte, ok bool) {
 func (s *Server) execJob(j *job) {
 	j.prepare(s)
 	switch j.c.mode {
-	case ModeJSON:
+	case modeJSON:
 		s.execJSON(j)
-	case ModeLegacy:
+	case modeLegacy:
 		s.execLegacy(j)
-	case ModeHardened:
+	case modeHardened:
 		s.execHardened(j)
 	default:
 		j.items = s.runText(j, j.in[:len(j.in)-1], j.items)
