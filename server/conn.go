@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/netip"
@@ -43,7 +44,7 @@ type conn struct {
 
 	// loop-owned
 	mode       wireMode
-	inner      wireMode      // hardened: what the frames carry (set by the worker that opens the first)
+	inner      wireMode  // hardened: what the frames carry (set by the worker that opens the first)
 	lastTS     time.Time // hardened: timestamp of the last request frame opened; the next may not be older
 	closed     bool      // gnet has closed its descriptor
 	inflight   bool      // a job is out at a worker
@@ -146,5 +147,217 @@ func (c *conn) info(now time.Time) commands.ClientInfo {
 		AgeMS:    now.Sub(c.opened).Milliseconds(),
 		Requests: c.requests.Load(), BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
 		Streams: c.streams.Load(),
+	}
+}
+
+// The life of a connection: OnOpen admits it, OnTraffic hands its bytes to
+// its wire (wire.go), dispatch runs each job its wire makes on the loop or
+// a worker, complete and deliver send the reply in order, onClose keeps
+// what a half-closed client still gets, finalize lets go.
+
+func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := e.srv
+	c := &conn{id: s.nextID.Add(1), eng: e, gc: gc, loop: gc.EventLoop(), listener: e.name, opened: time.Now()}
+	c.peer = peerOf(gc, e.name)
+	gc.SetContext(c)
+	s.total.Add(1)
+	e.mu.Lock()
+	e.conns[c.id] = c
+	e.mu.Unlock()
+	over := s.open.Add(1) > int64(s.limits.hard)
+	if e.draining.Load() {
+		c.rejected = true
+		return []byte("error: shutting down\n"), gnet.Close
+	}
+	if over { // the descriptor budget is spent: refuse at once, no linger
+		c.rejected = true
+		s.rejected.Add(1)
+		return msgTooMany, gnet.Close
+	}
+	if msg := e.admit(c); msg != nil {
+		return e.reject(c, msg)
+	}
+	c.setDeadline(s.cfg.ReadTimeout)
+	return nil, gnet.None
+}
+
+// reject answers a connection over a limit with msg. It lingers like any
+// reply so the message is not lost to a reset, but only while few rejects are
+// pending, so a flood cannot hold file descriptors.
+func (e *engine) reject(c *conn, msg []byte) ([]byte, gnet.Action) {
+	s := e.srv
+	c.rejected = true
+	s.rejected.Add(1)
+	if s.rejectLinger.Add(1) > maxRejectLinger {
+		s.rejectLinger.Add(-1)
+		return msg, gnet.Close
+	}
+	c.rejectSlot = true
+	c.deliver([]outItem{{buf: msg, close: true}})
+	return nil, gnet.None
+}
+
+const maxRejectLinger = 64
+
+func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	buf, _ := gc.Peek(-1)
+	if n := len(buf) - c.leftover; n > 0 {
+		c.bytesIn.Add(int64(n))
+		e.srv.bytesIn.Add(int64(n))
+	}
+	if c.rejected || c.getPhase() == phLinger || (c.oneShot() && c.getPhase() != phReading) {
+		_, _ = gc.Discard(-1) // after the one request, input is ignored
+		c.leftover = 0
+		return gnet.None
+	}
+	if len(buf) == 0 {
+		return gnet.None
+	}
+	if c.mode == modeUnknown {
+		m, more := detectMode(buf)
+		if more {
+			c.leftover = len(buf)
+			return gnet.None
+		}
+		c.mode = m
+		c.modeA.Store(uint32(m))
+	}
+	c.wire().traffic(c, buf)
+	return gnet.None
+}
+
+func (e *engine) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	if c, ok := gc.Context().(*conn); ok {
+		c.onClose()
+	}
+	return gnet.None
+}
+
+// dispatch runs j: on the loop when its wire says all of it may run
+// there, on a worker otherwise. On the loop.
+func (c *conn) dispatch(j *job) {
+	e := c.eng
+	if e.draining.Load() {
+		j.release()
+		c.failNow("shutting down", "shutting_down")
+		return
+	}
+	c.setPhase(phBusy)
+	c.deadline.Store(0)
+	if c.wire().prepare(e.srv, j) {
+		e.srv.execJob(j)
+		c.deliver(c.endIfOverflow(c.takeItems(j)))
+		return
+	}
+	c.inflight = true
+	e.jobs.Add(1)
+	if !e.srv.pool.submit(j) {
+		e.jobs.Add(-1)
+		c.inflight = false
+		j.release()
+		c.failNow("server busy", "busy")
+	}
+}
+
+// complete receives a worker's output. On the loop.
+func (c *conn) complete(j *job) {
+	c.eng.jobs.Add(-1)
+	c.inflight = false
+	c.deliver(c.endIfOverflow(c.takeItems(j)))
+}
+
+// takeItems takes a finished job's output. A job that stopped after a
+// streamed reply (job.more) is held until that reply is written: a session
+// has at most one streamed reply, and so one snapshot, in progress, however
+// many listings it pipelines; its other requests wait as bytes (in the
+// held batch and in gnet's input buffer, within MaxPending). On the loop.
+func (c *conn) takeItems(j *job) []outItem {
+	items := j.items
+	j.items = nil
+	if j.more {
+		c.held = j
+		return items
+	}
+	j.release()
+	return items
+}
+
+// failNow answers with an error produced on the loop (no worker) and ends
+// the connection.
+func (c *conn) failNow(msg, code string) {
+	var b []byte
+	if c.mode == modeJSON { // hardened sessions get plain text: no frame to answer in
+		b = appendEnvelopeErr(nil, nil, msg, code)
+	} else {
+		b = []byte("error: " + msg + "\n")
+	}
+	c.eng.srv.errors.Add(1)
+	c.setPhase(phBusy)
+	c.deliver([]outItem{{buf: b, close: true}})
+}
+
+// onClose runs in gnet's OnClose, the last moment the descriptor is ours. A
+// request or reply still in progress gets a dup of the socket so it completes
+// after gnet lets go; input the client sent before its EOF is kept to be
+// answered (wire.eof).
+func (c *conn) onClose() {
+	rest, _ := c.gc.Peek(-1)
+	if !c.rejected && !c.aborted && !c.eng.draining.Load() {
+		c.takeEOFRequest(rest)
+	}
+	c.out.mu.Lock()
+	if (c.inflight || c.out.writing || c.held != nil || len(c.tail) > 0 || c.tailOver) && c.out.dup == nil && !c.cut.Load() {
+		if err := c.takeDup(); err != nil {
+			c.eng.srv.errors.Add(1)
+		}
+	}
+	c.out.mu.Unlock()
+	c.closed = true
+	if !c.inflight && !c.queueBusy() {
+		c.outputIdle() // held batch, then the tail; finalize when nothing is left
+	}
+}
+
+// takeEOFRequest hands the input still unread at the client's half-close
+// to the wire: a one-shot request that ended with EOF instead of a
+// newline, or every request a session sent.
+func (c *conn) takeEOFRequest(rest []byte) {
+	if c.mode == modeUnknown || len(bytes.TrimSpace(rest)) == 0 {
+		return
+	}
+	if c.oneShot() && c.getPhase() != phReading {
+		return
+	}
+	c.wire().eof(c, rest)
+}
+
+// finalize releases what a closed connection still holds. On the loop, or
+// after the loop is gone (engine stopped).
+func (c *conn) finalize() {
+	c.setPhase(phClosed)
+	c.deadline.Store(0)
+	c.tail = nil
+	c.dropHeld()
+	c.releaseDup()
+	c.eng.forget(c)
+}
+
+// onDeadline acts on an expired deadline. On the loop; the scanner already
+// cleared the deadline, and the state may have moved on since.
+func (c *conn) onDeadline() {
+	if c.closed || c.inflight || c.queueBusy() || c.held != nil {
+		return
+	}
+	switch c.getPhase() {
+	case phLinger:
+		_ = c.loop.Close(c.gc)
+	case phReading:
+		switch {
+		case c.lineMode() && c.partial == 0:
+			c.failNow("idle timeout", "timeout")
+		default:
+			c.failNow("request timeout", "timeout")
+		}
 	}
 }

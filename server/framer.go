@@ -16,10 +16,10 @@ type wireMode uint8
 
 const (
 	modeUnknown  wireMode = iota
-	modeText          // VoIPmonitor one-shot: first line is the request, reply, close
-	modeJSON          // persistent: one JSON object per line each way
-	modeLegacy        // VoIPmonitor one-shot AES-CBC: "aes-128-cbc:<ct>:sea", reply "aes:<ct>"
-	modeHardened      // tapline frames ("tl1:" lines): a text request or a JSON session inside
+	modeText              // VoIPmonitor one-shot: first line is the request, reply, close
+	modeJSON              // persistent: one JSON object per line each way
+	modeLegacy            // VoIPmonitor one-shot AES-CBC: "aes-128-cbc:<ct>:sea", reply "aes:<ct>"
+	modeHardened          // tapline frames ("tl1:" lines): a text request or a JSON session inside
 )
 
 func (m wireMode) String() string {

@@ -200,14 +200,16 @@ func benchConn(b *testing.B, mode wireMode) *conn {
 	return &conn{eng: &engine{srv: s}, mode: mode}
 }
 
-// BenchmarkExecText measures the worker's path for a small text command:
-// parse, dispatch, reply into a pooled buffer. Steady state allocates nothing.
+// BenchmarkExecText measures the path of a small text command: split and
+// look up (prepare), run, reply into a pooled buffer. Steady state
+// allocates nothing.
 func BenchmarkExecText(b *testing.B) {
 	c := benchConn(b, modeText)
 	b.ReportAllocs()
 	for b.Loop() {
 		j := newJob(c)
 		j.add([]byte("ping"))
+		c.wire().prepare(c.eng.srv, j)
 		c.eng.srv.execJob(j)
 		putBuf(j.items[0].pooled)
 		j.release()
@@ -226,6 +228,7 @@ func BenchmarkExecJSONBatch100(b *testing.B) {
 		for _, l := range lines {
 			j.add(l)
 		}
+		c.wire().prepare(c.eng.srv, j)
 		c.eng.srv.execJob(j)
 		putBuf(j.items[0].pooled)
 		j.release()

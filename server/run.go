@@ -1,0 +1,92 @@
+package server
+
+import (
+	"tapline/commands"
+	"tapline/jsonobj"
+)
+
+// identity is who sends a request, as far as what it may run depends on
+// it: the listener it came on and the wire mode, which says whether the
+// request was encrypted with a key.
+type identity struct {
+	listener string // "tcp" or "unix"
+	wire     wireMode
+}
+
+// encrypted: the request was sealed with a key (legacy AES or hardened frames).
+func (id identity) encrypted() bool { return id.wire == modeLegacy || id.wire == modeHardened }
+
+// identity of c's requests; its mode is known once it sent a request.
+func (c *conn) identity() identity { return identity{listener: c.listener, wire: c.mode} }
+
+// run runs one request for id into j.rep. Every request of every wire mode
+// comes here once it is framed, decrypted, split and looked up, and its
+// reply goes from here to the one ordered delivery path (deliver.go), so
+// this is the one place where who asks meets what the command allows.
+func (s *Server) run(j *job, id identity, q *request) {
+	j.rep.Reset()
+	j.c.requests.Add(1)
+	cmd := q.cmd
+	switch {
+	case q.msg != "":
+		s.errors.Add(1)
+		j.rep.FailText(commands.CodeInvalid, q.msg, "")
+		return
+	case cmd == nil:
+		s.errors.Add(1)
+		commands.NotFound(&j.rep)
+		return
+	}
+	s.reqs[cmd.Index].Add(1)
+	if s.needAES(id, cmd) {
+		s.errors.Add(1)
+		j.rep.FailText(commands.CodeForbidden, "need aes!", "need aes!\n")
+		return
+	}
+	if s.plaintextTCPRefused(id, cmd) {
+		s.errors.Add(1)
+		j.rep.Fail(commands.CodeForbidden, cmd.Name+" refused on plaintext TCP")
+		return
+	}
+	j.req.Cmd, j.req.JSON, j.req.Args = cmd, q.json, q.args
+	if q.quote {
+		j.req.Args = jsonobj.AppendString(nil, q.args)
+	}
+	commands.Run(&j.req, &j.rep)
+	if j.rep.Failed() {
+		s.errors.Add(1)
+	}
+}
+
+// needAES applies VoIPmonitor's plaintext policy: on TCP, once a key exists
+// (or a configured key source never answered), a plaintext request must be
+// for a command allowed in plaintext, unless manager_enable_unencrypted.
+func (s *Server) needAES(id identity, cmd *commands.Command) bool {
+	return id.listener == "tcp" && !id.encrypted() &&
+		!cmd.Plaintext && !s.cfg.Unencrypted && s.keys.RequireAES()
+}
+
+// plaintextTCPRefused keeps commands marked NoPlaintextTCP (manager_file)
+// off plaintext TCP, key or no key, unless manager_file_plaintext. needAES
+// runs first: with a key, "need aes!" is the answer, as for any command
+// that is not plaintext-allowed.
+func (s *Server) plaintextTCPRefused(id identity, cmd *commands.Command) bool {
+	return cmd.NoPlaintextTCP && id.listener == "tcp" && !id.encrypted() && !s.cfg.FilePlaintext
+}
+
+// runText runs one request and appends its reply as VoIPmonitor's text
+// mode sends it: the bytes as they are, or the stream.
+func (s *Server) runText(j *job, q *request, items []outItem) []outItem {
+	s.run(j, j.c.identity(), q)
+	rep := &j.rep
+	if rep.Stream != nil {
+		size := int64(-1)
+		if rep.Kind == commands.Binary {
+			size = rep.Size
+		}
+		return append(items, outItem{stream: rep.Stream, size: size})
+	}
+	pb := getBuf()
+	*pb = append(*pb, rep.Body...)
+	return append(items, outItem{buf: *pb, pooled: pb})
+}
