@@ -173,6 +173,35 @@ func writeItem(w io.Writer, it outItem, nice int) error {
 	return writePart(w, it)
 }
 
+// writePart writes one item: its bytes, or its stream, checked against the
+// announced size.
+func writePart(w io.Writer, it outItem) error {
+	if it.stream == nil {
+		_, err := w.Write(it.buf)
+		putBuf(it.pooled)
+		return err
+	}
+	cw := &countWriter{w: w}
+	if err := it.stream(cw); err != nil {
+		return err
+	}
+	if it.size >= 0 && cw.n != it.size {
+		return errStreamSize
+	}
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
 func (c *conn) dropQueue() {
 	c.out.mu.Lock()
 	for _, it := range c.out.queue {
