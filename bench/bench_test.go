@@ -319,3 +319,63 @@ func TestRatios(t *testing.T) {
 		}
 	}
 }
+
+// TestStandardReportsFromSaved redraws the committed run's reports (what
+// `tapline bench --report-from` and `make bench-report` do) and checks that
+// docs/PERFORMANCE.md is what the committed latest.json gives.
+func TestStandardReportsFromSaved(t *testing.T) {
+	rep, err := ReadJSON("results/latest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "docs", "PERFORMANCE.md")
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "bench", "results")
+	if err := WriteStandardReports(out, doc, rep); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(out, "latest.png")); err != nil || fi.Size() < 10000 {
+		t.Fatalf("chart: %v, %v", fi, err)
+	}
+	got, _ := os.ReadFile(doc)
+	for _, want := range []string{"](../bench/results/latest.png)", "](../bench/results/latest.md)", "| one-shot TCP, 16 / 64 conns | ", "## Ratios"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("PERFORMANCE.md lacks %q", want)
+		}
+	}
+	committed, err := os.ReadFile("../docs/PERFORMANCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(committed) != string(got) {
+		t.Error("docs/PERFORMANCE.md is stale: run make bench-report")
+	}
+}
+
+func TestStandardPanels(t *testing.T) {
+	mk := func(sec, label, tp, mode, cm, req string, c int, rate float64) *Result {
+		return &Result{Note: sec, Label: label, Transport: tp, Mode: mode, Crypto: cm, Request: req, Concurrency: c, Throughput: rate}
+	}
+	rep := &Report{Results: []*Result{
+		mk("oneshot", "tapline", "tcp", OneShot, "none", "getversion", 16, 20000),
+		mk("oneshot", "floor", "tcp", OneShot, "none", "ping", 16, 25000),
+		mk("session", "tapline", "tcp", Session, "none", "ping", 1, 45000),
+	}}
+	ps := standardPanels(rep)
+	if len(ps) != 2 {
+		t.Fatalf("%d panels, want one-shot and session only", len(ps))
+	}
+	g := ps[0].groups[0]
+	if g.labels[0] != "20.0k" || g.labels[1] != "0.80×" || g.labels[2] != "" || g.labels[4] != "2.41×" {
+		t.Errorf("one-shot labels %q", g.labels)
+	}
+	if err := StandardChart(filepath.Join(t.TempDir(), "c.svg"), rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := StandardChart(filepath.Join(t.TempDir(), "c.png"), &Report{}); err == nil {
+		t.Error("an empty report should be refused")
+	}
+}

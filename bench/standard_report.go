@@ -183,32 +183,44 @@ func StandardMarkdown(rep *Report, chart string) string {
 		}
 	}
 	if chart != "" {
-		fmt.Fprintf(&b, "\n![throughput and p99 by connections](%s)\n", chart)
+		fmt.Fprintf(&b, "\n![tapline beside the floor and its peers, one panel per section](%s)\n", chart)
 	}
 	return b.String()
 }
 
-func writeStandard(dir string, rep *Report) error {
+// WriteStandardReports writes a standard report under dir: latest.json,
+// the chart latest.png and latest.md; and, when docPath is not empty, the
+// performance page (docs/PERFORMANCE.md) that links to both.
+func WriteStandardReports(dir, docPath string, rep *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var chartRs []*Result
-	for _, r := range rep.Results {
-		if r.Note == "oneshot" || r.Note == "session" {
-			chartRs = append(chartRs, r)
-		}
-	}
 	chart := "latest.png"
-	if len(chartRs) == 0 {
-		chart = ""
-	} else if err := Plot(filepath.Join(dir, chart), "tapline bench", chartRs); err != nil {
+	if err := StandardChart(filepath.Join(dir, chart), rep); err != nil {
 		rep.Notes = append(rep.Notes, "chart: "+err.Error())
 		chart = ""
 	}
 	if err := WriteJSON(filepath.Join(dir, "latest.json"), rep); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "latest.md"), []byte(StandardMarkdown(rep, chart)), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(StandardMarkdown(rep, chart)), 0o644); err != nil {
+		return err
+	}
+	if docPath == "" {
+		return nil
+	}
+	rel := func(name string) string {
+		r, err := filepath.Rel(filepath.Dir(docPath), filepath.Join(dir, name))
+		if err != nil {
+			return filepath.Join(dir, name)
+		}
+		return filepath.ToSlash(r)
+	}
+	img := ""
+	if chart != "" {
+		img = rel(chart)
+	}
+	return os.WriteFile(docPath, []byte(PerformanceDoc(rep, img, rel("latest.md"))), 0o644)
 }
 
 // snapshotRatios: the listing's wire rate and what it does to small
