@@ -46,25 +46,25 @@ func TestParseTarget(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
-		{FormatRate(0), "0"},
-		{FormatRate(999.4), "999"},
-		{FormatRate(1000), "1,000"},
-		{FormatRate(12345.6), "12,346"},
-		{FormatRate(1234567), "1,234,567"},
-		{FormatRate(-4321), "-4,321"},
-		{FormatLatency(0), "–"},
-		{FormatLatency(3.25), "3.2 µs"},
-		{FormatLatency(31), "31 µs"},
-		{FormatLatency(999), "999 µs"},
-		{FormatLatency(4200), "4.20 ms"},
-		{FormatLatency(12500), "12.5 ms"},
-		{FormatLatency(1.1e6), "1.10 s"},
-		{FormatErrors(nil), "0"},
-		{FormatErrors(map[string]int64{ErrTimeout: 1, ErrRefused: 3}), "refused 3, timeout 1"},
-		{FormatBytes(17), "17 B"},
-		{FormatBytes(2048), "2.0 KiB"},
-		{FormatBytes(1 << 20), "1.0 MiB"},
-		{FormatBytes(3 << 30), "3.0 GiB"},
+		{formatRate(0), "0"},
+		{formatRate(999.4), "999"},
+		{formatRate(1000), "1,000"},
+		{formatRate(12345.6), "12,346"},
+		{formatRate(1234567), "1,234,567"},
+		{formatRate(-4321), "-4,321"},
+		{formatLatency(0), "–"},
+		{formatLatency(3.25), "3.2 µs"},
+		{formatLatency(31), "31 µs"},
+		{formatLatency(999), "999 µs"},
+		{formatLatency(4200), "4.20 ms"},
+		{formatLatency(12500), "12.5 ms"},
+		{formatLatency(1.1e6), "1.10 s"},
+		{formatErrors(nil), "0"},
+		{formatErrors(map[string]int64{ErrTimeout: 1, ErrRefused: 3}), "refused 3, timeout 1"},
+		{formatBytes(17), "17 B"},
+		{formatBytes(2048), "2.0 KiB"},
+		{formatBytes(1 << 20), "1.0 MiB"},
+		{formatBytes(3 << 30), "3.0 GiB"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
@@ -162,7 +162,7 @@ func short(t *testing.T, cfg Config) *Result {
 	if err != nil {
 		t.Fatalf("%s %s: %v", cfg.Target, cfg.Mode, err)
 	}
-	if r.Requests == 0 || r.ErrorCount() != 0 {
+	if r.Requests == 0 || r.errorCount() != 0 {
 		t.Fatalf("%s %s %s %q: %d ok, errors %v (last: %s)", cfg.Target, cfg.Mode, cfg.Crypto, cfg.Command+cfg.RawLine, r.Requests, r.Errors, r.LastError)
 	}
 	if r.Throughput <= 0 || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.BytesIn == 0 || r.BytesOut == 0 {
@@ -306,7 +306,7 @@ func TestRatios(t *testing.T) {
 		mk("crypto", "tapline", "tcp", Session, "none", "ping", 16, 40000),
 		mk("crypto", "tapline", "tcp", Session, "hardened", "ping", 16, 36000),
 	}
-	got := strings.Join(Ratios(rs), "\n")
+	got := strings.Join(ratios(rs), "\n")
 	for _, want := range []string{
 		"one-shot tcp c=16: tapline / floor = 1.00× (target ≥ 0.9×: meets)",
 		"one-shot tcp c=16: tapline / HAProxy (successful) = 0.80× (target ≥ 1.0×: **misses**)",
@@ -372,10 +372,10 @@ func TestStandardPanels(t *testing.T) {
 	if g.labels[0] != "20.0k" || g.labels[1] != "0.80×" || g.labels[2] != "" || g.labels[4] != "2.41×" {
 		t.Errorf("one-shot labels %q", g.labels)
 	}
-	if err := StandardChart(filepath.Join(t.TempDir(), "c.svg"), rep); err != nil {
+	if err := standardChart(filepath.Join(t.TempDir(), "c.svg"), rep); err != nil {
 		t.Fatal(err)
 	}
-	if err := StandardChart(filepath.Join(t.TempDir(), "c.png"), &Report{}); err == nil {
+	if err := standardChart(filepath.Join(t.TempDir(), "c.png"), &Report{}); err == nil {
 		t.Error("an empty report should be refused")
 	}
 }

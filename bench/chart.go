@@ -54,8 +54,8 @@ var seriesColors = map[string]color.Color{
 	"during listcalls": color.RGBA{0x6f, 0x9f, 0xe0, 0xff},
 }
 
-// StandardChart writes the standard comparison's chart (.png or .svg).
-func StandardChart(path string, rep *Report) error {
+// standardChart writes the standard comparison's chart (.png or .svg).
+func standardChart(path string, rep *Report) error {
 	panels := standardPanels(rep)
 	if len(panels) == 0 {
 		return errors.New("no results to chart")
@@ -310,9 +310,9 @@ func cryptoPanel(rs []*Result) *chartPanel {
 				if r == nil {
 					return math.NaN()
 				}
-				return r.MBps()
+				return r.mbps()
 			}
-			lbl = fmt.Sprintf("%.0f MB/s", plain.MBps())
+			lbl = fmt.Sprintf("%.0f MB/s", plain.mbps())
 		}
 		p.groups = append(p.groups, relativeGroup(k.name, lbl, val(plain),
 			val(find(rs, "crypto", "tapline", "tcp", k.mode, "legacy", k.req, 0)),
@@ -329,12 +329,12 @@ func snapshotPanel(rs []*Result) *chartPanel {
 	}
 	title := "ping beside a streaming listcalls"
 	if l := find(rs, "snapshot", "tapline", "tcp", OneShot, "", "listcalls", 0); l != nil {
-		title = fmt.Sprintf("ping beside listcalls of %s calls at %.0f MB/s", FormatRate(float64(l.TableCalls)), l.MBps())
+		title = fmt.Sprintf("ping beside listcalls of %s calls at %.0f MB/s", formatRate(float64(l.TableCalls)), l.mbps())
 	}
 	return &chartPanel{title: title, note: "on the bars: ÷ idle", yLabel: "÷ idle", series: []string{"idle", "during listcalls"},
 		groups: []chartGroup{
 			relativeGroup("ping req/s", shortRate(idle.Throughput), idle.Throughput, busy.Throughput),
-			relativeGroup("ping p99 latency (lower is better)", FormatLatency(idle.Latency.P99), idle.Latency.P99, busy.Latency.P99),
+			relativeGroup("ping p99 latency (lower is better)", formatLatency(idle.Latency.P99), idle.Latency.P99, busy.Latency.P99),
 		}}
 }
 

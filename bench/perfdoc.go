@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// PerformanceDoc renders docs/PERFORMANCE.md from a standard report: what
+// performanceDoc renders docs/PERFORMANCE.md from a standard report: what
 // the bench measures, the chart, a summary table, the ratios and what the
 // numbers mean. chart and details are paths relative to the document (the
 // chart image and the full tables, latest.md). `make bench` writes it; so
 // does `tapline bench --report-from latest.json` without measuring again.
-func PerformanceDoc(rep *Report, chart, details string) string {
+func performanceDoc(rep *Report, chart, details string) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# Performance\n\n")
@@ -23,7 +23,7 @@ func PerformanceDoc(rep *Report, chart, details string) string {
 		"each keeps its better run; req/s counts successful requests only.\n\n")
 	var errs int64
 	for _, r := range rep.Results {
-		errs += r.ErrorCount()
+		errs += r.errorCount()
 	}
 	w("Latest run: %s, %s. Runs on a shared machine vary by about ±20 %%. Failed requests in the whole run: %d.\n\n",
 		rep.Started.UTC().Format("2006-01-02"), rep.Machine, errs)
@@ -37,7 +37,7 @@ func PerformanceDoc(rep *Report, chart, details string) string {
 	w("\n")
 	readingNotes(&b, rep)
 	w("## Ratios\n\n")
-	for _, l := range Ratios(rep.Results) {
+	for _, l := range ratios(rep.Results) {
 		w("- %s\n", l)
 	}
 	if len(rep.Skipped) > 0 {
@@ -138,7 +138,7 @@ func readingNotes(b *strings.Builder, rep *Report) {
 	if t := perConns(rs, "tapline", "tcp", tput); len(t) > 0 {
 		w("## Reading the numbers\n\n")
 		w("VoIPmonitor's own manager managed %s (TCP) and %s (Unix) one-shot requests per second on this kind of machine: "+
-			"tapline does %s on TCP and %s on Unix. ", FormatRate(voipmonitorRate["tcp"]), FormatRate(voipmonitorRate["unix"]),
+			"tapline does %s on TCP and %s on Unix. ", formatRate(voipmonitorRate["tcp"]), formatRate(voipmonitorRate["unix"]),
 			span("×", 2, over("tapline", "tcp")...), span("×", 2, over("tapline", "unix")...))
 		w("On TCP even the floor reaches only %s: a connection per request is kernel work (87 %% of the server's CPU "+
 			"in `perf` when this was profiled), and tapline's server CPU per request (%s) compares with HAProxy's (%s). ",
@@ -166,7 +166,7 @@ func cryptoNotes(b *strings.Builder, rs []*Result) {
 	}
 	if p, l, h := get(OneShot, "none", "test_blob"), get(OneShot, "legacy", "test_blob"), get(OneShot, "hardened", "test_blob"); p != nil && l != nil && h != nil {
 		parts = append(parts, fmt.Sprintf("a 1 MiB reply at %d conns: %.0f MB/s plain, %.0f MB/s legacy, %.0f MB/s hardened "+
-			"(`openssl speed -evp aes-128-cbc` on the reference machine: 1.1 GB/s)", p.Concurrency, p.MBps(), l.MBps(), h.MBps()))
+			"(`openssl speed -evp aes-128-cbc` on the reference machine: 1.1 GB/s)", p.Concurrency, p.mbps(), l.mbps(), h.mbps()))
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(b, "Encryption, TCP, 16 conns: %s.\n\n", strings.Join(parts, "; "))
@@ -180,7 +180,7 @@ func snapshotNotes(b *strings.Builder, rep *Report) {
 	}
 	fmt.Fprintf(b, "A large snapshot: `listcalls` of %s live calls (a synthetic capture replayed through the real sensor "+
 		"pipeline; %.1f MB per listing) streams at %.0f MB/s over TCP",
-		FormatRate(float64(list.TableCalls)), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, list.MBps())
+		formatRate(float64(list.TableCalls)), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, list.mbps())
 	if e := rep.Encoding; e != nil {
 		fmt.Fprintf(b, ", and its encoder alone runs at %.2f GB/s on one core (`BenchmarkListCallsReplayed` in `bench/`; "+
 			"`BenchmarkWriteListCalls` in `state/` measures it on in-cache records)", e.GBps)
@@ -190,7 +190,7 @@ func snapshotNotes(b *strings.Builder, rep *Report) {
 	busy := find(rep.Results, "snapshot", "ping during listcalls", "tcp", Session, "", "ping", 0)
 	if idle != nil && busy != nil {
 		fmt.Fprintf(b, "While listings stream back to back, `ping` on another connection has a p99 of %s against %s idle "+
-			"(without `manager_stream_nice` it was 2–3×).", FormatLatency(busy.Latency.P99), FormatLatency(idle.Latency.P99))
+			"(without `manager_stream_nice` it was 2–3×).", formatLatency(busy.Latency.P99), formatLatency(idle.Latency.P99))
 	}
 	b.WriteString("\n\n")
 }

@@ -38,8 +38,8 @@ func find(rs []*Result, section, label, transport, mode, cryptoMode, reqPrefix s
 	return nil
 }
 
-// Ratios computes the comparisons issue 5 asks for, as Markdown list items.
-func Ratios(rs []*Result) []string {
+// ratios computes the comparisons issue 5 asks for, as Markdown list items.
+func ratios(rs []*Result) []string {
 	var out []string
 	ratio := func(a, b *Result) (float64, bool) {
 		if a == nil || b == nil || b.Throughput == 0 {
@@ -65,7 +65,7 @@ func Ratios(rs []*Result) []string {
 			}
 			if h := find(rs, "oneshot", "haproxy", tp, OneShot, "", "", c); h != nil {
 				v, _ := ratio(t, h)
-				add("one-shot %s c=%d: tapline / HAProxy (successful) = %.2f× (target ≥ 1.0×: %s); HAProxy errors: %s", tp, c, v, check(v, 1), FormatErrors(h.Errors))
+				add("one-shot %s c=%d: tapline / HAProxy (successful) = %.2f× (target ≥ 1.0×: %s); HAProxy errors: %s", tp, c, v, check(v, 1), formatErrors(h.Errors))
 			}
 			if r := find(rs, "oneshot", "redis", tp, OneShot, "", "", c); r != nil {
 				v, _ := ratio(t, r)
@@ -74,7 +74,7 @@ func Ratios(rs []*Result) []string {
 			vm := map[string]float64{"tcp": 8300, "unix": 12600}[tp]
 			v := t.Throughput / vm
 			add("one-shot %s c=%d: tapline / VoIPmonitor (%s req/s) = %.2f× (target ≥ 2×: %s); tapline errors: %s",
-				tp, c, FormatRate(vm), v, check(v, 2), FormatErrors(t.Errors))
+				tp, c, formatRate(vm), v, check(v, 2), formatErrors(t.Errors))
 		}
 	}
 	for _, c := range []int{1, 16, 64} {
@@ -114,7 +114,7 @@ func Ratios(rs []*Result) []string {
 	for _, cm := range []string{"legacy", "hardened"} {
 		b := find(rs, "crypto", "tapline", "tcp", OneShot, cm, "test_blob", 0)
 		if v, ok := ratio(b, plainBlob); ok {
-			add("1 MiB reply one-shot: %s / plain = %.2f× (%.0f vs %.0f MB/s)", cm, v, b.MBps(), plainBlob.MBps())
+			add("1 MiB reply one-shot: %s / plain = %.2f× (%.0f vs %.0f MB/s)", cm, v, b.mbps(), plainBlob.mbps())
 		}
 	}
 	out = append(out, snapshotRatios(rs)...)
@@ -130,17 +130,17 @@ func Ratios(rs []*Result) []string {
 			add("client headroom: echo session c=16 = %s req/s, %.2f× the best session result (%s c=%d) at %.1f µs of client CPU "+
 				"per request: with one request in flight, each costs a write and a wake-up on both sides of the shared cores, "+
 				"so sessions are bound by those, not by the client's own work (the pipelined echo below shows that)",
-				FormatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency, e.CPUPerReqUS)
+				formatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency, e.CPUPerReqUS)
 		}
 	}
 	if e := find(rs, "", "echo", "tcp", Pipeline, "", "", 16); e != nil {
-		add("client headroom: echo pipelined c=16 = %s req/s at %.1f µs of client CPU per request", FormatRate(e.Throughput), e.CPUPerReqUS)
+		add("client headroom: echo pipelined c=16 = %s req/s at %.1f µs of client CPU per request", formatRate(e.Throughput), e.CPUPerReqUS)
 	}
 	return out
 }
 
-// StandardMarkdown renders the standard comparison.
-func StandardMarkdown(rep *Report, chart string) string {
+// standardMarkdown renders the standard comparison.
+func standardMarkdown(rep *Report, chart string) string {
 	var b strings.Builder
 	b.WriteString("# tapline bench: standard comparison\n\n")
 	fmt.Fprintf(&b, "Run %s. Machine: %s.\n\n", rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Machine)
@@ -167,7 +167,7 @@ func StandardMarkdown(rep *Report, chart string) string {
 			e.Calls, float64(e.Bytes)/1e6, e.GBps, map[bool]string{true: "meets", false: "**misses**"}[e.GBps >= 1])
 	}
 	b.WriteString("## Ratios\n\n")
-	for _, l := range Ratios(rep.Results) {
+	for _, l := range ratios(rep.Results) {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
 	if len(rep.Skipped) > 0 {
@@ -196,14 +196,14 @@ func WriteStandardReports(dir, docPath string, rep *Report) error {
 		return err
 	}
 	chart := "latest.png"
-	if err := StandardChart(filepath.Join(dir, chart), rep); err != nil {
+	if err := standardChart(filepath.Join(dir, chart), rep); err != nil {
 		rep.Notes = append(rep.Notes, "chart: "+err.Error())
 		chart = ""
 	}
 	if err := WriteJSON(filepath.Join(dir, "latest.json"), rep); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(StandardMarkdown(rep, chart)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(standardMarkdown(rep, chart)), 0o644); err != nil {
 		return err
 	}
 	if docPath == "" {
@@ -220,7 +220,7 @@ func WriteStandardReports(dir, docPath string, rep *Report) error {
 	if chart != "" {
 		img = rel(chart)
 	}
-	return os.WriteFile(docPath, []byte(PerformanceDoc(rep, img, rel("latest.md"))), 0o644)
+	return os.WriteFile(docPath, []byte(performanceDoc(rep, img, rel("latest.md"))), 0o644)
 }
 
 // snapshotRatios: the listing's wire rate and what it does to small
@@ -230,7 +230,7 @@ func snapshotRatios(rs []*Result) []string {
 	list := find(rs, "snapshot", "tapline", "tcp", OneShot, "", "listcalls", 0)
 	if list != nil {
 		out = append(out, fmt.Sprintf("listcalls of %s calls over TCP: %.0f MB/s on the wire, %.1f MB per listing, %s listings/s",
-			FormatRate(float64(list.TableCalls)), list.MBps(), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, FormatRate(list.Throughput)))
+			formatRate(float64(list.TableCalls)), list.mbps(), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, formatRate(list.Throughput)))
 	}
 	idle := find(rs, "snapshot", "ping idle", "tcp", Session, "", "ping", 0)
 	busy := find(rs, "snapshot", "ping during listcalls", "tcp", Session, "", "ping", 0)
@@ -241,7 +241,7 @@ func snapshotRatios(rs []*Result) []string {
 			verdict = "**misses**"
 		}
 		out = append(out, fmt.Sprintf("ping p99 while listcalls streams / idle = %s / %s = %.2f× (target ≤ 2×: %s); pings/s %s → %s",
-			FormatLatency(busy.Latency.P99), FormatLatency(idle.Latency.P99), v, verdict, FormatRate(idle.Throughput), FormatRate(busy.Throughput)))
+			formatLatency(busy.Latency.P99), formatLatency(idle.Latency.P99), v, verdict, formatRate(idle.Throughput), formatRate(busy.Throughput)))
 	}
 	return out
 }

@@ -357,7 +357,7 @@ func (s *standardRun) measure(section string, c Config) *Result {
 	r.Note = section
 	s.logf("%-9s %-8s %-5s %-8s %-8s c=%-3d d=%-2d %10s req/s  p99 %-9s errors %s",
 		section, r.Label, r.Transport, r.Mode, r.Crypto, r.Concurrency, r.Depth,
-		FormatRate(r.Throughput), FormatLatency(r.Latency.P99), FormatErrors(r.Errors))
+		formatRate(r.Throughput), formatLatency(r.Latency.P99), formatErrors(r.Errors))
 	return r
 }
 
@@ -479,11 +479,11 @@ func (s *standardRun) cryptoSection() {
 // other connections idle and while listings stream back to back.
 func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir string, run func(string, Config)) error {
 	pcap := filepath.Join(dir, "calls.pcap")
-	if err := WriteCallsCapture(pcap, o.SnapshotCalls); err != nil {
+	if err := writeCallsCapture(pcap, o.SnapshotCalls); err != nil {
 		return err
 	}
 	defer os.Remove(pcap)
-	enc, err := MeasureEncoding(ctx, pcap, o.Point)
+	enc, err := measureEncoding(ctx, pcap, o.Point)
 	if err != nil {
 		return err
 	}
