@@ -37,6 +37,10 @@
 //
 // Open takes a URL (see ParseURL); every call is bounded by a short timeout so
 // a dead Redis makes calls fail fast instead of hanging the sensor.
+//
+// It owns every Redis key name, the URL syntax (url.go) and the Redis I/O.
+// It must not import any other tapline package: keyring and cmd/tapline
+// call it.
 package redisstore
 
 import "strconv"
