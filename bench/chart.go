@@ -154,7 +154,11 @@ type shortTicks struct{}
 func (shortTicks) Ticks(lo, hi float64) []plot.Tick {
 	ts := plot.DefaultTicks{}.Ticks(lo, hi)
 	for i := range ts {
-		if ts[i].Label != "" && ts[i].Value >= 1000 {
+		switch {
+		case ts[i].Label == "":
+		case ts[i].Value == 0:
+			ts[i].Label = "0"
+		case ts[i].Value >= 1000:
 			ts[i].Label = shortRate(ts[i].Value)
 		}
 	}
@@ -197,10 +201,37 @@ func standardPanels(rep *Report) []*chartPanel {
 	var out []*chartPanel
 	for _, build := range []func([]*Result) *chartPanel{oneShotPanel, sessionPanel, pipelinePanel, cryptoPanel, snapshotPanel} {
 		if p := build(rep.Results); p != nil && len(p.groups) > 0 {
-			out = append(out, p)
+			out = append(out, p.withoutEmptySeries())
 		}
 	}
 	return out
+}
+
+// withoutEmptySeries drops the series no group has a value for (a peer
+// that was not installed), from the legend and the bars.
+func (p *chartPanel) withoutEmptySeries() *chartPanel {
+	keep := make([]bool, len(p.series))
+	for _, g := range p.groups {
+		for i, v := range g.values {
+			keep[i] = keep[i] || !math.IsNaN(v)
+		}
+	}
+	q := &chartPanel{title: p.title, note: p.note, yLabel: p.yLabel}
+	for i, s := range p.series {
+		if keep[i] {
+			q.series = append(q.series, s)
+		}
+	}
+	for _, g := range p.groups {
+		ng := chartGroup{name: g.name}
+		for i := range g.values {
+			if keep[i] {
+				ng.values, ng.labels = append(ng.values, g.values[i]), append(ng.labels, g.labels[i])
+			}
+		}
+		q.groups = append(q.groups, ng)
+	}
+	return q
 }
 
 // versusGroup is one case of tapline against the floor and the peers:

@@ -29,9 +29,10 @@ func performanceDoc(rep *Report, chart, details string) string {
 		rep.Started.UTC().Format("2006-01-02"), rep.Machine, errs)
 	if chart != "" {
 		w("![tapline beside the floor and its peers, one panel per section](%s)\n\n", chart)
-		w("One panel per section. In the first three, the tapline bar carries its rate and every other bar " +
-			"tapline ÷ that target (above 1.00× tapline is faster). Encryption compares each framing with plain " +
-			"requests; the last panel compares `ping` while a large listing streams with `ping` on an idle server.\n\n")
+		w("One panel per section. In the one-shot, session and pipelined panels the tapline bar carries its rate " +
+			"and every other bar tapline ÷ that target (above 1.00× tapline is faster). The encryption panel " +
+			"compares each framing with plain requests, the snapshot panel `ping` while a large listing streams " +
+			"with `ping` on an idle server.\n\n")
 	}
 	summaryTable(&b, rep.Results)
 	w("\n")
