@@ -3,7 +3,7 @@ BUILD    := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X tapline/version.Build=$(BUILD)
 RUNDIR   := run
 
-.PHONY: all build run deps test vet lint fmt-check fuzz fuzz-short bench bench-micro docs clean
+.PHONY: all build run deps test vet lint fmt-check fuzz fuzz-short bench bench-report bench-micro docs clean
 
 all: build
 
@@ -66,12 +66,18 @@ bench-micro:
 
 # The standard comparison of issue 5: tapline vs the gnet floor vs Redis vs
 # HAProxy (each started on loopback when installed; skipped peers are named
-# in the report), written to bench/results/latest.{md,json,png}.
+# in the report), written to bench/results/latest.{md,json,png} and
+# docs/PERFORMANCE.md.
 # test_blob (the 1 MiB reply) needs the tapline_testcmds build.
 BENCH_POINT ?= 2s
 bench:
 	$(GO) build -ldflags "$(LDFLAGS)" -tags tapline_testcmds -o bin/tapline-bench ./cmd/tapline
-	./bin/tapline-bench bench --standard --tapline-bin bin/tapline-bench --out bench/results --point $(BENCH_POINT)
+	./bin/tapline-bench bench --standard --tapline-bin bin/tapline-bench --out bench/results --doc docs/PERFORMANCE.md --point $(BENCH_POINT)
+
+# Redraw bench/results/latest.{md,png} and docs/PERFORMANCE.md from the saved
+# bench/results/latest.json, measuring nothing (after a change to the report).
+bench-report:
+	$(GO) run ./cmd/tapline bench --report-from bench/results/latest.json --out bench/results --doc docs/PERFORMANCE.md
 
 # Regenerate docs/COMMANDS.md from the command table and docs/CONFIG.md from
 # the config key table.

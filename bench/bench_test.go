@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,25 +47,25 @@ func TestParseTarget(t *testing.T) {
 
 func TestFormat(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
-		{FormatRate(0), "0"},
-		{FormatRate(999.4), "999"},
-		{FormatRate(1000), "1,000"},
-		{FormatRate(12345.6), "12,346"},
-		{FormatRate(1234567), "1,234,567"},
-		{FormatRate(-4321), "-4,321"},
-		{FormatLatency(0), "–"},
-		{FormatLatency(3.25), "3.2 µs"},
-		{FormatLatency(31), "31 µs"},
-		{FormatLatency(999), "999 µs"},
-		{FormatLatency(4200), "4.20 ms"},
-		{FormatLatency(12500), "12.5 ms"},
-		{FormatLatency(1.1e6), "1.10 s"},
-		{FormatErrors(nil), "0"},
-		{FormatErrors(map[string]int64{ErrTimeout: 1, ErrRefused: 3}), "refused 3, timeout 1"},
-		{FormatBytes(17), "17 B"},
-		{FormatBytes(2048), "2.0 KiB"},
-		{FormatBytes(1 << 20), "1.0 MiB"},
-		{FormatBytes(3 << 30), "3.0 GiB"},
+		{formatRate(0), "0"},
+		{formatRate(999.4), "999"},
+		{formatRate(1000), "1,000"},
+		{formatRate(12345.6), "12,346"},
+		{formatRate(1234567), "1,234,567"},
+		{formatRate(-4321), "-4,321"},
+		{formatLatency(0), "–"},
+		{formatLatency(3.25), "3.2 µs"},
+		{formatLatency(31), "31 µs"},
+		{formatLatency(999), "999 µs"},
+		{formatLatency(4200), "4.20 ms"},
+		{formatLatency(12500), "12.5 ms"},
+		{formatLatency(1.1e6), "1.10 s"},
+		{formatErrors(nil), "0"},
+		{formatErrors(map[string]int64{ErrTimeout: 1, ErrRefused: 3}), "refused 3, timeout 1"},
+		{formatBytes(17), "17 B"},
+		{formatBytes(2048), "2.0 KiB"},
+		{formatBytes(1 << 20), "1.0 MiB"},
+		{formatBytes(3 << 30), "3.0 GiB"},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
@@ -162,7 +163,7 @@ func short(t *testing.T, cfg Config) *Result {
 	if err != nil {
 		t.Fatalf("%s %s: %v", cfg.Target, cfg.Mode, err)
 	}
-	if r.Requests == 0 || r.ErrorCount() != 0 {
+	if r.Requests == 0 || r.errorCount() != 0 {
 		t.Fatalf("%s %s %s %q: %d ok, errors %v (last: %s)", cfg.Target, cfg.Mode, cfg.Crypto, cfg.Command+cfg.RawLine, r.Requests, r.Errors, r.LastError)
 	}
 	if r.Throughput <= 0 || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.BytesIn == 0 || r.BytesOut == 0 {
@@ -306,7 +307,7 @@ func TestRatios(t *testing.T) {
 		mk("crypto", "tapline", "tcp", Session, "none", "ping", 16, 40000),
 		mk("crypto", "tapline", "tcp", Session, "hardened", "ping", 16, 36000),
 	}
-	got := strings.Join(Ratios(rs), "\n")
+	got := strings.Join(ratios(rs), "\n")
 	for _, want := range []string{
 		"one-shot tcp c=16: tapline / floor = 1.00× (target ≥ 0.9×: meets)",
 		"one-shot tcp c=16: tapline / HAProxy (successful) = 0.80× (target ≥ 1.0×: **misses**)",
@@ -317,5 +318,69 @@ func TestRatios(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
+	}
+}
+
+// TestStandardReportsFromSaved redraws the committed run's reports (what
+// `tapline bench --report-from` and `make bench-report` do) and checks that
+// docs/PERFORMANCE.md is what the committed latest.json gives.
+func TestStandardReportsFromSaved(t *testing.T) {
+	rep, err := ReadJSON("results/latest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "docs", "PERFORMANCE.md")
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "bench", "results")
+	if err := WriteStandardReports(out, doc, rep); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(out, "latest.png")); err != nil || fi.Size() < 10000 {
+		t.Fatalf("chart: %v, %v", fi, err)
+	}
+	got, _ := os.ReadFile(doc)
+	for _, want := range []string{"](../bench/results/latest.png)", "](../bench/results/latest.md)", "| one-shot TCP, 16 / 64 conns | ", "## Ratios"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("PERFORMANCE.md lacks %q", want)
+		}
+	}
+	committed, err := os.ReadFile("../docs/PERFORMANCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(committed) != string(got) {
+		t.Error("docs/PERFORMANCE.md is stale: run make bench-report")
+	}
+}
+
+func TestStandardPanels(t *testing.T) {
+	mk := func(sec, label, tp, mode, cm, req string, c int, rate float64) *Result {
+		return &Result{Note: sec, Label: label, Transport: tp, Mode: mode, Crypto: cm, Request: req, Concurrency: c, Throughput: rate}
+	}
+	rep := &Report{Results: []*Result{
+		mk("oneshot", "tapline", "tcp", OneShot, "none", "getversion", 16, 20000),
+		mk("oneshot", "floor", "tcp", OneShot, "none", "ping", 16, 25000),
+		mk("session", "tapline", "tcp", Session, "none", "ping", 1, 45000),
+	}}
+	ps := standardPanels(rep)
+	if len(ps) != 2 {
+		t.Fatalf("%d panels, want one-shot and session only", len(ps))
+	}
+	g := ps[0].groups[0]
+	// HAProxy and Redis have no result: their series are left out.
+	if want := []string{"tapline", "floor", "VoIPmonitor"}; !slices.Equal(ps[0].series, want) {
+		t.Errorf("one-shot series %q, want %q", ps[0].series, want)
+	}
+	if want := []string{"20.0k", "0.80×", "2.41×"}; !slices.Equal(g.labels, want) {
+		t.Errorf("one-shot labels %q, want %q", g.labels, want)
+	}
+	if err := standardChart(filepath.Join(t.TempDir(), "c.svg"), rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := standardChart(filepath.Join(t.TempDir(), "c.png"), &Report{}); err == nil {
+		t.Error("an empty report should be refused")
 	}
 }

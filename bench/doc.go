@@ -15,4 +15,11 @@
 // HDR-histogram latency percentiles, errors by kind, bytes and the client's
 // CPU. Report, WriteJSON and Plot render results; Standard runs the
 // comparison of issue 5 with its own tapline, redis-server and haproxy.
+//
+// It owns the load generator, the built-in floor and echo servers, the
+// synthetic capture of the snapshot case, the standard comparison and its
+// reports: latest.{md,json}, the chart (one panel per section, chart.go)
+// and docs/PERFORMANCE.md (perfdoc.go). It may import every tapline
+// package, since it starts a whole server in-process (StartTapline); no
+// package but cmd/tapline may import it.
 package bench

@@ -13,7 +13,7 @@ import (
 // state package's benchmark, whose synthetic records share their strings
 // and arrive sorted.
 func BenchmarkListCallsReplayed(b *testing.B) {
-	r, err := ReplayCalls(context.Background(), syntheticCapture(b, SnapshotCalls))
+	r, err := replayCalls(context.Background(), syntheticCapture(b, SnapshotCalls))
 	if err != nil {
 		b.Fatal(err)
 	}

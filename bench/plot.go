@@ -18,9 +18,9 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Series names one line of the chart: results with the same label,
+// series names one line of the chart: results with the same label,
 // transport, mode, crypto and request, across concurrency.
-func (r *Result) Series() string {
+func (r *Result) series() string {
 	s := fmt.Sprintf("%s %s %s", r.Label, r.Transport, r.Mode)
 	if r.Mode == Pipeline {
 		s += fmt.Sprintf(" d%d", r.Depth)
@@ -44,7 +44,7 @@ func Plot(path, title string, rs []*Result) error {
 	groups := map[string]*points{}
 	var order []string
 	for _, r := range rs {
-		k := r.Series()
+		k := r.series()
 		g := groups[k]
 		if g == nil {
 			g = new(points)

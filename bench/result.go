@@ -50,8 +50,8 @@ type Latency struct {
 	Mean float64 `json:"mean"`
 }
 
-// ErrorCount is the number of failed requests of every kind.
-func (r *Result) ErrorCount() int64 {
+// errorCount is the number of failed requests of every kind.
+func (r *Result) errorCount() int64 {
 	var n int64
 	for _, v := range r.Errors {
 		n += v
@@ -59,8 +59,8 @@ func (r *Result) ErrorCount() int64 {
 	return n
 }
 
-// MBps is the reply rate in MB/s (10^6 bytes).
-func (r *Result) MBps() float64 {
+// mbps is the reply rate in MB/s (10^6 bytes).
+func (r *Result) mbps() float64 {
 	if r.Seconds == 0 {
 		return 0
 	}
@@ -118,8 +118,8 @@ func summarize(cfg *Config, ws []*worker, elapsed, cpu time.Duration) *Result {
 	return r
 }
 
-// FormatRate prints a rate with thousands separators: 12,345.
-func FormatRate(v float64) string {
+// formatRate prints a rate with thousands separators: 12,345.
+func formatRate(v float64) string {
 	s := fmt.Sprintf("%.0f", v)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -136,9 +136,9 @@ func FormatRate(v float64) string {
 	return b.String()
 }
 
-// FormatLatency prints microseconds with a unit that keeps 2-3 digits:
+// formatLatency prints microseconds with a unit that keeps 2-3 digits:
 // 31 µs, 4.2 ms, 1.10 s.
-func FormatLatency(us float64) string {
+func formatLatency(us float64) string {
 	switch {
 	case us <= 0:
 		return "–"
@@ -155,8 +155,8 @@ func FormatLatency(us float64) string {
 	}
 }
 
-// FormatErrors prints "none" or "refused 3, timeout 1" (kinds sorted).
-func FormatErrors(m map[string]int64) string {
+// formatErrors prints "none" or "refused 3, timeout 1" (kinds sorted).
+func formatErrors(m map[string]int64) string {
 	if len(m) == 0 {
 		return "0"
 	}
@@ -172,8 +172,8 @@ func FormatErrors(m map[string]int64) string {
 	return strings.Join(parts, ", ")
 }
 
-// FormatBytes prints a byte count in binary units.
-func FormatBytes(n int64) string {
+// formatBytes prints a byte count in binary units.
+func formatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -194,9 +194,9 @@ func Markdown(w io.Writer, rs []*Result) error {
 	for _, r := range rs {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | `%s` | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f µs | %s |\n",
 			r.Label, r.Transport, r.Mode, r.Crypto, escapePipe(r.Request), r.Concurrency, r.Depth,
-			FormatRate(r.Throughput), FormatLatency(r.Latency.P50), FormatLatency(r.Latency.P90),
-			FormatLatency(r.Latency.P99), FormatLatency(r.Latency.P999), FormatLatency(r.Latency.Max),
-			FormatErrors(r.Errors), FormatBytes(r.BytesIn), r.MBps(), r.CPUPerReqUS, serverCPU(r))
+			formatRate(r.Throughput), formatLatency(r.Latency.P50), formatLatency(r.Latency.P90),
+			formatLatency(r.Latency.P99), formatLatency(r.Latency.P999), formatLatency(r.Latency.Max),
+			formatErrors(r.Errors), formatBytes(r.BytesIn), r.mbps(), r.CPUPerReqUS, serverCPU(r))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -222,6 +222,19 @@ func WriteJSON(path string, rep *Report) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadJSON reads a report WriteJSON wrote.
+func ReadJSON(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rep := new(Report)
+	if err := json.Unmarshal(b, rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
 }
 
 func serverCPU(r *Result) string {

@@ -181,58 +181,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	var deadline time.Time
-	if cfg.Requests <= 0 {
-		deadline = time.Now().Add(cfg.Duration)
-	}
-	var budget atomic.Int64 // requests left to start (Requests mode)
-	budget.Store(cfg.Requests)
+	take := budget(ctx, &cfg)
 	var done atomic.Int64
-	take := func(n int) int {
-		if ctx.Err() != nil {
-			return 0
-		}
-		if cfg.Requests <= 0 {
-			if time.Now().After(deadline) {
-				return 0
-			}
-			return n
-		}
-		left := budget.Add(-int64(n))
-		if left >= 0 {
-			return n
-		}
-		if got := int(left) + n; got > 0 {
-			return got
-		}
-		return 0
-	}
 	ws := make([]*worker, cfg.Concurrency)
 	for i := range ws {
 		ws[i] = &worker{cfg: &cfg, hist: newHist(), errs: map[string]int64{}}
 	}
 	cpu0 := cpuTime()
-	srv0 := time.Duration(-1)
-	if cfg.ServerPID > 0 {
-		srv0 = procCPU(cfg.ServerPID)
-	}
+	srv := startServerCPU(cfg.ServerPID)
 	start := time.Now()
+	stopProgress := reportProgress(&cfg, &done)
 	var wg sync.WaitGroup
-	stopProgress := make(chan struct{})
-	if cfg.Progress != nil {
-		go func() {
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopProgress:
-					return
-				case <-t.C:
-					cfg.Progress(done.Load())
-				}
-			}
-		}()
-	}
 	for _, w := range ws {
 		wg.Add(1)
 		go func() {
@@ -243,22 +202,88 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
-	srvCPU := time.Duration(-1)
-	if srv0 >= 0 {
-		if s1 := procCPU(cfg.ServerPID); s1 >= 0 {
-			srvCPU = s1 - srv0
-		}
-	}
-	close(stopProgress)
-	if cfg.Progress != nil {
-		cfg.Progress(done.Load())
-	}
+	srvCPU := srv()
+	stopProgress()
 	r := summarize(&cfg, ws, elapsed, cpu)
 	if srvCPU >= 0 && r.Requests > 0 {
 		r.ServerCPUSeconds = srvCPU.Seconds()
 		r.ServerCPUPerReqUS = srvCPU.Seconds() * 1e6 / float64(r.Requests)
 	}
 	return r, nil
+}
+
+// budget returns the function workers call to start n more requests: it
+// grants how many may start, 0 once the point's duration or request
+// budget is spent or ctx is done.
+func budget(ctx context.Context, cfg *Config) func(n int) int {
+	var deadline time.Time
+	if cfg.Requests <= 0 {
+		deadline = time.Now().Add(cfg.Duration)
+	}
+	var left atomic.Int64 // requests left to start (Requests mode)
+	left.Store(cfg.Requests)
+	return func(n int) int {
+		if ctx.Err() != nil {
+			return 0
+		}
+		if cfg.Requests <= 0 {
+			if time.Now().After(deadline) {
+				return 0
+			}
+			return n
+		}
+		l := left.Add(-int64(n))
+		if l >= 0 {
+			return n
+		}
+		if got := int(l) + n; got > 0 {
+			return got
+		}
+		return 0
+	}
+}
+
+// startServerCPU starts measuring the CPU of process pid; the returned
+// function gives what it used since, or -1 when unknown.
+func startServerCPU(pid int) func() time.Duration {
+	if pid <= 0 {
+		return func() time.Duration { return -1 }
+	}
+	srv0 := procCPU(pid)
+	return func() time.Duration {
+		if srv0 < 0 {
+			return -1
+		}
+		if s1 := procCPU(pid); s1 >= 0 {
+			return s1 - srv0
+		}
+		return -1
+	}
+}
+
+// reportProgress calls cfg.Progress with the requests done every 100 ms
+// until the returned stop, which reports the last count.
+func reportProgress(cfg *Config, done *atomic.Int64) (stop func()) {
+	if cfg.Progress == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				cfg.Progress(done.Load())
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		cfg.Progress(done.Load())
+	}
 }
 
 func (w *worker) fail(err error, n int) {

@@ -28,16 +28,16 @@ type Encoding struct {
 	GBps    float64 `json:"gb_per_s"` // 10^9 bytes per second
 }
 
-// Replayed is a live table built by the sensor's real pipeline from a
+// replayed is a live table built by the sensor's real pipeline from a
 // capture, and the listing parameters that go with it.
-type Replayed struct {
+type replayed struct {
 	Calls    []*state.Call
 	Params   state.ListParams
 	IDSensor int
 }
 
-// ReplayCalls replays the capture at path into a store, as fast as it goes.
-func ReplayCalls(ctx context.Context, path string) (*Replayed, error) {
+// replayCalls replays the capture at path into a store, as fast as it goes.
+func replayCalls(ctx context.Context, path string) (*replayed, error) {
 	cfg := config.Default()
 	cfg.Replay, cfg.ReplaySpeed, cfg.CallTimeout = path, 0, time.Hour
 	sn, err := sensor.New(cfg)
@@ -47,21 +47,21 @@ func ReplayCalls(ctx context.Context, path string) (*Replayed, error) {
 	if err := sn.Run(ctx); err != nil {
 		return nil, fmt.Errorf("replay %s: %w", path, err)
 	}
-	return &Replayed{Calls: sn.Store().Calls(), IDSensor: cfg.IDSensor,
+	return &replayed{Calls: sn.Store().Calls(), IDSensor: cfg.IDSensor,
 		Params: state.ListParams{Now: sn.Store().Now(), Location: time.Local}}, nil
 }
 
 // Size is the length of one listing.
-func (r *Replayed) Size() (int64, error) {
+func (r *replayed) Size() (int64, error) {
 	var cw countWriter
 	err := state.WriteListCalls(&cw, r.Calls, r.Params, r.IDSensor)
 	return cw.n, err
 }
 
-// MeasureEncoding replays the capture at path and encodes its listcalls
+// measureEncoding replays the capture at path and encodes its listcalls
 // into io.Discard for about d.
-func MeasureEncoding(ctx context.Context, path string, d time.Duration) (*Encoding, error) {
-	r, err := ReplayCalls(ctx, path)
+func measureEncoding(ctx context.Context, path string, d time.Duration) (*Encoding, error) {
+	r, err := replayCalls(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("encoding: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 
 func syntheticCapture(tb testing.TB, calls int) string {
 	path := filepath.Join(tb.TempDir(), "calls.pcap")
-	if err := WriteCallsCapture(path, calls); err != nil {
+	if err := writeCallsCapture(path, calls); err != nil {
 		tb.Fatal(err)
 	}
 	return path
@@ -18,7 +18,7 @@ func syntheticCapture(tb testing.TB, calls int) string {
 // TestMeasureEncoding: the synthetic capture replays into exactly the calls
 // it holds, all live, and their listing is measured.
 func TestMeasureEncoding(t *testing.T) {
-	e, err := MeasureEncoding(context.Background(), syntheticCapture(t, 2000), 50*time.Millisecond)
+	e, err := measureEncoding(context.Background(), syntheticCapture(t, 2000), 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,22 +38,38 @@ func find(rs []*Result, section, label, transport, mode, cryptoMode, reqPrefix s
 	return nil
 }
 
-// Ratios computes the comparisons issue 5 asks for, as Markdown list items.
-func Ratios(rs []*Result) []string {
+// ratios computes the comparisons issue 5 asks for, as Markdown list items.
+func ratios(rs []*Result) []string {
 	var out []string
-	ratio := func(a, b *Result) (float64, bool) {
-		if a == nil || b == nil || b.Throughput == 0 {
-			return 0, false
-		}
-		return a.Throughput / b.Throughput, true
+	for _, part := range []func([]*Result) []string{oneShotRatios, sessionRatios, pipelineRatios, cryptoRatios, snapshotRatios, headroomRatios} {
+		out = append(out, part(rs)...)
 	}
-	check := func(v, goal float64) string {
-		if v >= goal {
-			return "meets"
-		}
-		return "**misses**"
+	return out
+}
+
+// ratio is a's throughput over b's; false when either is missing.
+func ratio(a, b *Result) (float64, bool) {
+	if a == nil || b == nil || b.Throughput == 0 {
+		return 0, false
 	}
-	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
+	return a.Throughput / b.Throughput, true
+}
+
+// verdict says whether v reaches goal.
+func verdict(v, goal float64) string {
+	if v >= goal {
+		return "meets"
+	}
+	return "**misses**"
+}
+
+// lines collects formatted list items.
+type lines []string
+
+func (l *lines) add(format string, a ...any) { *l = append(*l, fmt.Sprintf(format, a...)) }
+
+func oneShotRatios(rs []*Result) []string {
+	var out lines
 	for _, tp := range []string{"tcp", "unix"} {
 		for _, c := range []int{16, 64} {
 			t := find(rs, "oneshot", "tapline", tp, OneShot, "", "", c)
@@ -61,52 +77,67 @@ func Ratios(rs []*Result) []string {
 				continue
 			}
 			if v, ok := ratio(t, find(rs, "oneshot", "floor", tp, OneShot, "", "", c)); ok {
-				add("one-shot %s c=%d: tapline / floor = %.2f× (target ≥ 0.9×: %s)", tp, c, v, check(v, 0.9))
+				out.add("one-shot %s c=%d: tapline / floor = %.2f× (target ≥ 0.9×: %s)", tp, c, v, verdict(v, 0.9))
 			}
 			if h := find(rs, "oneshot", "haproxy", tp, OneShot, "", "", c); h != nil {
 				v, _ := ratio(t, h)
-				add("one-shot %s c=%d: tapline / HAProxy (successful) = %.2f× (target ≥ 1.0×: %s); HAProxy errors: %s", tp, c, v, check(v, 1), FormatErrors(h.Errors))
+				out.add("one-shot %s c=%d: tapline / HAProxy (successful) = %.2f× (target ≥ 1.0×: %s); HAProxy errors: %s", tp, c, v, verdict(v, 1), formatErrors(h.Errors))
 			}
 			if r := find(rs, "oneshot", "redis", tp, OneShot, "", "", c); r != nil {
 				v, _ := ratio(t, r)
-				add("one-shot %s c=%d: tapline / Redis PING (one connection per request) = %.2f×", tp, c, v)
+				out.add("one-shot %s c=%d: tapline / Redis PING (one connection per request) = %.2f×", tp, c, v)
 			}
-			vm := map[string]float64{"tcp": 8300, "unix": 12600}[tp]
+			vm := voipmonitorRate[tp]
 			v := t.Throughput / vm
-			add("one-shot %s c=%d: tapline / VoIPmonitor (%s req/s) = %.2f× (target ≥ 2×: %s); tapline errors: %s",
-				tp, c, FormatRate(vm), v, check(v, 2), FormatErrors(t.Errors))
+			out.add("one-shot %s c=%d: tapline / VoIPmonitor (%s req/s) = %.2f× (target ≥ 2×: %s); tapline errors: %s",
+				tp, c, formatRate(vm), v, verdict(v, 2), formatErrors(t.Errors))
 		}
 	}
+	return out
+}
+
+func sessionRatios(rs []*Result) []string {
+	var out lines
 	for _, c := range []int{1, 16, 64} {
 		t := find(rs, "session", "tapline", "tcp", Session, "", "", c)
 		if t == nil {
 			continue
 		}
 		if v, ok := ratio(t, find(rs, "session", "floor", "tcp", Session, "", "", c)); ok {
-			add("session c=%d: tapline / floor = %.2f× (target ≥ 0.9×: %s)", c, v, check(v, 0.9))
+			out.add("session c=%d: tapline / floor = %.2f× (target ≥ 0.9×: %s)", c, v, verdict(v, 0.9))
 		}
 		if v, ok := ratio(t, find(rs, "session", "redis", "tcp", Session, "", "", c)); ok {
-			add("session c=%d: tapline / Redis PING inline = %.2f×", c, v)
+			out.add("session c=%d: tapline / Redis PING inline = %.2f×", c, v)
 		}
 	}
+	return out
+}
+
+func pipelineRatios(rs []*Result) []string {
+	var out lines
 	for _, c := range []int{1, 16} {
 		t := find(rs, "pipeline", "tapline", "tcp", Pipeline, "", "", c)
 		if v, ok := ratio(t, find(rs, "pipeline", "redis", "tcp", Pipeline, "", "", c)); ok {
-			add("pipelined depth 16 c=%d: tapline / Redis = %.2f× (target ≥ 1.0×: %s)", c, v, check(v, 1))
+			out.add("pipelined depth 16 c=%d: tapline / Redis = %.2f× (target ≥ 1.0×: %s)", c, v, verdict(v, 1))
 		}
 		if v, ok := ratio(t, find(rs, "pipeline", "floor", "tcp", Pipeline, "", "", c)); ok {
-			add("pipelined depth 16 c=%d: tapline / floor = %.2f×", c, v)
+			out.add("pipelined depth 16 c=%d: tapline / floor = %.2f×", c, v)
 		}
 	}
+	return out
+}
+
+func cryptoRatios(rs []*Result) []string {
+	var out lines
 	for _, m := range []string{OneShot, Session} {
 		plain := find(rs, "crypto", "tapline", "tcp", m, "none", "ping", 0)
 		for _, cm := range []string{"legacy", "hardened"} {
 			if v, ok := ratio(find(rs, "crypto", "tapline", "tcp", m, cm, "ping", 0), plain); ok {
 				goal := ""
 				if m == Session && cm == "hardened" {
-					goal = fmt.Sprintf(" (target ≥ 0.8×: %s)", check(v, 0.8))
+					goal = fmt.Sprintf(" (target ≥ 0.8×: %s)", verdict(v, 0.8))
 				}
-				add("ping %s: %s / plain = %.2f×%s", m, cm, v, goal)
+				out.add("ping %s: %s / plain = %.2f×%s", m, cm, v, goal)
 			}
 		}
 	}
@@ -114,12 +145,16 @@ func Ratios(rs []*Result) []string {
 	for _, cm := range []string{"legacy", "hardened"} {
 		b := find(rs, "crypto", "tapline", "tcp", OneShot, cm, "test_blob", 0)
 		if v, ok := ratio(b, plainBlob); ok {
-			add("1 MiB reply one-shot: %s / plain = %.2f× (%.0f vs %.0f MB/s)", cm, v, b.MBps(), plainBlob.MBps())
+			out.add("1 MiB reply one-shot: %s / plain = %.2f× (%.0f vs %.0f MB/s)", cm, v, b.mbps(), plainBlob.mbps())
 		}
 	}
-	out = append(out, snapshotRatios(rs)...)
-	e := find(rs, "", "echo", "tcp", Session, "", "", 16)
-	if e != nil {
+	return out
+}
+
+// headroomRatios: what the client itself can do, against the echo server.
+func headroomRatios(rs []*Result) []string {
+	var out lines
+	if e := find(rs, "", "echo", "tcp", Session, "", "", 16); e != nil {
 		var best *Result
 		for _, r := range rs {
 			if r.Mode == Session && r.Label != "echo" && (best == nil || r.Throughput > best.Throughput) {
@@ -127,20 +162,20 @@ func Ratios(rs []*Result) []string {
 			}
 		}
 		if best != nil {
-			add("client headroom: echo session c=16 = %s req/s, %.2f× the best session result (%s c=%d) at %.1f µs of client CPU "+
+			out.add("client headroom: echo session c=16 = %s req/s, %.2f× the best session result (%s c=%d) at %.1f µs of client CPU "+
 				"per request: with one request in flight, each costs a write and a wake-up on both sides of the shared cores, "+
 				"so sessions are bound by those, not by the client's own work (the pipelined echo below shows that)",
-				FormatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency, e.CPUPerReqUS)
+				formatRate(e.Throughput), e.Throughput/best.Throughput, best.Label, best.Concurrency, e.CPUPerReqUS)
 		}
 	}
 	if e := find(rs, "", "echo", "tcp", Pipeline, "", "", 16); e != nil {
-		add("client headroom: echo pipelined c=16 = %s req/s at %.1f µs of client CPU per request", FormatRate(e.Throughput), e.CPUPerReqUS)
+		out.add("client headroom: echo pipelined c=16 = %s req/s at %.1f µs of client CPU per request", formatRate(e.Throughput), e.CPUPerReqUS)
 	}
 	return out
 }
 
-// StandardMarkdown renders the standard comparison.
-func StandardMarkdown(rep *Report, chart string) string {
+// standardMarkdown renders the standard comparison.
+func standardMarkdown(rep *Report, chart string) string {
 	var b strings.Builder
 	b.WriteString("# tapline bench: standard comparison\n\n")
 	fmt.Fprintf(&b, "Run %s. Machine: %s.\n\n", rep.Started.UTC().Format("2006-01-02 15:04 UTC"), rep.Machine)
@@ -167,7 +202,7 @@ func StandardMarkdown(rep *Report, chart string) string {
 			e.Calls, float64(e.Bytes)/1e6, e.GBps, map[bool]string{true: "meets", false: "**misses**"}[e.GBps >= 1])
 	}
 	b.WriteString("## Ratios\n\n")
-	for _, l := range Ratios(rep.Results) {
+	for _, l := range ratios(rep.Results) {
 		fmt.Fprintf(&b, "- %s\n", l)
 	}
 	if len(rep.Skipped) > 0 {
@@ -183,32 +218,44 @@ func StandardMarkdown(rep *Report, chart string) string {
 		}
 	}
 	if chart != "" {
-		fmt.Fprintf(&b, "\n![throughput and p99 by connections](%s)\n", chart)
+		fmt.Fprintf(&b, "\n![tapline beside the floor and its peers, one panel per section](%s)\n", chart)
 	}
 	return b.String()
 }
 
-func writeStandard(dir string, rep *Report) error {
+// WriteStandardReports writes a standard report under dir: latest.json,
+// the chart latest.png and latest.md; and, when docPath is not empty, the
+// performance page (docs/PERFORMANCE.md) that links to both.
+func WriteStandardReports(dir, docPath string, rep *Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var chartRs []*Result
-	for _, r := range rep.Results {
-		if r.Note == "oneshot" || r.Note == "session" {
-			chartRs = append(chartRs, r)
-		}
-	}
 	chart := "latest.png"
-	if len(chartRs) == 0 {
-		chart = ""
-	} else if err := Plot(filepath.Join(dir, chart), "tapline bench", chartRs); err != nil {
+	if err := standardChart(filepath.Join(dir, chart), rep); err != nil {
 		rep.Notes = append(rep.Notes, "chart: "+err.Error())
 		chart = ""
 	}
 	if err := WriteJSON(filepath.Join(dir, "latest.json"), rep); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "latest.md"), []byte(StandardMarkdown(rep, chart)), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(standardMarkdown(rep, chart)), 0o644); err != nil {
+		return err
+	}
+	if docPath == "" {
+		return nil
+	}
+	rel := func(name string) string {
+		r, err := filepath.Rel(filepath.Dir(docPath), filepath.Join(dir, name))
+		if err != nil {
+			return filepath.Join(dir, name)
+		}
+		return filepath.ToSlash(r)
+	}
+	img := ""
+	if chart != "" {
+		img = rel(chart)
+	}
+	return os.WriteFile(docPath, []byte(performanceDoc(rep, img, rel("latest.md"))), 0o644)
 }
 
 // snapshotRatios: the listing's wire rate and what it does to small
@@ -218,7 +265,7 @@ func snapshotRatios(rs []*Result) []string {
 	list := find(rs, "snapshot", "tapline", "tcp", OneShot, "", "listcalls", 0)
 	if list != nil {
 		out = append(out, fmt.Sprintf("listcalls of %s calls over TCP: %.0f MB/s on the wire, %.1f MB per listing, %s listings/s",
-			FormatRate(float64(list.TableCalls)), list.MBps(), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, FormatRate(list.Throughput)))
+			formatRate(float64(list.TableCalls)), list.mbps(), float64(list.BytesIn)/max(float64(list.Requests), 1)/1e6, formatRate(list.Throughput)))
 	}
 	idle := find(rs, "snapshot", "ping idle", "tcp", Session, "", "ping", 0)
 	busy := find(rs, "snapshot", "ping during listcalls", "tcp", Session, "", "ping", 0)
@@ -229,7 +276,7 @@ func snapshotRatios(rs []*Result) []string {
 			verdict = "**misses**"
 		}
 		out = append(out, fmt.Sprintf("ping p99 while listcalls streams / idle = %s / %s = %.2f× (target ≤ 2×: %s); pings/s %s → %s",
-			FormatLatency(busy.Latency.P99), FormatLatency(idle.Latency.P99), v, verdict, FormatRate(idle.Throughput), FormatRate(busy.Throughput)))
+			formatLatency(busy.Latency.P99), formatLatency(idle.Latency.P99), v, verdict, formatRate(idle.Throughput), formatRate(busy.Throughput)))
 	}
 	return out
 }

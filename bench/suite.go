@@ -22,6 +22,7 @@ import (
 // StandardOptions configures the standard comparison (make bench).
 type StandardOptions struct {
 	OutDir     string        // where latest.md, latest.json and latest.png go
+	DocPath    string        // the performance page to write (docs/PERFORMANCE.md); none when empty
 	TaplineBin string        // tapline built with -tags tapline_testcmds (test_blob for the 1 MiB reply)
 	SelfBin    string        // a tapline binary that has `bench --serve` (floor and echo run as their own processes)
 	Point      time.Duration // length of each point
@@ -189,228 +190,288 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
+	if o.SnapshotCalls <= 0 {
+		o.SnapshotCalls = SnapshotCalls
+	}
 	for _, s := range o.Sections {
 		if !slices.Contains(Sections(), s) {
 			return nil, fmt.Errorf("unknown section %q (sections: %s)", s, strings.Join(Sections(), ", "))
 		}
 	}
-	rep := &Report{Machine: ThisMachine(), Started: time.Now()}
 	dir, err := os.MkdirTemp("", "tapline-bench-std-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	logf := func(format string, a ...any) { fmt.Fprintf(o.Log, format+"\n", a...) }
-
-	// tapline: the real binary, default configuration plus a static key.
-	key, err := crypto.GenerateKey()
-	if err != nil {
+	s := &standardRun{o: o, dir: dir, ctx: ctx, rep: &Report{Machine: ThisMachine(), Started: time.Now()}}
+	defer s.stopPeers()
+	if err := s.startPeers(); err != nil {
 		return nil, err
 	}
-	kb, ib := key.Base64()
-	tl, err := startTapline(&o, dir, "tapline", "--manager-aes-key", kb, "--manager-aes-iv", ib)
+	s.oneShotSection()
+	s.sessionSection()
+	s.pipelineSection()
+	s.cryptoSection()
+	if o.wants("snapshot") {
+		if err := snapshotSection(ctx, o, s.rep, dir, s.run); err != nil {
+			s.rep.Notes = append(s.rep.Notes, "snapshot: "+err.Error())
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return s.rep, err
+	}
+	return s.rep, WriteStandardReports(o.OutDir, o.DocPath, s.rep)
+}
+
+// standardRun is one run of the standard comparison: its options, the
+// peers it started and the report it fills.
+type standardRun struct {
+	ctx context.Context
+	o   StandardOptions
+	dir string
+	rep *Report
+	key crypto.Key
+
+	tl, floorOne, floorSess, echo *peer
+	redis, haproxy                *peer // nil when not installed or not started
+}
+
+func (s *standardRun) logf(format string, a ...any) { fmt.Fprintf(s.o.Log, format+"\n", a...) }
+
+// startPeers starts tapline (default configuration plus a static key), the
+// floor and echo servers, and Redis and HAProxy when installed; a peer the
+// comparison can do without is named in the report's Skipped instead.
+func (s *standardRun) startPeers() error {
+	var err error
+	if s.key, err = crypto.GenerateKey(); err != nil {
+		return err
+	}
+	kb, ib := s.key.Base64()
+	if s.tl, err = startTapline(&s.o, s.dir, "tapline", "--manager-aes-key", kb, "--manager-aes-iv", ib); err != nil {
+		return err
+	}
+	s.logf("started tapline (%s, pid %d)", s.o.TaplineBin, s.tl.pid())
+	if s.floorOne, err = startSelfBuiltin(s.o.SelfBin, "floor", true); err != nil {
+		return err
+	}
+	if s.floorSess, err = startSelfBuiltin(s.o.SelfBin, "floor", false); err != nil {
+		return err
+	}
+	if s.echo, err = startSelfBuiltin(s.o.SelfBin, "echo", false); err != nil {
+		return err
+	}
+	s.logf("started floor (one-shot and session) and echo")
+	if err := s.startRedis(); err != nil {
+		return err
+	}
+	if err := s.startHAProxy(); err != nil {
+		return err
+	}
+	// Sanity: tapline answers what the bench will send.
+	if _, err := clients.Do(s.ctx, "tcp", s.tl.tcp.Addr, "ping"); err != nil {
+		return fmt.Errorf("tapline does not answer: %w", err)
+	}
+	return nil
+}
+
+// stopPeers stops every peer that was started (stop accepts nil).
+func (s *standardRun) stopPeers() {
+	for _, p := range []*peer{s.haproxy, s.redis, s.echo, s.floorSess, s.floorOne, s.tl} {
+		p.stop()
+	}
+}
+
+// optional keeps a peer the comparison can do without: when it fails to
+// start, the reason goes to the report and the peer stays nil.
+func (s *standardRun) optional(name, what string, p *peer, err error) *peer {
 	if err != nil {
-		return nil, err
+		s.rep.Skipped = append(s.rep.Skipped, name+": "+err.Error())
+		return nil
 	}
-	defer tl.stop()
-	logf("started tapline (%s, pid %d)", o.TaplineBin, tl.pid())
+	s.logf("started %s (pid %d)", what, p.pid())
+	return p
+}
 
-	floorOne, err := startSelfBuiltin(o.SelfBin, "floor", true)
+func (s *standardRun) startRedis() error {
+	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return nil, err
+		s.rep.Skipped = append(s.rep.Skipped, "redis: redis-server is not installed")
+		return nil
 	}
-	defer floorOne.stop()
-	floorSess, err := startSelfBuiltin(o.SelfBin, "floor", false)
+	rp, err := freePort()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer floorSess.stop()
-	echo, err := startSelfBuiltin(o.SelfBin, "echo", false)
+	sock := filepath.Join(s.dir, "redis.sock")
+	p, err := startProcess("redis",
+		Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", rp)}, Target{Network: "unix", Addr: sock},
+		filepath.Join(s.dir, "redis.log"),
+		bin, "--port", fmt.Sprint(rp), "--bind", "127.0.0.1", "--unixsocket", sock, "--unixsocketperm", "700",
+		"--save", "", "--appendonly", "no", "--maxclients", "10000", "--dir", s.dir)
+	s.redis = s.optional("redis", "redis-server", p, err)
+	return nil
+}
+
+func (s *standardRun) startHAProxy() error {
+	bin, err := exec.LookPath("haproxy")
 	if err != nil {
-		return nil, err
+		s.rep.Skipped = append(s.rep.Skipped, "haproxy: not installed (apt-get install haproxy)")
+		return nil
 	}
-	defer echo.stop()
-	logf("started floor (one-shot and session) and echo")
+	hp, err1 := freePort()
+	fp, err2 := freePort()
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	sock := filepath.Join(s.dir, "haproxy.sock")
+	cfgPath := filepath.Join(s.dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, haproxyConfig, sock, hp, fp), 0o600); err != nil {
+		return err
+	}
+	p, err := startProcess("haproxy",
+		Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", hp)}, Target{Network: "unix", Addr: sock},
+		filepath.Join(s.dir, "haproxy.log"), bin, "-db", "-f", cfgPath)
+	s.haproxy = s.optional("haproxy", "haproxy", p, err)
+	return nil
+}
 
-	// optional keeps a peer the comparison can do without: when it fails
-	// to start, the reason goes to the report and the peer stays nil (stop
-	// and pid accept nil).
-	optional := func(name, what string, p *peer, err error) *peer {
-		if err != nil {
-			rep.Skipped = append(rep.Skipped, name+": "+err.Error())
-			return nil
-		}
-		logf("started %s (pid %d)", what, p.pid())
-		return p
+// measure warms up (connections, caches, the server's pools), discards
+// that, and runs one point; nil when the section is not wanted or the
+// point failed (the failure goes to the report's notes).
+func (s *standardRun) measure(section string, c Config) *Result {
+	if s.ctx.Err() != nil || !s.o.wants(section) {
+		return nil
 	}
+	w := c
+	w.Duration, w.ServerPID = min(s.o.Point/4, 300*time.Millisecond), 0
+	if _, err := Run(s.ctx, w); err != nil {
+		s.rep.Notes = append(s.rep.Notes, fmt.Sprintf("%s %s warm-up: %v", c.Label, c.Mode, err))
+		return nil
+	}
+	c.Duration = s.o.Point
+	r, err := Run(s.ctx, c)
+	if err != nil {
+		s.rep.Notes = append(s.rep.Notes, fmt.Sprintf("%s %s: %v", c.Label, c.Mode, err))
+		return nil
+	}
+	r.Note = section
+	s.logf("%-9s %-8s %-5s %-8s %-8s c=%-3d d=%-2d %10s req/s  p99 %-9s errors %s",
+		section, r.Label, r.Transport, r.Mode, r.Crypto, r.Concurrency, r.Depth,
+		formatRate(r.Throughput), formatLatency(r.Latency.P99), formatErrors(r.Errors))
+	return r
+}
 
-	var redis *peer
-	if bin, err := exec.LookPath("redis-server"); err != nil {
-		rep.Skipped = append(rep.Skipped, "redis: redis-server is not installed")
-	} else {
-		rp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		sock := filepath.Join(dir, "redis.sock")
-		p, err := startProcess("redis",
-			Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", rp)}, Target{Network: "unix", Addr: sock},
-			filepath.Join(dir, "redis.log"),
-			bin, "--port", fmt.Sprint(rp), "--bind", "127.0.0.1", "--unixsocket", sock, "--unixsocketperm", "700",
-			"--save", "", "--appendonly", "no", "--maxclients", "10000", "--dir", dir)
-		redis = optional("redis", "redis-server", p, err)
+// run measures one point into the report.
+func (s *standardRun) run(section string, c Config) {
+	if r := s.measure(section, c); r != nil {
+		s.rep.Results = append(s.rep.Results, r)
 	}
-	defer redis.stop()
+}
 
-	var haproxy *peer
-	if bin, err := exec.LookPath("haproxy"); err != nil {
-		rep.Skipped = append(rep.Skipped, "haproxy: not installed (apt-get install haproxy)")
-	} else {
-		hp, err1 := freePort()
-		fp, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
+// compare runs the targets of one comparison twice, the second time in
+// reverse order, and keeps each target's better run: on shared cores a
+// neighbour's burst only ever slows a point down, and the order no longer
+// favours whoever runs last.
+func (s *standardRun) compare(section string, cfgs ...Config) {
+	best := make([]*Result, len(cfgs))
+	keep := func(i int) {
+		if r := s.measure(section, cfgs[i]); r != nil && (best[i] == nil || r.Throughput > best[i].Throughput) {
+			best[i] = r
 		}
-		sock := filepath.Join(dir, "haproxy.sock")
-		cfgPath := filepath.Join(dir, "haproxy.cfg")
-		if err := os.WriteFile(cfgPath, fmt.Appendf(nil, haproxyConfig, sock, hp, fp), 0o600); err != nil {
-			return nil, err
-		}
-		p, err := startProcess("haproxy",
-			Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", hp)}, Target{Network: "unix", Addr: sock},
-			filepath.Join(dir, "haproxy.log"), bin, "-db", "-f", cfgPath)
-		haproxy = optional("haproxy", "haproxy", p, err)
 	}
-	defer haproxy.stop()
+	for i := range cfgs {
+		keep(i)
+	}
+	for i := len(cfgs) - 1; i >= 0; i-- {
+		keep(i)
+	}
+	for _, r := range best {
+		if r != nil {
+			s.rep.Results = append(s.rep.Results, r)
+		}
+	}
+}
 
-	// Sanity: every peer answers what the bench will send.
-	if _, err := clients.Do(ctx, "tcp", tl.tcp.Addr, "ping"); err != nil {
-		return nil, fmt.Errorf("tapline does not answer: %w", err)
-	}
-
-	measure := func(section string, c Config) *Result {
-		if ctx.Err() != nil || !o.wants(section) {
-			return nil
-		}
-		// Warm up (connections, caches, the server's pools) and discard.
-		w := c
-		w.Duration, w.ServerPID = min(o.Point/4, 300*time.Millisecond), 0
-		if _, err := Run(ctx, w); err != nil {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%s %s warm-up: %v", c.Label, c.Mode, err))
-			return nil
-		}
-		c.Duration = o.Point
-		r, err := Run(ctx, c)
-		if err != nil {
-			rep.Notes = append(rep.Notes, fmt.Sprintf("%s %s: %v", c.Label, c.Mode, err))
-			return nil
-		}
-		r.Note = section
-		logf("%-9s %-8s %-5s %-8s %-8s c=%-3d d=%-2d %10s req/s  p99 %-9s errors %s",
-			section, r.Label, r.Transport, r.Mode, r.Crypto, r.Concurrency, r.Depth,
-			FormatRate(r.Throughput), FormatLatency(r.Latency.P99), FormatErrors(r.Errors))
-		return r
-	}
-	run := func(section string, c Config) {
-		if r := measure(section, c); r != nil {
-			rep.Results = append(rep.Results, r)
-		}
-	}
-	// compare runs the targets of one comparison twice, the second time in
-	// reverse order, and keeps each target's better run: on shared cores a
-	// neighbour's burst only ever slows a point down, and the order no
-	// longer favours whoever runs last.
-	compare := func(section string, cfgs ...Config) {
-		best := make([]*Result, len(cfgs))
-		keep := func(i int) {
-			if r := measure(section, cfgs[i]); r != nil && (best[i] == nil || r.Throughput > best[i].Throughput) {
-				best[i] = r
-			}
-		}
-		for i := range cfgs {
-			keep(i)
-		}
-		for i := len(cfgs) - 1; i >= 0; i-- {
-			keep(i)
-		}
-		for _, r := range best {
-			if r != nil {
-				rep.Results = append(rep.Results, r)
-			}
-		}
-	}
-	tr := func(p *peer, network string) Target {
+// peers are the line-protocol peers of one comparison (the floor first),
+// each a Config for cfg's mode with its own request.
+func (s *standardRun) peers(floor *peer, network string, base Config) []Config {
+	at := func(p *peer) Target {
 		if network == "unix" {
 			return p.unix
 		}
 		return p.tcp
 	}
+	term := "\n"
+	if base.Mode == OneShot {
+		term = ""
+	}
+	out := []Config{withTarget(base, "floor", at(floor), floor.pid(), "ping", term)}
+	if s.haproxy != nil && base.Mode == OneShot {
+		out = append(out, withTarget(base, "haproxy", at(s.haproxy), s.haproxy.pid(), "show info", "\n\n"))
+	}
+	if s.redis != nil {
+		out = append(out, withTarget(base, "redis", at(s.redis), s.redis.pid(), "PING", "\r\n"))
+	}
+	return out
+}
 
-	// 1. One-shot small command, one connection per request.
+// withTarget is base aimed at a raw-line peer.
+func withTarget(base Config, label string, t Target, pid int, line, term string) Config {
+	base.Label, base.Target, base.ServerPID, base.RawLine, base.Terminator = label, t, pid, line, term
+	base.Command = ""
+	return base
+}
+
+// oneShotSection: a small command, one connection per request.
+func (s *standardRun) oneShotSection() {
 	for _, network := range []string{"tcp", "unix"} {
 		for _, c := range []int{16, 64} {
-			cfgs := []Config{
-				{Label: "tapline", Target: tr(tl, network), Mode: OneShot, Command: "getversion", Concurrency: c, ServerPID: tl.pid()},
-				{Label: "floor", Target: tr(floorOne, network), Mode: OneShot, RawLine: "ping", Concurrency: c, ServerPID: floorOne.pid()},
+			tl := Config{Label: "tapline", Target: s.tl.tcp, Mode: OneShot, Command: "getversion", Concurrency: c, ServerPID: s.tl.pid()}
+			if network == "unix" {
+				tl.Target = s.tl.unix
 			}
-			if haproxy != nil {
-				cfgs = append(cfgs, Config{Label: "haproxy", Target: tr(haproxy, network), Mode: OneShot, RawLine: "show info", Terminator: "\n\n", Concurrency: c, ServerPID: haproxy.pid()})
-			}
-			if redis != nil {
-				cfgs = append(cfgs, Config{Label: "redis", Target: tr(redis, network), Mode: OneShot, RawLine: "PING", Terminator: "\r\n", Concurrency: c, ServerPID: redis.pid()})
-			}
-			compare("oneshot", cfgs...)
+			s.compare("oneshot", append([]Config{tl}, s.peers(s.floorOne, network, tl)...)...)
 		}
 	}
-	// 2. Sessions, one request in flight per connection.
+}
+
+// sessionSection: JSON sessions, one request in flight per connection,
+// and the echo server for the client's own headroom.
+func (s *standardRun) sessionSection() {
 	for _, c := range []int{1, 16, 64} {
-		cfgs := []Config{
-			{Label: "tapline", Target: tl.tcp, Mode: Session, Command: "ping", Concurrency: c, ServerPID: tl.pid()},
-			{Label: "floor", Target: floorSess.tcp, Mode: Session, RawLine: "ping", Terminator: "\n", Concurrency: c, ServerPID: floorSess.pid()},
-		}
-		if redis != nil {
-			cfgs = append(cfgs, Config{Label: "redis", Target: redis.tcp, Mode: Session, RawLine: "PING", Terminator: "\r\n", Concurrency: c, ServerPID: redis.pid()})
-		}
-		compare("session", cfgs...)
+		tl := Config{Label: "tapline", Target: s.tl.tcp, Mode: Session, Command: "ping", Concurrency: c, ServerPID: s.tl.pid()}
+		s.compare("session", append([]Config{tl}, s.peers(s.floorSess, "tcp", tl)...)...)
 	}
-	run("session", Config{Label: "echo", Target: echo.tcp, Mode: Session, RawLine: "ping", Terminator: "\n", Concurrency: 16, ServerPID: echo.pid()})
-	// 3. Pipelined, depth 16.
+	s.run("session", Config{Label: "echo", Target: s.echo.tcp, Mode: Session, RawLine: "ping", Terminator: "\n", Concurrency: 16, ServerPID: s.echo.pid()})
+}
+
+// pipelineSection: 16 requests in flight per connection.
+func (s *standardRun) pipelineSection() {
 	for _, c := range []int{1, 16} {
-		cfgs := []Config{
-			{Label: "tapline", Target: tl.tcp, Mode: Pipeline, Depth: 16, Command: "ping", Concurrency: c, ServerPID: tl.pid()},
-			{Label: "floor", Target: floorSess.tcp, Mode: Pipeline, Depth: 16, RawLine: "ping", Terminator: "\n", Concurrency: c, ServerPID: floorSess.pid()},
-		}
-		if redis != nil {
-			cfgs = append(cfgs, Config{Label: "redis", Target: redis.tcp, Mode: Pipeline, Depth: 16, RawLine: "PING", Terminator: "\r\n", Concurrency: c, ServerPID: redis.pid()})
-		}
-		compare("pipeline", cfgs...)
+		tl := Config{Label: "tapline", Target: s.tl.tcp, Mode: Pipeline, Depth: 16, Command: "ping", Concurrency: c, ServerPID: s.tl.pid()}
+		s.compare("pipeline", append([]Config{tl}, s.peers(s.floorSess, "tcp", tl)...)...)
 	}
-	run("pipeline", Config{Label: "echo", Target: echo.tcp, Mode: Pipeline, Depth: 16, RawLine: "ping", Terminator: "\n", Concurrency: 16, ServerPID: echo.pid()})
-	// 4. Encryption cost.
+	s.run("pipeline", Config{Label: "echo", Target: s.echo.tcp, Mode: Pipeline, Depth: 16, RawLine: "ping", Terminator: "\n", Concurrency: 16, ServerPID: s.echo.pid()})
+}
+
+// cryptoSection: what each framing costs tapline, on small requests and a
+// 1 MiB reply.
+func (s *standardRun) cryptoSection() {
 	var oneshotPing, sessionPing, blob []Config
 	for _, cm := range []string{"none", "legacy", "hardened"} {
-		oneshotPing = append(oneshotPing, Config{Label: "tapline", Target: tl.tcp, Mode: OneShot, Crypto: cm, Key: key, Command: "ping", Concurrency: 16, ServerPID: tl.pid()})
-		blob = append(blob, Config{Label: "tapline", Target: tl.tcp, Mode: OneShot, Crypto: cm, Key: key, Command: "test_blob 1048576", Concurrency: 4, ServerPID: tl.pid()})
+		base := Config{Label: "tapline", Target: s.tl.tcp, Crypto: cm, Key: s.key, ServerPID: s.tl.pid()}
+		ping, b := base, base
+		ping.Mode, ping.Command, ping.Concurrency = OneShot, "ping", 16
+		b.Mode, b.Command, b.Concurrency = OneShot, "test_blob 1048576", 4
+		oneshotPing, blob = append(oneshotPing, ping), append(blob, b)
 		if cm != "legacy" {
-			sessionPing = append(sessionPing, Config{Label: "tapline", Target: tl.tcp, Mode: Session, Crypto: cm, Key: key, Command: "ping", Concurrency: 16, ServerPID: tl.pid()})
+			ping.Mode = Session
+			sessionPing = append(sessionPing, ping)
 		}
 	}
-	compare("crypto", oneshotPing...)
-	compare("crypto", sessionPing...)
-	compare("crypto", blob...)
-	// 5. A large snapshot: listcalls of 100k live calls.
-	if o.SnapshotCalls <= 0 {
-		o.SnapshotCalls = SnapshotCalls
-	}
-	if o.wants("snapshot") {
-		if err := snapshotSection(ctx, o, rep, dir, run); err != nil {
-			rep.Notes = append(rep.Notes, "snapshot: "+err.Error())
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-	return rep, writeStandard(o.OutDir, rep)
+	s.compare("crypto", oneshotPing...)
+	s.compare("crypto", sessionPing...)
+	s.compare("crypto", blob...)
 }
 
 // snapshotSection measures listcalls over a table of o.SnapshotCalls live
@@ -418,11 +479,11 @@ func Standard(ctx context.Context, o StandardOptions) (*Report, error) {
 // other connections idle and while listings stream back to back.
 func snapshotSection(ctx context.Context, o StandardOptions, rep *Report, dir string, run func(string, Config)) error {
 	pcap := filepath.Join(dir, "calls.pcap")
-	if err := WriteCallsCapture(pcap, o.SnapshotCalls); err != nil {
+	if err := writeCallsCapture(pcap, o.SnapshotCalls); err != nil {
 		return err
 	}
 	defer os.Remove(pcap)
-	enc, err := MeasureEncoding(ctx, pcap, o.Point)
+	enc, err := measureEncoding(ctx, pcap, o.Point)
 	if err != nil {
 		return err
 	}

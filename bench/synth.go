@@ -12,12 +12,12 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// WriteCallsCapture writes a pcap holding `calls` answered calls (INVITE with
+// writeCallsCapture writes a pcap holding `calls` answered calls (INVITE with
 // SDP, 200 OK with SDP, ACK; no BYE), so a tapline replaying it ends with
 // that many active calls in listcalls. The snapshot comparison needs a large
 // live table, and generating it is faster and smaller than shipping one:
 // 100k calls are about 230 MB of packets, written in about a second.
-func WriteCallsCapture(path string, calls int) error {
+func writeCallsCapture(path string, calls int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("synthetic capture: %w", err)

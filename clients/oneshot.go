@@ -24,12 +24,12 @@ func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 // the server closes: EOF is the only end-of-reply marker of the protocol.
 func Do(ctx context.Context, network, addr, line string) ([]byte, error) {
 	var buf bytes.Buffer
-	_, err := DoTo(ctx, network, addr, line, &buf)
+	_, err := doTo(ctx, network, addr, line, &buf)
 	return buf.Bytes(), err
 }
 
-// DoTo is Do that streams the reply into w instead of memory.
-func DoTo(ctx context.Context, network, addr, line string, w io.Writer) (int64, error) {
+// doTo is Do that streams the reply into w instead of memory.
+func doTo(ctx context.Context, network, addr, line string, w io.Writer) (int64, error) {
 	return exchange(ctx, network, addr, []byte(line+"\n"), func(r io.Reader) (int64, error) {
 		return io.Copy(w, r)
 	})

@@ -26,10 +26,10 @@ const (
 // replyWindow is how far a reply frame's clock may be from ours.
 const replyWindow = 5 * time.Minute
 
-// DoSecure is DoTo with encryption: the reply is written to w decrypted.
+// DoSecure is doTo with encryption: the reply is written to w decrypted.
 func DoSecure(ctx context.Context, network, addr string, mode Crypto, key crypto.Key, line string, w io.Writer) (int64, error) {
 	if mode == Plain {
-		return DoTo(ctx, network, addr, line, w)
+		return doTo(ctx, network, addr, line, w)
 	}
 	var req []byte
 	var ref [16]byte

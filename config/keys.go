@@ -49,7 +49,7 @@ var table = []keyDef{
 		func(c *Config) *int { return &c.ManagerPort }),
 	strKey("managersocket", "", "path of a Unix socket for the manager (at most 107 bytes); empty disables it. A relative path is taken against the working directory; the path must be canonical, without `?`, `#` or symlinked directories, and an existing socket is replaced only when no process holds it (PROTOCOL.md §2)", checkSocket,
 		func(c *Config) *string { return &c.ManagerSocket }),
-	intKey("id_sensor", "0", "sensor id reported to clients (0..2147483647); 0 means unset. No command reports it yet", "a sensor id", 0, 2147483647,
+	intKey("id_sensor", "0", "sensor id (0..2147483647) in the `id_sensor` column and summary of listcalls and listregisters and in active_call_info; with `redis`, a non-zero id also registers the sensor so `tapline send -s ID` finds it. 0 means unset", "a sensor id", 0, 2147483647,
 		func(c *Config) *int { return &c.IDSensor }),
 	sizeKey("manager_max_request", "64KiB", "largest accepted request line (64 B..64 MiB)", 64, 64*miB,
 		func(c *Config) *int { return &c.MaxRequest }),

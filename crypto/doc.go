@@ -24,4 +24,8 @@
 // Both framings use the same stored key, {"key":"<b64>","iv":"<b64>"} as
 // VoIPmonitor's GUI writes it, so enabling the hardened framing needs no new
 // key distribution.
+//
+// It owns key parsing, fingerprints and both framings, byte for byte. It
+// must not import any other tapline package, nor do I/O: the server, the
+// client and the key ring call it.
 package crypto

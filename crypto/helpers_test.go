@@ -67,7 +67,7 @@ func unhex(t testing.TB, s string) []byte {
 // mustKey builds a Key from hex.
 func mustKey(t testing.TB, keyHex, ivHex string) Key {
 	t.Helper()
-	k, err := NewKey(unhex(t, keyHex), unhex(t, ivHex))
+	k, err := newKey(unhex(t, keyHex), unhex(t, ivHex))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func seqKey(t testing.TB, n int, start byte) Key {
 	for i := range iv {
 		iv[i] = start + 0x80 + byte(i)
 	}
-	k, err := NewKey(a, iv)
+	k, err := newKey(a, iv)
 	if err != nil {
 		t.Fatal(err)
 	}

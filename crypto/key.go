@@ -14,7 +14,7 @@ import (
 // {"key":"<base64>","iv":"<base64>"}. AES is 16, 24 or 32 bytes (the legacy
 // cipher is picked by its length), IV is 16 bytes.
 //
-// Build keys with ParseKey, NewKey or GenerateKey: they check the lengths and
+// Build keys with ParseKey, newKey or GenerateKey: they check the lengths and
 // compute the AES key schedule and the hardened keys once. A Key is
 // immutable; do not modify AES or IV after construction. A Key built as a
 // struct literal works too, but derives its keys again on every use.
@@ -43,7 +43,7 @@ func ParseKey(keyB64, ivB64 string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("crypto: manager key iv: bad base64: %w", err)
 	}
-	return NewKey(key, iv)
+	return newKey(key, iv)
 }
 
 // decodeB64 accepts padded and unpadded standard base64. PHP's
@@ -59,9 +59,9 @@ func decodeB64(s string) ([]byte, error) {
 	return b, err
 }
 
-// NewKey checks the lengths, copies aesKey and iv, and derives everything
+// newKey checks the lengths, copies aesKey and iv, and derives everything
 // the framings need.
-func NewKey(aesKey, iv []byte) (Key, error) {
+func newKey(aesKey, iv []byte) (Key, error) {
 	if err := checkLengths(aesKey, iv); err != nil {
 		return Key{}, err
 	}
@@ -95,7 +95,7 @@ func GenerateKey() (Key, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return Key{}, fmt.Errorf("crypto: generate key: %w", err)
 	}
-	return NewKey(b[:16], b[16:])
+	return newKey(b[:16], b[16:])
 }
 
 // Base64 returns the key and IV as stored: standard base64 with padding.

@@ -66,13 +66,13 @@ func TestKeyBase64RoundTrip(t *testing.T) {
 
 func TestNewKeyCopies(t *testing.T) {
 	a, iv := make([]byte, 16), make([]byte, 16)
-	k, err := NewKey(a, iv)
+	k, err := newKey(a, iv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a[0], iv[0] = 1, 1
 	if k.AES[0] != 0 || k.IV[0] != 0 {
-		t.Fatal("NewKey kept the caller's slices")
+		t.Fatal("newKey kept the caller's slices")
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// Legacy framing, byte-compatible with VoIPmonitor's manager port
-// (manager.cpp cManagerAes, Mgmt_params::_send):
+// Legacy framing, byte-compatible with VoIPmonitor's manager port (its
+// manager AES class on the server side, its send_manager_cmd client side):
 //
 //	request: <cipher-name> ":" AES-CBC(key, iv, PKCS#7(command)) ":sea"
 //	reply:   "aes:" AES-CBC(key, iv, PKCS#7(whole reply))   (nothing at all if empty)

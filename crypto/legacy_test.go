@@ -142,7 +142,7 @@ func TestLegacySeaInCiphertext(t *testing.T) {
 	key := unhex(t, "000102030405060708090a0b0c0d0e0f")
 	for _, c0 := range []string{"ABCDE:seaFGHIJKL", "sea0123456789abc", "0123456789ab:sea"} {
 		t.Run(c0, func(t *testing.T) {
-			k, err := NewKey(key, craftIV(t, key, []byte("listcalls"), []byte(c0)))
+			k, err := newKey(key, craftIV(t, key, []byte("listcalls"), []byte(c0)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -432,7 +432,7 @@ func TestIsLegacy(t *testing.T) {
 // LegacyRequest must not write into the caller's array when it retries.
 func TestLegacyRequestKeepsInput(t *testing.T) {
 	key := unhex(t, "000102030405060708090a0b0c0d0e0f")
-	k, _ := NewKey(key, craftIV(t, key, []byte("listcalls"), []byte("ABCDE:seaFGHIJKL")))
+	k, _ := newKey(key, craftIV(t, key, []byte("listcalls"), []byte("ABCDE:seaFGHIJKL")))
 	buf := make([]byte, 9, 64)
 	copy(buf, "listcalls")
 	LegacyRequest(k, buf)

@@ -10,6 +10,10 @@
 // failover to an empty replica). Only an operator reopens plaintext then:
 // `tapline keys delete --allow-plaintext` or manager_enable_unencrypted. The
 // fact that a key was enforced survives restarts in a state file (state.go).
+//
+// It owns the keys in force and the state file; it imports crypto, config
+// and redisstore, and must not import server, commands or sensor: the
+// server asks it for keys, the commands for its status.
 package keyring
 
 import (

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// StateFileName is the file under statedir that records that this sensor
+// stateFileName is the file under statedir that records that this sensor
 // enforced a manager key from Redis.
-const StateFileName = "keys.state"
+const stateFileName = "keys.state"
 
 // maxStateFile bounds what ReadState reads: the file holds a few dozen
 // bytes, so anything larger is not one of ours.
@@ -43,7 +43,7 @@ type StateFile struct {
 func NewStateFile(dir string) *StateFile { return &StateFile{dir: dir} }
 
 // Path is the file's path, for logs.
-func (f *StateFile) Path() string { return filepath.Join(f.dir, StateFileName) }
+func (f *StateFile) Path() string { return filepath.Join(f.dir, stateFileName) }
 
 // Read returns what the file records. A missing file (or statedir) means
 // "never enforced" (ok false, err nil). Any other failure is an error the
@@ -82,7 +82,7 @@ func (f *StateFile) Write(e Enforced) error {
 	if err := mkdirAll0700(f.dir); err != nil {
 		return fmt.Errorf("keyring: state dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(f.dir, "."+StateFileName+".*")
+	tmp, err := os.CreateTemp(f.dir, "."+stateFileName+".*")
 	if err != nil {
 		return fmt.Errorf("keyring: write state file: %w", err)
 	}

@@ -51,7 +51,7 @@ func TestStateFile(t *testing.T) {
 		t.Errorf("the state file holds the secret: %q", raw)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-		t.Errorf("statedir holds %d entries after Write; want only %s (no temporary files left)", len(ents), StateFileName)
+		t.Errorf("statedir holds %d entries after Write; want only %s (no temporary files left)", len(ents), stateFileName)
 	}
 
 	for name, content := range map[string][]byte{
@@ -209,7 +209,7 @@ func TestStateFileTrouble(t *testing.T) {
 	ctx := context.Background()
 
 	corrupt := t.TempDir()
-	if err := os.WriteFile(filepath.Join(corrupt, StateFileName), []byte("\x00garbage"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(corrupt, stateFileName), []byte("\x00garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := watched(t, st, corrupt)

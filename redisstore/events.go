@@ -18,7 +18,7 @@ const (
 	subBackoffMax = 2 * time.Second
 )
 
-// Subscribe listens on ChannelEvents until ctx is done. The returned
+// Subscribe listens on channelEvents until ctx is done. The returned
 // channel receives a value whenever a message arrives and also once after
 // every (re)connect of the subscription, including the first, so the caller
 // re-reads what it caches whenever it may have missed something. Values
@@ -69,7 +69,7 @@ func (s *Store) listen(ctx context.Context, ch chan<- struct{}) {
 // listenOnce runs one subscription connection until it fails or ctx is
 // done. connected reports whether the server confirmed the subscription.
 func (s *Store) listenOnce(ctx context.Context, notify func()) (connected bool, err error) {
-	ps := s.rdb.Subscribe(ctx, ChannelEvents) // a failed dial shows up in Receive
+	ps := s.rdb.Subscribe(ctx, channelEvents) // a failed dial shows up in Receive
 	// Receive does not watch ctx; closing the PubSub interrupts it.
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer func() {
@@ -93,7 +93,7 @@ func (s *Store) listenOnce(ctx context.Context, notify func()) (connected bool, 
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Channel == ChannelEvents {
+			if m.Kind == "subscribe" && m.Channel == channelEvents {
 				connected = true
 				notify()
 			}

@@ -90,7 +90,7 @@ func TestSubscribeCoalesces(t *testing.T) {
 
 	// Nobody reads while 200 messages arrive; publishing never blocks.
 	for range 200 {
-		if err := srv.Client().Publish(tctx(t), ChannelEvents, EventManagerKey).Err(); err != nil {
+		if err := srv.Client().Publish(tctx(t), channelEvents, eventManagerKey).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,7 +162,7 @@ func TestSubscribeIdlePings(t *testing.T) {
 	ch := sub.Subscribe(ctx)
 	waitEvent(t, ch, "initial (re)connect")
 	noEvent(t, ch, time.Second, "idle subscription (a reconnect would signal)")
-	if err := srv.Client().Publish(tctx(t), ChannelEvents, EventManagerKey).Err(); err != nil {
+	if err := srv.Client().Publish(tctx(t), channelEvents, eventManagerKey).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitEvent(t, ch, "event after idling")

@@ -37,6 +37,10 @@
 //
 // Open takes a URL (see ParseURL); every call is bounded by a short timeout so
 // a dead Redis makes calls fail fast instead of hanging the sensor.
+//
+// It owns every Redis key name, the URL syntax (url.go) and the Redis I/O.
+// It must not import any other tapline package: keyring and cmd/tapline
+// call it.
 package redisstore
 
 import "strconv"
@@ -45,31 +49,31 @@ import "strconv"
 const (
 	// KeyManagerKey holds the fleet's manager key as JSON (StoredKey).
 	KeyManagerKey = "tapline:manager_key"
-	// KeyPlaintextAllowed marks an operator's explicit decision that the
+	// keyPlaintextAllowed marks an operator's explicit decision that the
 	// fleet runs without a key again (PlaintextMarker as JSON).
-	KeyPlaintextAllowed = "tapline:plaintext_allowed"
-	// KeySensorPrefix prefixes one key per live sensor; see SensorKey.
-	KeySensorPrefix = "tapline:sensor:"
-	// KeySensorPattern is the SCAN MATCH pattern for all sensor keys.
-	KeySensorPattern = KeySensorPrefix + "*"
-	// ChannelEvents is the Pub/Sub channel for change notifications.
-	ChannelEvents = "tapline:events"
+	keyPlaintextAllowed = "tapline:plaintext_allowed"
+	// keySensorPrefix prefixes one key per live sensor; see sensorKey.
+	keySensorPrefix = "tapline:sensor:"
+	// keySensorPattern is the SCAN MATCH pattern for all sensor keys.
+	keySensorPattern = keySensorPrefix + "*"
+	// channelEvents is the Pub/Sub channel for change notifications.
+	channelEvents = "tapline:events"
 )
 
-// Messages published on ChannelEvents.
+// Messages published on channelEvents.
 const (
-	// EventManagerKey: KeyManagerKey was stored or deleted.
-	EventManagerKey = "manager_key"
+	// eventManagerKey: KeyManagerKey was stored or deleted.
+	eventManagerKey = "manager_key"
 )
 
-// SensorKey is the key of sensor id: tapline:sensor:<id>.
-func SensorKey(id int) string { return KeySensorPrefix + strconv.Itoa(id) }
+// sensorKey is the key of sensor id: tapline:sensor:<id>.
+func sensorKey(id int) string { return keySensorPrefix + strconv.Itoa(id) }
 
 // sensorIDFromKey parses the id out of a sensor key.
 func sensorIDFromKey(key string) (int, bool) {
-	if len(key) <= len(KeySensorPrefix) || key[:len(KeySensorPrefix)] != KeySensorPrefix {
+	if len(key) <= len(keySensorPrefix) || key[:len(keySensorPrefix)] != keySensorPrefix {
 		return 0, false
 	}
-	id, err := strconv.Atoi(key[len(KeySensorPrefix):])
+	id, err := strconv.Atoi(key[len(keySensorPrefix):])
 	return id, err == nil
 }

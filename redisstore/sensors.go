@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Sensor is one live sensor as stored at SensorKey(IDSensor).
+// Sensor is one live sensor as stored at sensorKey(IDSensor).
 type Sensor struct {
 	IDSensor int       `json:"id_sensor"`
 	Addr     string    `json:"addr"`             // manager host:port
@@ -24,9 +24,9 @@ type Sensor struct {
 	Updated  time.Time `json:"updated"`
 }
 
-// RegisterSensor stores sen at SensorKey(sen.IDSensor) for ttl. Times are
+// registerSensor stores sen at sensorKey(sen.IDSensor) for ttl. Times are
 // stored in UTC to the second (RFC 3339); a zero Updated becomes now.
-func (s *Store) RegisterSensor(ctx context.Context, sen Sensor, ttl time.Duration) error {
+func (s *Store) registerSensor(ctx context.Context, sen Sensor, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: register sensor %d: ttl %v must be positive", sen.IDSensor, ttl)
 	}
@@ -41,40 +41,40 @@ func (s *Store) RegisterSensor(ctx context.Context, sen Sensor, ttl time.Duratio
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	key := SensorKey(sen.IDSensor)
+	key := sensorKey(sen.IDSensor)
 	if err := s.rdb.Set(ctx, key, b, ttl).Err(); err != nil {
 		return fmt.Errorf("redisstore: set %s: %w", key, err)
 	}
 	return nil
 }
 
-// UnregisterSensor deletes SensorKey(id); a missing key is no error.
-func (s *Store) UnregisterSensor(ctx context.Context, id int) error {
+// unregisterSensor deletes sensorKey(id); a missing key is no error.
+func (s *Store) unregisterSensor(ctx context.Context, id int) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	key := SensorKey(id)
+	key := sensorKey(id)
 	if err := s.rdb.Del(ctx, key).Err(); err != nil {
 		return fmt.Errorf("redisstore: del %s: %w", key, err)
 	}
 	return nil
 }
 
-// LookupSensor reads SensorKey(id). ok is false when it does not exist
+// LookupSensor reads sensorKey(id). ok is false when it does not exist
 // (never registered, unregistered, or its heartbeat stopped).
 func (s *Store) LookupSensor(ctx context.Context, id int) (sen Sensor, ok bool, err error) {
-	ok, err = s.getJSON(ctx, SensorKey(id), &sen)
+	ok, err = s.getJSON(ctx, sensorKey(id), &sen)
 	return sen, ok, err
 }
 
-// ListSensors returns every live sensor, sorted by IDSensor. Keys under
-// KeySensorPrefix whose suffix is not a number are ignored; a sensor key
+// listSensors returns every live sensor, sorted by IDSensor. Keys under
+// keySensorPrefix whose suffix is not a number are ignored; a sensor key
 // with invalid JSON is an error.
-func (s *Store) ListSensors(ctx context.Context) ([]Sensor, error) {
+func (s *Store) listSensors(ctx context.Context) ([]Sensor, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*opTimeout)
 	defer cancel()
 	keys, err := s.scanSensorKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: scan %s: %w", KeySensorPattern, err)
+		return nil, fmt.Errorf("redisstore: scan %s: %w", keySensorPattern, err)
 	}
 	if len(keys) == 0 {
 		return nil, nil
@@ -88,7 +88,7 @@ func (s *Store) ListSensors(ctx context.Context) ([]Sensor, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redisstore: get %s: %w", KeySensorPattern, err)
+		return nil, fmt.Errorf("redisstore: get %s: %w", keySensorPattern, err)
 	}
 	out := make([]Sensor, 0, len(keys))
 	for i, c := range cmds {
@@ -116,7 +116,7 @@ func (s *Store) scanSensorKeys(ctx context.Context) ([]string, error) {
 		keys []string
 	)
 	scan := func(ctx context.Context, c redis.Cmdable) error {
-		it := c.Scan(ctx, 0, KeySensorPattern, 100).Iterator()
+		it := c.Scan(ctx, 0, keySensorPattern, 100).Iterator()
 		for it.Next(ctx) {
 			if _, ok := sensorIDFromKey(it.Val()); ok {
 				mu.Lock()
@@ -136,7 +136,7 @@ func (s *Store) scanSensorKeys(ctx context.Context) ([]string, error) {
 	return slices.Compact(keys), err
 }
 
-// Heartbeat keeps sen() registered: it calls RegisterSensor(sen(), ttl) at
+// Heartbeat keeps sen() registered: it calls registerSensor(sen(), ttl) at
 // once and then every interval, with Updated set to the time of each beat,
 // until ctx is done; then it unregisters the sensor (with a short timeout
 // of its own) and returns. Run it in its own goroutine. ttl should be a few
@@ -164,22 +164,22 @@ func (s *Store) Heartbeat(ctx context.Context, sen func() Sensor, interval, ttl 
 		cur.Updated = time.Now()
 		if registered && cur.IDSensor != lastID {
 			// The id changed: do not leave the old one behind.
-			_ = s.UnregisterSensor(ctx, lastID)
+			_ = s.unregisterSensor(ctx, lastID)
 		}
 		lastID, registered = cur.IDSensor, true
-		err := s.RegisterSensor(ctx, cur, ttl)
+		err := s.registerSensor(ctx, cur, ttl)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			// Shutting down; not a Redis problem.
 		case err != nil && state != failing:
 			state = failing
-			s.logger().Warn("redis: sensor heartbeat failing", "key", SensorKey(cur.IDSensor), "err", err)
+			s.logger().Warn("redis: sensor heartbeat failing", "key", sensorKey(cur.IDSensor), "err", err)
 		case err == nil && state == failing:
 			state = healthy
-			s.logger().Info("redis: sensor heartbeat recovered", "key", SensorKey(cur.IDSensor))
+			s.logger().Info("redis: sensor heartbeat recovered", "key", sensorKey(cur.IDSensor))
 		case err == nil && state == unknown:
 			state = healthy
-			s.logger().Info("redis: sensor registered", "key", SensorKey(cur.IDSensor), "ttl", ttl)
+			s.logger().Info("redis: sensor registered", "key", sensorKey(cur.IDSensor), "ttl", ttl)
 		}
 	}
 
@@ -193,9 +193,9 @@ func (s *Store) Heartbeat(ctx context.Context, sen func() Sensor, interval, ttl 
 		case <-ctx.Done():
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 			defer cancel()
-			if err := s.UnregisterSensor(uctx, lastID); err != nil {
+			if err := s.unregisterSensor(uctx, lastID); err != nil {
 				s.logger().Warn("redis: sensor unregister failed (the key expires by itself)",
-					"key", SensorKey(lastID), "err", err)
+					"key", sensorKey(lastID), "err", err)
 			}
 			return
 		}

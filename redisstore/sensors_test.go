@@ -14,7 +14,7 @@ func TestSensorRoundTrip(t *testing.T) {
 	started := time.Date(2026, 11, 1, 12, 30, 45, 123456789, time.FixedZone("CET", 3600))
 	sen := Sensor{IDSensor: 7, Addr: "10.0.0.7:5029", Socket: "/run/tapline.sock", Version: "2026.11.0",
 		PID: 4242, Started: started, Updated: started.Add(time.Minute)}
-	if err := s.RegisterSensor(ctx, sen, time.Minute); err != nil {
+	if err := s.registerSensor(ctx, sen, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	raw := srv.Client().Get(ctx, "tapline:sensor:7").Val()
@@ -35,7 +35,7 @@ func TestSensorRoundTrip(t *testing.T) {
 	}
 
 	// No socket: the field is left out. Zero Updated becomes now.
-	if err := s.RegisterSensor(ctx, Sensor{IDSensor: 8, Addr: "h:1"}, time.Minute); err != nil {
+	if err := s.registerSensor(ctx, Sensor{IDSensor: 8, Addr: "h:1"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	raw = srv.Client().Get(ctx, "tapline:sensor:8").Val()
@@ -47,16 +47,16 @@ func TestSensorRoundTrip(t *testing.T) {
 		t.Fatalf("Updated = %v, want now", got.Updated)
 	}
 
-	if err := s.UnregisterSensor(ctx, 7); err != nil {
+	if err := s.unregisterSensor(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, err := s.LookupSensor(ctx, 7); ok || err != nil {
 		t.Fatalf("Lookup after Unregister: %v %v", ok, err)
 	}
-	if err := s.UnregisterSensor(ctx, 7); err != nil {
+	if err := s.unregisterSensor(ctx, 7); err != nil {
 		t.Fatalf("Unregister of a missing sensor: %v", err)
 	}
-	if err := s.RegisterSensor(ctx, sen, 0); err == nil {
+	if err := s.registerSensor(ctx, sen, 0); err == nil {
 		t.Fatal("Register with ttl 0 succeeded")
 	}
 }
@@ -64,7 +64,7 @@ func TestSensorRoundTrip(t *testing.T) {
 func TestSensorExpires(t *testing.T) {
 	_, s := setup(t)
 	ctx := tctx(t)
-	if err := s.RegisterSensor(ctx, Sensor{IDSensor: 3}, 300*time.Millisecond); err != nil {
+	if err := s.registerSensor(ctx, Sensor{IDSensor: 3}, 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "sensor expiry", func() error {
@@ -78,13 +78,13 @@ func TestSensorExpires(t *testing.T) {
 func TestListSensors(t *testing.T) {
 	srv, s := setup(t)
 	ctx := tctx(t)
-	if l, err := s.ListSensors(ctx); err != nil || len(l) != 0 {
+	if l, err := s.listSensors(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("List on empty Redis = %v, %v", l, err)
 	}
 	// More than one SCAN batch, registered out of order.
 	var want []int
 	for i := 250; i >= 1; i-- {
-		if err := s.RegisterSensor(ctx, Sensor{IDSensor: i, Addr: "h:1"}, time.Minute); err != nil {
+		if err := s.registerSensor(ctx, Sensor{IDSensor: i, Addr: "h:1"}, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +95,7 @@ func TestListSensors(t *testing.T) {
 	srv.Client().Set(ctx, "tapline:sensor:notanumber", "{}", 0)
 	srv.Client().Set(ctx, "tapline:sensorx", "{}", 0)
 	srv.Client().Set(ctx, "unrelated", "{}", 0)
-	l, err := s.ListSensors(ctx)
+	l, err := s.listSensors(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestListSensors(t *testing.T) {
 	}
 
 	srv.Client().Set(ctx, "tapline:sensor:999", "garbage", 0)
-	if _, err := s.ListSensors(ctx); err == nil || !strings.Contains(err.Error(), "tapline:sensor:999") {
+	if _, err := s.listSensors(ctx); err == nil || !strings.Contains(err.Error(), "tapline:sensor:999") {
 		t.Fatalf("List with a corrupt entry: %v", err)
 	}
 }

@@ -85,7 +85,7 @@ func (s *Store) GetManagerKey(ctx context.Context) (k StoredKey, ok bool, err er
 }
 
 // SetManagerKey stores k at KeyManagerKey (no TTL) and publishes
-// EventManagerKey so every sensor reloads it.
+// eventManagerKey so every sensor reloads it.
 // Both fields must be set; to remove the key use DeleteManagerKey.
 func (s *Store) SetManagerKey(ctx context.Context, k StoredKey) error {
 	if k.Key == "" || k.IV == "" {
@@ -102,51 +102,51 @@ func (s *Store) SetManagerKey(ctx context.Context, k StoredKey) error {
 	}
 	// A stored key ends an earlier --allow-plaintext: were the key lost
 	// later, the stale marker must not reopen plaintext.
-	if err := s.rdb.Del(ctx, KeyPlaintextAllowed).Err(); err != nil {
-		return fmt.Errorf("redisstore: key stored, but del %s failed: %w", KeyPlaintextAllowed, err)
+	if err := s.rdb.Del(ctx, keyPlaintextAllowed).Err(); err != nil {
+		return fmt.Errorf("redisstore: key stored, but del %s failed: %w", keyPlaintextAllowed, err)
 	}
-	return s.publish(ctx, EventManagerKey)
+	return s.publish(ctx, eventManagerKey)
 }
 
-// PlaintextMarker is the value of KeyPlaintextAllowed.
+// PlaintextMarker is the value of keyPlaintextAllowed.
 type PlaintextMarker struct {
 	At time.Time `json:"at"`
 }
 
 // AllowPlaintext records the operator's decision that sensors serve
-// plaintext again: it sets KeyPlaintextAllowed, then deletes KeyManagerKey
-// and publishes EventManagerKey. The marker goes first so that a sensor
+// plaintext again: it sets keyPlaintextAllowed, then deletes KeyManagerKey
+// and publishes eventManagerKey. The marker goes first so that a sensor
 // reading between the two steps still finds the key (and stays closed);
 // existed reports whether there was a key to delete.
 func (s *Store) AllowPlaintext(ctx context.Context, now time.Time) (existed bool, err error) {
 	b, err := json.Marshal(PlaintextMarker{At: now.UTC()})
 	if err != nil {
-		return false, fmt.Errorf("redisstore: encode %s: %w", KeyPlaintextAllowed, err)
+		return false, fmt.Errorf("redisstore: encode %s: %w", keyPlaintextAllowed, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if err := s.rdb.Set(cctx, KeyPlaintextAllowed, b, 0).Err(); err != nil {
-		return false, fmt.Errorf("redisstore: set %s: %w", KeyPlaintextAllowed, err)
+	if err := s.rdb.Set(cctx, keyPlaintextAllowed, b, 0).Err(); err != nil {
+		return false, fmt.Errorf("redisstore: set %s: %w", keyPlaintextAllowed, err)
 	}
 	return s.DeleteManagerKey(ctx)
 }
 
-// PlaintextAllowed reads KeyPlaintextAllowed. ok is false when it does not
+// PlaintextAllowed reads keyPlaintextAllowed. ok is false when it does not
 // exist, which is also what an empty (flushed or failed-over) Redis says:
 // callers must treat that as "not allowed". A value that is not a marker
 // is an error, never a permission.
 func (s *Store) PlaintextAllowed(ctx context.Context) (m PlaintextMarker, ok bool, err error) {
-	ok, err = s.getJSON(ctx, KeyPlaintextAllowed, &m)
+	ok, err = s.getJSON(ctx, keyPlaintextAllowed, &m)
 	if err != nil || !ok {
 		return PlaintextMarker{}, false, err
 	}
 	if m.At.IsZero() {
-		return PlaintextMarker{}, false, fmt.Errorf("redisstore: %s lacks \"at\"", KeyPlaintextAllowed)
+		return PlaintextMarker{}, false, fmt.Errorf("redisstore: %s lacks \"at\"", keyPlaintextAllowed)
 	}
 	return m, true, nil
 }
 
-// DeleteManagerKey deletes KeyManagerKey and publishes EventManagerKey.
+// DeleteManagerKey deletes KeyManagerKey and publishes eventManagerKey.
 // existed reports whether there was a key to delete.
 func (s *Store) DeleteManagerKey(ctx context.Context) (existed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
@@ -155,15 +155,15 @@ func (s *Store) DeleteManagerKey(ctx context.Context) (existed bool, err error) 
 	if err != nil {
 		return false, fmt.Errorf("redisstore: del %s: %w", KeyManagerKey, err)
 	}
-	return n > 0, s.publish(ctx, EventManagerKey)
+	return n > 0, s.publish(ctx, eventManagerKey)
 }
 
-// publish sends msg on ChannelEvents. The change it announces is already
+// publish sends msg on channelEvents. The change it announces is already
 // stored, so the error says so.
 func (s *Store) publish(ctx context.Context, msg string) error {
-	if err := s.rdb.Publish(ctx, ChannelEvents, msg).Err(); err != nil {
+	if err := s.rdb.Publish(ctx, channelEvents, msg).Err(); err != nil {
 		return fmt.Errorf("redisstore: stored, but publish %s on %s failed (sensors pick it up on their next reload): %w",
-			msg, ChannelEvents, err)
+			msg, channelEvents, err)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func TestPlaintextMarker(t *testing.T) {
 	if err != nil || !ok || !m.At.Equal(now) {
 		t.Fatalf("PlaintextAllowed = %+v, %v, %v; want at %v", m, ok, err, now)
 	}
-	if ttl := srv.Client().TTL(ctx, KeyPlaintextAllowed).Val(); ttl != -1 {
+	if ttl := srv.Client().TTL(ctx, keyPlaintextAllowed).Val(); ttl != -1 {
 		t.Fatalf("marker TTL %v, want none", ttl)
 	}
 	if err := s.SetManagerKey(ctx, testKey); err != nil {
@@ -101,7 +101,7 @@ func TestPlaintextMarker(t *testing.T) {
 		t.Fatalf("marker after FLUSHALL: ok=%v err=%v; want none", ok, err)
 	}
 	for _, raw := range []string{"1", "yes", `{}`, `{"at":"never"}`} {
-		if err := srv.Client().Set(ctx, KeyPlaintextAllowed, raw, 0).Err(); err != nil {
+		if err := srv.Client().Set(ctx, keyPlaintextAllowed, raw, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok, err := s.PlaintextAllowed(ctx); ok || err == nil {
@@ -196,16 +196,16 @@ func TestACL(t *testing.T) {
 	if _, _, err := s.PlaintextAllowed(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RegisterSensor(ctx, Sensor{IDSensor: 1}, time.Minute); err != nil {
+	if err := s.registerSensor(ctx, Sensor{IDSensor: 1}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.LookupSensor(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := s.ListSensors(ctx); err != nil || len(l) != 1 {
+	if l, err := s.listSensors(ctx); err != nil || len(l) != 1 {
 		t.Fatalf("List = %v, %v", l, err)
 	}
-	if err := s.UnregisterSensor(ctx, 1); err != nil {
+	if err := s.unregisterSensor(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	// And the user really is confined.
@@ -244,16 +244,16 @@ func TestRedisDown(t *testing.T) {
 			_, err := s.DeleteManagerKey(ctx)
 			return err
 		},
-		"RegisterSensor": func(ctx context.Context) error {
-			return s.RegisterSensor(ctx, Sensor{IDSensor: 1}, time.Minute)
+		"registerSensor": func(ctx context.Context) error {
+			return s.registerSensor(ctx, Sensor{IDSensor: 1}, time.Minute)
 		},
-		"UnregisterSensor": func(ctx context.Context) error { return s.UnregisterSensor(ctx, 1) },
+		"unregisterSensor": func(ctx context.Context) error { return s.unregisterSensor(ctx, 1) },
 		"LookupSensor": func(ctx context.Context) error {
 			_, _, err := s.LookupSensor(ctx, 1)
 			return err
 		},
-		"ListSensors": func(ctx context.Context) error {
-			_, err := s.ListSensors(ctx)
+		"listSensors": func(ctx context.Context) error {
+			_, err := s.listSensors(ctx)
 			return err
 		},
 	}

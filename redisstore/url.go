@@ -44,71 +44,30 @@ func ParseURL(rawURL string) (*redis.UniversalOptions, error) {
 }
 
 func parseURL(rawURL string) (*redis.UniversalOptions, error) {
-	if strings.TrimSpace(rawURL) == "" {
-		return nil, errors.New("empty URL; want redis://host:port/db, rediss://… or unix:///path/to/socket")
+	scheme, rest, err := splitScheme(rawURL)
+	if err != nil {
+		return nil, err
 	}
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return nil, errors.New("missing scheme; want redis://, rediss:// or unix://")
+	userinfo, hostlist, tail, addrs, err := splitHosts(scheme, rest)
+	if err != nil {
+		return nil, err
 	}
-	switch scheme {
-	case "redis", "rediss", "unix":
-	default:
-		return nil, fmt.Errorf("unsupported scheme %q; want redis, rediss or unix", scheme)
-	}
-
-	// Split off the host list by hand: url.Parse cannot take h1:p1,h2:p2.
-	authEnd := strings.IndexAny(rest, "/?#")
-	if authEnd < 0 {
-		authEnd = len(rest)
-	}
-	authority, tail := rest[:authEnd], rest[authEnd:]
-	userinfo, hostlist := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostlist = authority[:i+1], authority[i+1:]
-	}
-	var addrs []string
-	if strings.Contains(hostlist, ",") {
-		if scheme == "unix" {
-			return nil, errors.New("a unix:// URL takes one socket path, not a host list")
-		}
-		for _, h := range strings.Split(hostlist, ",") {
-			a, err := normalizeAddr(h)
-			if err != nil {
-				return nil, err
-			}
-			addrs = append(addrs, a)
-		}
-		hostlist = addrs[0]
-	}
-
-	// go-redis rejects unknown query options; take ours out first.
 	u, err := url.Parse(scheme + "://" + userinfo + hostlist + tail)
 	if err != nil {
 		return nil, cleanURLError(err)
 	}
-	q := u.Query()
-	master := q.Get("master")
-	if m := q.Get("master_name"); m != "" {
-		master = m
-	}
-	q.Del("master")
-	q.Del("master_name")
+	master := takeMaster(u)
 	if master != "" && scheme == "unix" {
 		return nil, errors.New("master= (Sentinel) needs redis:// or rediss:// host addresses")
 	}
-	u.RawQuery = q.Encode()
-
 	o, err := redis.ParseURL(u.String())
 	if err != nil {
 		return nil, cleanURLError(err)
 	}
-	if scheme == "unix" {
-		// UniversalOptions has no Network: go-redis picks "unix" for an
-		// address that starts with "/". Refuse anything it would not.
-		if !strings.HasPrefix(o.Addr, "/") {
-			return nil, fmt.Errorf("unix socket path %q must be absolute (unix:///path/to/socket)", o.Addr)
-		}
+	// UniversalOptions has no Network: go-redis picks "unix" for an
+	// address that starts with "/". Refuse anything it would not.
+	if scheme == "unix" && !strings.HasPrefix(o.Addr, "/") {
+		return nil, fmt.Errorf("unix socket path %q must be absolute (unix:///path/to/socket)", o.Addr)
 	}
 	if addrs == nil {
 		addrs = []string{o.Addr}
@@ -116,7 +75,74 @@ func parseURL(rawURL string) (*redis.UniversalOptions, error) {
 	if len(addrs) > 1 && master == "" && o.DB != 0 {
 		return nil, fmt.Errorf("database %d requested, but several hosts without master= mean Redis Cluster, which has only database 0", o.DB)
 	}
+	return universalOptions(o, addrs, master), nil
+}
 
+// splitScheme checks the scheme and returns it and the rest after "://".
+func splitScheme(rawURL string) (scheme, rest string, err error) {
+	if strings.TrimSpace(rawURL) == "" {
+		return "", "", errors.New("empty URL; want redis://host:port/db, rediss://… or unix:///path/to/socket")
+	}
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "", "", errors.New("missing scheme; want redis://, rediss:// or unix://")
+	}
+	switch scheme {
+	case "redis", "rediss", "unix":
+		return scheme, rest, nil
+	}
+	return "", "", fmt.Errorf("unsupported scheme %q; want redis, rediss or unix", scheme)
+}
+
+// splitHosts splits the authority by hand, since url.Parse cannot take
+// h1:p1,h2:p2: the user info (with its "@"), the host to give url.Parse
+// (the first of a list), the path and query, and the normalized host list
+// when there are several hosts (nil for one).
+func splitHosts(scheme, rest string) (userinfo, hostlist, tail string, addrs []string, err error) {
+	authEnd := strings.IndexAny(rest, "/?#")
+	if authEnd < 0 {
+		authEnd = len(rest)
+	}
+	authority, tail := rest[:authEnd], rest[authEnd:]
+	hostlist = authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hostlist = authority[:i+1], authority[i+1:]
+	}
+	if !strings.Contains(hostlist, ",") {
+		return userinfo, hostlist, tail, nil, nil
+	}
+	if scheme == "unix" {
+		return "", "", "", nil, errors.New("a unix:// URL takes one socket path, not a host list")
+	}
+	for _, h := range strings.Split(hostlist, ",") {
+		a, err := normalizeAddr(h)
+		if err != nil {
+			return "", "", "", nil, err
+		}
+		addrs = append(addrs, a)
+	}
+	return userinfo, addrs[0], tail, addrs, nil
+}
+
+// takeMaster removes the Sentinel master name (master= or master_name=)
+// from u's query, since go-redis rejects query options it does not know,
+// and returns it.
+func takeMaster(u *url.URL) string {
+	q := u.Query()
+	master := q.Get("master")
+	if m := q.Get("master_name"); m != "" {
+		master = m
+	}
+	q.Del("master")
+	q.Del("master_name")
+	u.RawQuery = q.Encode()
+	return master
+}
+
+// universalOptions carries go-redis's parsed options over to
+// UniversalOptions for the host list and master, with tapline's defaults
+// where the URL set nothing.
+func universalOptions(o *redis.Options, addrs []string, master string) *redis.UniversalOptions {
 	uo := &redis.UniversalOptions{
 		Addrs:      addrs,
 		MasterName: master,
@@ -166,7 +192,7 @@ func parseURL(rawURL string) (*redis.UniversalOptions, error) {
 	if uo.MaxRetries == 0 {
 		uo.MaxRetries = defaultMaxRetries
 	}
-	return uo, nil
+	return uo
 }
 
 // normalizeAddr checks one host[:port] of a host list and adds port 6379.

@@ -5,6 +5,8 @@
 // compare the sniffer version to decide which features (e.g. AES on the
 // manager port, added in 2024.02.2) they may use, so a semver like 0.1.0 would
 // make an unchanged GUI treat tapline as an ancient sniffer.
+//
+// It must not import anything: every package may import it.
 package version
 
 // Version and Build are overridden at link time by the Makefile

@@ -15,44 +15,40 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"tapline/bench"
 	"tapline/crypto"
 )
 
-func benchCmd() *cobra.Command {
-	var (
-		targets     []string
-		labels      []string
-		mode        string
-		depth       int
-		cryptoMode  string
-		keyB64      string
-		ivB64       string
-		command     string
-		conc        []int
-		duration    time.Duration
-		requests    int64
-		rawLine     string
-		term        string
-		timeout     time.Duration
-		jsonOut     string
-		plotOut     string
-		mdOut       string
-		standard    bool
-		outDir      string
-		taplineBin  string
-		pointDur    time.Duration
-		sections    []string
-		snapCalls   int
-		serveTarget string
-		cpuProfile  string
-	)
-	cmd := &cobra.Command{
-		Use:   "bench --target tcp:HOST:PORT|unix:PATH|floor|echo|tapline [flags]",
-		Short: "load-test a manager socket (or any line protocol) and report throughput and latency",
-		Long: `bench drives a line-protocol target and reports throughput, latency
+// benchFlags are the flags of `tapline bench`.
+type benchFlags struct {
+	targets, labels []string
+	mode            string
+	depth           int
+	cryptoMode      string
+	keyB64, ivB64   string
+	command         string
+	conc            []int
+	duration        time.Duration
+	requests        int64
+	rawLine, term   string
+	timeout         time.Duration
+	jsonOut         string
+	plotOut, mdOut  string
+	standard        bool
+	outDir, docPath string
+	reportFrom      string
+	taplineBin      string
+	pointDur        time.Duration
+	sections        []string
+	snapCalls       int
+	serveTarget     string
+	cpuProfile      string
+}
+
+const benchLong = `bench drives a line-protocol target and reports throughput, latency
 percentiles (HDR histogram), errors by kind, bytes and client CPU.
 
 Targets: tcp:HOST:PORT, unix:PATH, or a server started in-process on loopback:
@@ -68,131 +64,199 @@ HAProxy's runtime API); --reply-terminator ends each reply (escapes such as
 
 --standard runs the comparison of issue 5 (make bench): it builds nothing,
 starts tapline from --tapline-bin, redis-server and haproxy when installed,
-and writes latest.md, latest.json and latest.png under --out. Its sections
-(--sections): oneshot, session, pipeline, crypto, and snapshot, where a
-second tapline replays a synthetic capture of --snapshot-calls live calls
-and serves listcalls of the whole table while pings run on another
-connection.`,
-		Args: cobra.NoArgs,
+and writes latest.md, latest.json and the chart latest.png under --out, and
+the performance page to --doc. Its sections (--sections): oneshot, session,
+pipeline, crypto, and snapshot, where a second tapline replays a synthetic
+capture of --snapshot-calls live calls and serves listcalls of the whole
+table while pings run on another connection.
+
+--report-from FILE rewrites those reports from a saved latest.json without
+measuring anything.`
+
+func benchCmd() *cobra.Command {
+	var bf benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench --target tcp:HOST:PORT|unix:PATH|floor|echo|tapline [flags]",
+		Short: "load-test a manager socket (or any line protocol) and report throughput and latency",
+		Long:  benchLong,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			if serveTarget != "" {
-				return serveBuiltin(ctx, serveTarget, mode == bench.OneShot)
-			}
-			if standard {
-				return runStandard(ctx, bench.StandardOptions{OutDir: outDir, TaplineBin: taplineBin, Point: pointDur,
-					Sections: sections, SnapshotCalls: snapCalls})
-			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return &exitError{1, err}
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return &exitError{1, err}
-				}
-				defer pprof.StopCPUProfile()
-			}
-			if len(targets) == 0 {
-				return &exitError{2, fmt.Errorf("--target is required")}
-			}
-			tv, err := unescape(term)
-			if err != nil {
-				return &exitError{2, fmt.Errorf("--reply-terminator: %w", err)}
-			}
-			rl, err := unescape(rawLine)
-			if err != nil {
-				return &exitError{2, fmt.Errorf("--raw-line: %w", err)}
-			}
-			var key crypto.Key
-			if keyB64 != "" || ivB64 != "" {
-				if key, err = crypto.ParseKey(keyB64, ivB64); err != nil {
-					return &exitError{2, fmt.Errorf("--key-b64/--iv-b64: %w", err)}
-				}
-			}
-			rep := &bench.Report{Machine: bench.ThisMachine(), Started: time.Now()}
-			for i, ts := range targets {
-				t, err := bench.ParseTarget(ts)
-				if err != nil {
-					return &exitError{2, err}
-				}
-				label := ts
-				if i < len(labels) {
-					label = labels[i]
-				}
-				cfg := bench.Config{Label: label, Target: t, Mode: mode, Depth: depth, Crypto: cryptoMode,
-					Key: key, Command: command, RawLine: rl, Terminator: tv, Duration: duration,
-					Requests: requests, Timeout: timeout}
-				stopTarget, err := startBuiltinFor(&cfg)
-				if err != nil {
-					return err
-				}
-				for _, c := range conc {
-					cfg.Concurrency = c
-					r, err := runWithProgress(ctx, cfg)
-					if err != nil {
-						stopTarget()
-						return &exitError{2, err}
-					}
-					rep.Results = append(rep.Results, r)
-				}
-				stopTarget()
-			}
-			if err := bench.Markdown(os.Stdout, rep.Results); err != nil {
-				return err
-			}
-			fmt.Printf("\nMachine: %s\n", rep.Machine)
-			if mdOut != "" {
-				f, err := os.Create(mdOut)
-				if err != nil {
-					return &exitError{1, err}
-				}
-				_ = bench.Markdown(f, rep.Results)
-				f.Close()
-			}
-			if jsonOut != "" {
-				if err := bench.WriteJSON(jsonOut, rep); err != nil {
-					return &exitError{1, err}
-				}
-			}
-			if plotOut != "" {
-				if err := bench.Plot(plotOut, "tapline bench", rep.Results); err != nil {
-					return &exitError{1, err}
-				}
-			}
-			return nil
+			return bf.run(ctx)
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVar(&targets, "target", nil, "tcp:HOST:PORT, unix:PATH, floor, echo or tapline (repeatable)")
-	f.StringArrayVar(&labels, "label", nil, "name of the matching --target in reports (repeatable)")
-	f.StringVar(&mode, "mode", bench.OneShot, "oneshot, session or pipeline")
-	f.IntVar(&depth, "depth", 16, "requests in flight per connection (pipeline mode)")
-	f.StringVar(&cryptoMode, "crypto", "none", "none, legacy or hardened")
-	f.StringVar(&keyB64, "key-b64", "", "base64 manager key (crypto modes; generated for --target tapline)")
-	f.StringVar(&ivB64, "iv-b64", "", "base64 manager IV, with --key-b64")
-	f.StringVar(&command, "command", "", "tapline command (default ping)")
-	f.IntSliceVar(&conc, "concurrency", []int{1, 16, 64}, "connections; a list runs a sweep")
-	f.DurationVar(&duration, "duration", 5*time.Second, "length of each point")
-	f.Int64Var(&requests, "requests", 0, "stop each point after this many requests instead of --duration")
-	f.StringVar(&rawLine, "raw-line", "", `raw mode: send this line as is (e.g. "PING", "show info")`)
-	f.StringVar(&term, "reply-terminator", "", `raw mode: a reply ends with this (e.g. "\r\n"); empty: at EOF`)
-	f.DurationVar(&timeout, "timeout", 5*time.Second, "per-request timeout")
-	f.StringVar(&jsonOut, "json", "", "write results as JSON to FILE")
-	f.StringVar(&plotOut, "plot", "", "write a chart (throughput and p99 by concurrency) to FILE.png or FILE.svg")
-	f.StringVar(&mdOut, "markdown", "", "also write the Markdown table to FILE")
-	f.BoolVar(&standard, "standard", false, "run the standard comparison (make bench)")
-	f.StringVar(&outDir, "out", "bench/results", "directory of the standard comparison's reports")
-	f.StringVar(&taplineBin, "tapline-bin", "bin/tapline-bench", "tapline binary for --standard (built with -tags tapline_testcmds for the 1 MiB reply)")
-	f.DurationVar(&pointDur, "point", 2*time.Second, "length of each point of --standard")
-	f.IntVar(&snapCalls, "snapshot-calls", bench.SnapshotCalls, "live calls in the snapshot section's table")
-	f.StringSliceVar(&sections, "sections", nil, "run only these sections of --standard ("+strings.Join(bench.Sections(), ",")+"); the report then holds only them")
-	f.StringVar(&serveTarget, "serve", "", "run a built-in target (floor or echo) until interrupted and print its addresses; --mode oneshot closes after each reply")
-	_ = f.MarkHidden("serve")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (with --target tapline it includes the server)")
+	bf.register(cmd.Flags())
 	return cmd
+}
+
+func (bf *benchFlags) register(f *pflag.FlagSet) {
+	f.StringArrayVar(&bf.targets, "target", nil, "tcp:HOST:PORT, unix:PATH, floor, echo or tapline (repeatable)")
+	f.StringArrayVar(&bf.labels, "label", nil, "name of the matching --target in reports (repeatable)")
+	f.StringVar(&bf.mode, "mode", bench.OneShot, "oneshot, session or pipeline")
+	f.IntVar(&bf.depth, "depth", 16, "requests in flight per connection (pipeline mode)")
+	f.StringVar(&bf.cryptoMode, "crypto", "none", "none, legacy or hardened")
+	f.StringVar(&bf.keyB64, "key-b64", "", "base64 manager key (crypto modes; generated for --target tapline)")
+	f.StringVar(&bf.ivB64, "iv-b64", "", "base64 manager IV, with --key-b64")
+	f.StringVar(&bf.command, "command", "", "tapline command (default ping)")
+	f.IntSliceVar(&bf.conc, "concurrency", []int{1, 16, 64}, "connections; a list runs a sweep")
+	f.DurationVar(&bf.duration, "duration", 5*time.Second, "length of each point")
+	f.Int64Var(&bf.requests, "requests", 0, "stop each point after this many requests instead of --duration")
+	f.StringVar(&bf.rawLine, "raw-line", "", `raw mode: send this line as is (e.g. "PING", "show info")`)
+	f.StringVar(&bf.term, "reply-terminator", "", `raw mode: a reply ends with this (e.g. "\r\n"); empty: at EOF`)
+	f.DurationVar(&bf.timeout, "timeout", 5*time.Second, "per-request timeout")
+	f.StringVar(&bf.jsonOut, "json", "", "write results as JSON to FILE")
+	f.StringVar(&bf.plotOut, "plot", "", "write a chart (throughput and p99 by concurrency) to FILE.png or FILE.svg")
+	f.StringVar(&bf.mdOut, "markdown", "", "also write the Markdown table to FILE")
+	f.BoolVar(&bf.standard, "standard", false, "run the standard comparison (make bench)")
+	f.StringVar(&bf.outDir, "out", "bench/results", "directory of the standard comparison's reports")
+	f.StringVar(&bf.docPath, "doc", "", "also write the performance page (docs/PERFORMANCE.md) of --standard or --report-from")
+	f.StringVar(&bf.reportFrom, "report-from", "", "rewrite the standard reports under --out (and --doc) from this latest.json, measuring nothing")
+	f.StringVar(&bf.taplineBin, "tapline-bin", "bin/tapline-bench", "tapline binary for --standard (built with -tags tapline_testcmds for the 1 MiB reply)")
+	f.DurationVar(&bf.pointDur, "point", 2*time.Second, "length of each point of --standard")
+	f.IntVar(&bf.snapCalls, "snapshot-calls", bench.SnapshotCalls, "live calls in the snapshot section's table")
+	f.StringSliceVar(&bf.sections, "sections", nil, "run only these sections of --standard ("+strings.Join(bench.Sections(), ",")+"); the report then holds only them")
+	f.StringVar(&bf.serveTarget, "serve", "", "run a built-in target (floor or echo) until interrupted and print its addresses; --mode oneshot closes after each reply")
+	_ = f.MarkHidden("serve")
+	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (with --target tapline it includes the server)")
+}
+
+// run picks what the flags ask for: a built-in target, reports from a saved
+// run, the standard comparison, or a run against --target.
+func (bf *benchFlags) run(ctx context.Context) error {
+	switch {
+	case bf.serveTarget != "":
+		return serveBuiltin(ctx, bf.serveTarget, bf.mode == bench.OneShot)
+	case bf.reportFrom != "":
+		return reportFrom(bf.reportFrom, bf.outDir, bf.docPath)
+	case bf.standard:
+		return runStandard(ctx, bench.StandardOptions{OutDir: bf.outDir, DocPath: bf.docPath, TaplineBin: bf.taplineBin,
+			Point: bf.pointDur, Sections: bf.sections, SnapshotCalls: bf.snapCalls})
+	}
+	if bf.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(bf.cpuProfile)
+		if err != nil {
+			return &exitError{1, err}
+		}
+		defer stopProfile()
+	}
+	base, err := bf.baseConfig()
+	if err != nil {
+		return &exitError{2, err}
+	}
+	rep := &bench.Report{Machine: bench.ThisMachine(), Started: time.Now()}
+	for i, ts := range bf.targets {
+		rs, err := bf.runTarget(ctx, base, i, ts)
+		if err != nil {
+			return err
+		}
+		rep.Results = append(rep.Results, rs...)
+	}
+	return bf.writeOutputs(rep)
+}
+
+// baseConfig is the Config the flags describe, without target and
+// concurrency.
+func (bf *benchFlags) baseConfig() (bench.Config, error) {
+	var cfg bench.Config
+	if len(bf.targets) == 0 {
+		return cfg, fmt.Errorf("--target is required")
+	}
+	tv, err := unescape(bf.term)
+	if err != nil {
+		return cfg, fmt.Errorf("--reply-terminator: %w", err)
+	}
+	rl, err := unescape(bf.rawLine)
+	if err != nil {
+		return cfg, fmt.Errorf("--raw-line: %w", err)
+	}
+	var key crypto.Key
+	if bf.keyB64 != "" || bf.ivB64 != "" {
+		if key, err = crypto.ParseKey(bf.keyB64, bf.ivB64); err != nil {
+			return cfg, fmt.Errorf("--key-b64/--iv-b64: %w", err)
+		}
+	}
+	return bench.Config{Mode: bf.mode, Depth: bf.depth, Crypto: bf.cryptoMode, Key: key, Command: bf.command,
+		RawLine: rl, Terminator: tv, Duration: bf.duration, Requests: bf.requests, Timeout: bf.timeout}, nil
+}
+
+// runTarget runs the --concurrency sweep against the i-th --target.
+func (bf *benchFlags) runTarget(ctx context.Context, cfg bench.Config, i int, ts string) ([]*bench.Result, error) {
+	t, err := bench.ParseTarget(ts)
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	cfg.Label, cfg.Target = ts, t
+	if i < len(bf.labels) {
+		cfg.Label = bf.labels[i]
+	}
+	stopTarget, err := startBuiltinFor(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer stopTarget()
+	var out []*bench.Result
+	for _, c := range bf.conc {
+		cfg.Concurrency = c
+		r, err := runWithProgress(ctx, cfg)
+		if err != nil {
+			return nil, &exitError{2, err}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// writeOutputs prints the table and writes --markdown, --json and --plot.
+func (bf *benchFlags) writeOutputs(rep *bench.Report) error {
+	if err := bench.Markdown(os.Stdout, rep.Results); err != nil {
+		return err
+	}
+	fmt.Printf("\nMachine: %s\n", rep.Machine)
+	if bf.mdOut != "" {
+		f, err := os.Create(bf.mdOut)
+		if err != nil {
+			return &exitError{1, err}
+		}
+		_ = bench.Markdown(f, rep.Results)
+		f.Close()
+	}
+	if bf.jsonOut != "" {
+		if err := bench.WriteJSON(bf.jsonOut, rep); err != nil {
+			return &exitError{1, err}
+		}
+	}
+	if bf.plotOut != "" {
+		if err := bench.Plot(bf.plotOut, "tapline bench", rep.Results); err != nil {
+			return &exitError{1, err}
+		}
+	}
+	return nil
+}
+
+// startCPUProfile profiles this process into path until the returned stop.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// reportFrom rewrites the standard reports from a saved run.
+func reportFrom(jsonPath, outDir, docPath string) error {
+	rep, err := bench.ReadJSON(jsonPath)
+	if err != nil {
+		return &exitError{1, err}
+	}
+	if err := bench.WriteStandardReports(outDir, docPath, rep); err != nil {
+		return &exitError{1, err}
+	}
+	return nil
 }
 
 // unescape reads Go-style escapes (\r, \n, \t, \x00) in a flag value.

@@ -18,14 +18,18 @@ import (
 // store_aes_key | delete_aes_key, against Redis instead of the GUI database.
 func keysCmd() *cobra.Command {
 	var file string
-	var reveal bool
 	cmd := &cobra.Command{Use: "keys", Short: "generate, store, delete or show the manager AES key"}
 	cmd.PersistentFlags().StringVarP(&file, "config", "c", "", "configuration file (manager_aes_key/iv, redis)")
 	load := func() (config.Config, error) {
 		cfg, _, err := readConfig(file)
 		return cfg, err
 	}
-	cmd.AddCommand(&cobra.Command{
+	cmd.AddCommand(keysGenerateCmd(), keysStoreCmd(load), keysDeleteCmd(load), keysShowCmd(load))
+	return cmd
+}
+
+func keysGenerateCmd() *cobra.Command {
+	return &cobra.Command{
 		Use: "generate", Short: "print a new key and IV (stores nothing)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			k, err := crypto.GenerateKey()
@@ -34,8 +38,11 @@ func keysCmd() *cobra.Command {
 			}
 			printKey(k, true)
 			return nil
-		}})
-	cmd.AddCommand(&cobra.Command{
+		}}
+}
+
+func keysStoreCmd(load func() (config.Config, error)) *cobra.Command {
+	return &cobra.Command{
 		Use: "store", Short: "generate a key, store it in Redis (sensors pick it up at once) and print it", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return withStore(load, func(ctx context.Context, st *redisstore.Store) error {
@@ -50,7 +57,10 @@ func keysCmd() *cobra.Command {
 				printKey(k, true)
 				return nil
 			})
-		}})
+		}}
+}
+
+func keysDeleteCmd(load func() (config.Config, error)) *cobra.Command {
 	var allowPlaintext bool
 	del := &cobra.Command{
 		Use: "delete [--allow-plaintext]", Short: "delete the key from Redis (sensors that enforced it keep refusing plaintext)",
@@ -74,7 +84,11 @@ removes the marker.`,
 		}}
 	del.Flags().BoolVar(&allowPlaintext, "allow-plaintext", false,
 		"also allow plaintext TCP requests again on sensors that enforced the key")
-	cmd.AddCommand(del)
+	return del
+}
+
+func keysShowCmd(load func() (config.Config, error)) *cobra.Command {
+	var reveal bool
 	show := &cobra.Command{
 		Use: "show", Short: "show the key in use (fingerprint; --reveal prints the secret)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -95,8 +109,7 @@ removes the marker.`,
 			return nil
 		}}
 	show.Flags().BoolVar(&reveal, "reveal", false, "also print the key and IV (base64)")
-	cmd.AddCommand(show)
-	return cmd
+	return show
 }
 
 // deleteKey deletes the stored key and, with allowPlaintext, records the

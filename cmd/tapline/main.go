@@ -1,5 +1,9 @@
-// Command tapline is the VoIP monitoring sensor and its manager client.
-// This file only wires subcommands to the packages that do the work.
+// Command tapline is the VoIP monitoring sensor and its manager client:
+// serve (serve.go), send (send.go), keys (keys.go), bench (bench.go) and
+// version. It owns only the wiring: flags, exit codes, and building the
+// server, the sensor, the key ring and the commands' environment from one
+// configuration. The work is in the packages it imports; nothing imports
+// it.
 package main
 
 import (

@@ -7,6 +7,8 @@
 //
 // Tests that use this package need redis-server in PATH; `make deps`
 // installs it. Never point tests at a system Redis.
+//
+// It is for tests only and must not import any tapline package.
 package redistest
 
 import (
