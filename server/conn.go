@@ -65,6 +65,7 @@ type conn struct {
 	tcpCounted bool       // holds a place under the TCP limit
 	hasIP      bool       // holds a place under the per-address limit
 	ipKey      netip.Addr // that address (IPv4, or IPv6 /64)
+	hold       holdEntry  // place in Server.hold (hold.go)
 
 	cut       atomic.Bool // the reply was cut short: the socket ends with a reset
 	finalized atomic.Bool

@@ -82,21 +82,39 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e.mu.Lock()
 	e.conns[c.id] = c
 	e.mu.Unlock()
-	over := s.open.Add(1) > int64(s.limits.hard)
+	s.open.Add(1)
 	if e.draining.Load() {
 		c.rejected = true
 		return []byte("error: shutting down\n"), gnet.Close
 	}
-	if over { // the descriptor budget is spent: refuse at once, no linger
+	if msg := e.holdPlace(c); msg != nil { // the descriptor budget is spent: refuse at once, no linger
 		c.rejected = true
 		s.rejected.Add(1)
-		return msgTooMany, gnet.Close
+		return msg, gnet.Close
 	}
 	if msg := e.admit(c); msg != nil {
 		return e.reject(c, msg)
 	}
 	c.setDeadline(s.cfg.ReadTimeout)
 	return nil, gnet.None
+}
+
+// holdPlace registers c under the descriptor budget: TCP connections of
+// every state hold at most limits.tcpHard places (hold.go), so the Unix
+// socket always finds its reserve inside limits.hard. It returns the refusal
+// if there is no place.
+func (e *engine) holdPlace(c *conn) []byte {
+	s := e.srv
+	if e.name == "tcp" {
+		key, ok := ipKey(c.gc.RemoteAddr())
+		return e.holdTCP(c, key, ok)
+	}
+	if s.hold.unix.Add(1)+int64(s.holdTCPCount()) > int64(s.limits.hard) {
+		s.hold.unix.Add(-1)
+		return msgTooMany
+	}
+	c.hold.unix = true
+	return nil
 }
 
 // reject answers a connection over a limit with msg. It lingers like any
@@ -106,7 +124,11 @@ func (e *engine) reject(c *conn, msg []byte) ([]byte, gnet.Action) {
 	s := e.srv
 	c.rejected = true
 	s.rejected.Add(1)
-	if s.rejectLinger.Add(1) > maxRejectLinger {
+	lingerMax := int64(maxRejectLinger)
+	if e.name == "tcp" {
+		lingerMax -= holdUnixRejects // refused TCP clients cannot take the Unix socket's slots
+	}
+	if s.rejectLinger.Add(1) > lingerMax {
 		s.rejectLinger.Add(-1)
 		return msg, gnet.Close
 	}
@@ -171,6 +193,11 @@ func (e *engine) forget(c *conn) {
 	delete(e.conns, c.id)
 	e.mu.Unlock()
 	s.open.Add(-1)
+	if c.hold.tcp {
+		s.holdRelease(c)
+	} else if c.hold.unix {
+		s.hold.unix.Add(-1)
+	}
 	if c.rejectSlot {
 		s.rejectLinger.Add(-1)
 	}
@@ -181,6 +208,9 @@ func (e *engine) forget(c *conn) {
 // merely lingering for the client's EOF (its reply is complete, and lingering
 // is bounded by manager_linger).
 func (c *conn) uncount() {
+	if c.getPhase() == phLinger && c.hold.tcp && !c.finalized.Load() {
+		c.eng.srv.holdLingering(c)
+	}
 	if c.counted.Swap(false) {
 		s := c.eng.srv
 		s.served.Add(-1)

@@ -56,6 +56,7 @@ type Server struct {
 	ipMu          sync.Mutex
 	perIP         map[netip.Addr]int // TCP connections counted per address
 	rejectedPerIP atomic.Int64
+	hold          holdRegistry // descriptors held per address and by TCP (hold.go)
 	resets        atomic.Int64 // replies cut short and ended with a reset
 
 	fatal chan error
