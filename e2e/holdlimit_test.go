@@ -62,6 +62,9 @@ func TestLingerFloodHoldLimits(t *testing.T) {
 	if n := statValue(t, s, "unix", "connections_rejected_per_ip"); n != 0 {
 		t.Errorf("connections_rejected_per_ip = %d, want 0 (the flood's lingering connections make room)", n)
 	}
+	if n := statValue(t, s, "unix", "connections_linger_closed"); n < flood-2*perIP-16 {
+		t.Errorf("connections_linger_closed = %d, want at least %d (the flood's oldest lingering connections closed early)", n, flood-2*perIP-16)
+	}
 	if s.exited() {
 		t.Fatalf("server exited: %s", s.exitStatus())
 	}

@@ -375,7 +375,7 @@ func (s *Server) Table() *commands.Table { return s.table }
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
-		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), LingerClosed: s.hold.evicted.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}
