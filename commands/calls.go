@@ -9,7 +9,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 
 	"tapline/state"
 )
@@ -33,12 +32,12 @@ func registerCalls(t *Table) {
 
 // listParams reads the params: the rest of the text line, or in a JSON
 // session the "args" object itself (or its "params" member).
-func listParams(req *Request) (state.ListParams, error) {
+func listParams(req *Request, parse func([]byte) (state.ListParams, error)) (state.ListParams, error) {
 	raw := req.Arg(0)
 	if req.JSON && len(req.Args) > 0 && req.Args[0] == '{' {
 		raw = req.Args
 	}
-	return state.ParseListParams(raw)
+	return parse(raw)
 }
 
 // listing describes one listing command for list: its columns and its
@@ -50,7 +49,8 @@ func listParams(req *Request) (state.ListParams, error) {
 type listing struct {
 	name    string
 	columns []string
-	check   func(state.ListParams) error // filters on fields the table has
+	parse   func([]byte) (state.ListParams, error) // params, with this listing's filter keys
+	check   func(state.ListParams) error           // filters on fields the table has
 	// arrays and objects take the snapshot and encode it; st is nil on a
 	// sensor without a capture source, which lists nothing (VoIPmonitor's
 	// empty listing).
@@ -58,14 +58,14 @@ type listing struct {
 }
 
 var (
-	callListing = listing{"listcalls", state.CallColumns(), state.CheckCallFilters,
+	callListing = listing{"listcalls", state.CallColumns(), state.ParseCallParams, state.CheckCallFilters,
 		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
 			return state.WriteListCalls(w, snapCalls(st), p, id)
 		},
 		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
 			return state.WriteCallObjects(w, snapCalls(st), p, id)
 		}}
-	registerListing = listing{"listregisters", state.RegisterColumns(), state.CheckRegisterFilters,
+	registerListing = listing{"listregisters", state.RegisterColumns(), state.ParseRegisterParams, state.CheckRegisterFilters,
 		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
 			return state.WriteListRegisters(w, snapRegisters(st), p, id)
 		},
@@ -97,7 +97,7 @@ func listRegisters(req *Request, rep *Reply) { list(req, rep, registerListing) }
 // list validates the params and leaves the snapshot and its encoding to
 // the reply stream, which runs on the connection's writer goroutine.
 func list(req *Request, rep *Reply, l listing) {
-	p, err := listParams(req)
+	p, err := listParams(req, l.parse)
 	if err == nil {
 		err = checkFields(p.Fields, l.columns)
 	}
@@ -205,7 +205,12 @@ func activeCallInfo(req *Request, rep *Reply) {
 	}
 	// VoIPmonitor gzips the whole reply, "call not found" included, when
 	// zip is set; a JSON session carries JSON, so zip is text mode only.
-	zip := !req.JSON && isYes(a.Zip)
+	zip, err := state.ParseYesNo(a.Zip)
+	if err != nil {
+		rep.FailText(CodeInvalid, "active_call_info: zip: "+err.Error(), "call not found")
+		return
+	}
+	zip = zip && !req.JSON
 	defer func() {
 		if zip {
 			rep.Body = gzipBody(rep.Body)
@@ -228,12 +233,6 @@ func activeCallInfo(req *Request, rep *Reply) {
 	}
 	rep.Kind = JSON
 	rep.Body = state.AppendCallInfo(rep.Body, c, msgs, req.Host.IDSensor())
-}
-
-// isYes reads VoIPmonitor's "zip" flag as ListParams does.
-func isYes(s string) bool {
-	s = strings.TrimSpace(s)
-	return strings.EqualFold(s, "yes") || s == "true" || s == "1"
 }
 
 // gzipBody compresses a small reply body (VoIPmonitor: real gzip, and a

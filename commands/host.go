@@ -34,6 +34,7 @@ type Stats struct {
 	ConnsTotal    int64
 	ConnsRejected int64
 	RejectedPerIP int64 // of ConnsRejected: over manager_max_connections_per_ip
+	LingerClosed  int64 // lingering connections closed early to make room for new ones
 	RepliesReset  int64 // replies cut short (write or shutdown timeout) and ended with a reset
 	BytesIn       int64
 	BytesOut      int64

@@ -129,10 +129,21 @@ func TestBadArgsRejected(t *testing.T) {
 		{"ping", `["x"]`, "ping: args: 1 values for 0 params (none)"},
 		{"listcalls", `{"limit":-1}`, `listcalls: limit: want an integer >= 0, got "-1"`},
 		{"listcalls", `{"offset":-5}`, `listcalls: offset: want an integer >= 0, got "-5"`},
-		{"listcalls", `{"filter":{"codec":"99"}}`, `listcalls: filter: unknown key "codec" (valid: OR, called, called_agent,`},
+		{"listcalls", `{"filter":{"codec":"99"}}`, `listcalls: filter: unknown key "codec" (valid: OR, called, called_agent, called_domain, caller, caller_agent, caller_domain, callerd_type, callid, sipcalledip, sipcallerdip_type, sipcallerip)`},
 		{"listcalls", `{"limt":2}`, `listcalls: params: unknown key "limt" (valid: fields, filter, ip_map, limit, offset,`},
-		{"listcalls", `{"filter":{"from_num":"1"}}`, "listcalls: filter: from_num is not a filter of this listing (valid: OR, callerd_type, sipcallerdip_type, caller, called,"},
-		{"listregisters", `{"filter":{"callid":"x"}}`, "listregisters: filter: callid is not a filter of this listing"},
+		// issue 9 item 11: the valid list names only what this listing accepts.
+		{"listcalls", `{"filter":{"from_num":"1"}}`, `listcalls: filter: unknown key "from_num" (valid: OR, called, called_agent, called_domain, caller, caller_agent, caller_domain, callerd_type, callid, sipcalledip, sipcallerdip_type, sipcallerip)`},
+		{"listcalls", `{"filter":{"ua":"x","to_num":"1"}}`, `listcalls: filter: unknown key "to_num", "ua" (valid: OR, called, called_agent, called_domain, caller, caller_agent, caller_domain, callerd_type, callid, sipcalledip, sipcallerdip_type, sipcallerip)`},
+		{"listregisters", `{"filter":{"callid":"x"}}`, `listregisters: filter: unknown key "callid" (valid: OR, callerd_type, contact_domain, contact_num, digestrealm, digestusername, from_domain, from_num, sipcalledip, sipcallerdip_type, sipcallerip, to_domain, to_num, ua)`},
+		// issue 9 item 11: values of known keys are checked.
+		{"listcalls", `{"zip":"maybe"}`, `listcalls: zip: invalid value "maybe" (valid: yes, no)`},
+		{"listcalls", `{"zip":"1"}`, `listcalls: zip: invalid value "1" (valid: yes, no)`},
+		{"listregisters", `{"zip":true}`, `listregisters: zip: invalid value "true" (valid: yes, no)`},
+		{"listcalls", `{"filter":{"OR":"maybe","caller":"1"}}`, `listcalls: filter: OR: invalid value "maybe" (valid: 0, 1, false, true)`},
+		{"listcalls", `{"filter":{"callerd_type":"bogus","caller":"1"}}`, `listcalls: filter: callerd_type: invalid value "bogus" (valid: 0, 1)`},
+		{"listcalls", `{"filter":{"callerd_type":"bogus"}}`, `listcalls: filter: callerd_type: invalid value "bogus" (valid: 0, 1)`},
+		{"listregisters", `{"filter":{"sipcallerdip_type":"2","sipcallerip":"10.0.0.1"}}`, `listregisters: filter: sipcallerdip_type: invalid value "2" (valid: 0, 1)`},
+		{"active_call_info", `{"callreference":"0x1","zip":"maybe"}`, `active_call_info: zip: invalid value "maybe" (valid: yes, no)`},
 		{"listregisters", `5`, "listregisters: args: want a string"},
 		{"active_call_info", `{"callreference":"0x1","zipp":"yes"}`, `active_call_info: want {"callreference":"0x…"}`},
 	}
@@ -146,6 +157,8 @@ func TestBadArgsRejected(t *testing.T) {
 		{"help", `"ping"`}, {"help", `{"command":"ping"}`}, {"help", `["ping"]`}, {"help", `null`},
 		{"manager_file", `{"action":"stop"}`}, {"listcalls", `{"limit":2,"filter":{"caller":"1*","codec":""}}`},
 		{"listcalls", `{"params":{"limit":"1"}}`}, {"listregisters", `{"states":"OK"}`},
+		{"listcalls", `{"zip":"YES","filter":{"OR":1,"callerd_type":"0","caller":"1"}}`}, {"listcalls", `{"zip":"no","filter":{"OR":"false","callerd_type":"","caller":"1"}}`},
+		{"listregisters", `{"zip":"","filter":{"OR":true,"sipcallerdip_type":1,"sipcallerip":"10.0.0.1"}}`},
 	} {
 		if rep := runJSON(t, h, tt.cmd, tt.args); rep.Failed() {
 			t.Errorf("%s %s: %s", tt.cmd, tt.args, rep.Msg)

@@ -121,7 +121,8 @@ func (r *Ring) Set(k *crypto.Key, now time.Time) {
 
 // SetState records a source problem ("redis_down", "bad_key") without
 // touching the keys: the last key loaded keeps serving. failClosed is set
-// when no key was ever loaded from the configured source; SetState also
+// when no key was ever loaded from the configured source, and always for
+// "bad_key" (a key was meant to be in force); SetState also
 // fails closed when the ring has no key but remembers enforcing one.
 func (r *Ring) SetState(state, errText string, failClosed bool) {
 	why := r.guard.reason()
@@ -132,6 +133,13 @@ func (r *Ring) SetState(state, errText string, failClosed bool) {
 		s.Source, s.State, s.LastError, s.FailClosed, s.Reason = "redis", state, errText, failClosed, ""
 		if why != "" && old.current == nil {
 			s.FailClosed, s.Reason = true, why+"; no key loaded, plaintext refused"
+		}
+		if state == "bad_key" { // someone meant to set a key: never fall back to plaintext
+			kept := "no key loaded"
+			if old.current != nil {
+				kept = "keeping key " + old.current.key.Fingerprint()
+			}
+			s.FailClosed, s.Reason = true, "the manager key stored in Redis is invalid; "+kept+"; plaintext refused until a valid key is stored"
 		}
 	})
 }

@@ -159,3 +159,44 @@ func TestRefreshOnMiss(t *testing.T) {
 		t.Fatal("Refresh claims a change when the key is the same")
 	}
 }
+
+// TestBadKeyState (issue 9, item 5): an unparseable value at the key in a
+// running Redis is state "bad_key" (not "redis_down"), with fail_closed true
+// and a reason, whatever the value is wrong with; the last key stays in force.
+func TestBadKeyState(t *testing.T) {
+	rs := redistest.Start(t)
+	st, err := redisstore.Open(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := New(time.Minute)
+	r.SetState("loading", "", true)
+	go r.Watch(ctx, st, 100*time.Millisecond)
+	k := mustKey(t)
+	kb, ivb := k.Base64()
+	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stored key", func() bool { cur, ok := r.Current(); return ok && sameKey(cur, k) })
+	for _, bad := range []string{`not json`, `{"key":"","iv":""}`, `{"key":"zz","iv":"zz"}`, `[1,2]`} {
+		if err := rs.Client().Set(ctx, redisstore.KeyManagerKey, bad, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "bad_key for "+bad, func() bool { return r.Status().State != "ok" && r.Status().LastError != "" })
+		time.Sleep(250 * time.Millisecond) // a few polls: the state must stay
+		s := r.Status()
+		if s.State != "bad_key" || !s.FailClosed || s.Reason == "" || !r.RequireAES() {
+			t.Fatalf("Redis up holding %q: status %+v, RequireAES %v; want state bad_key, fail_closed and a reason", bad, s, r.RequireAES())
+		}
+		if cur, ok := r.Current(); !ok || !sameKey(cur, k) {
+			t.Fatalf("Redis up holding %q: the last key is no longer in force", bad)
+		}
+		if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "ok again", func() bool { s := r.Status(); return s.State == "ok" && !s.FailClosed })
+	}
+}

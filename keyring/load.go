@@ -67,6 +67,9 @@ func ConfigKey(cfg config.Config) (k crypto.Key, ok bool, err error) {
 // "bad_key" (err is the parse error of the stored key).
 func fetch(ctx context.Context, st *redisstore.Store) (k crypto.Key, state string, err error) {
 	sk, ok, err := st.GetManagerKey(ctx)
+	if errors.Is(err, redisstore.ErrBadValue) {
+		return crypto.Key{}, "bad_key", err
+	}
 	if err != nil {
 		return crypto.Key{}, "redis_down", err
 	}

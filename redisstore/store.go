@@ -79,7 +79,7 @@ func (s *Store) GetManagerKey(ctx context.Context) (k StoredKey, ok bool, err er
 		return StoredKey{}, false, err
 	}
 	if k.Key == "" || k.IV == "" {
-		return StoredKey{}, false, fmt.Errorf("redisstore: %s lacks \"key\" or \"iv\"", KeyManagerKey)
+		return StoredKey{}, false, fmt.Errorf("%w: %s lacks \"key\" or \"iv\"", ErrBadValue, KeyManagerKey)
 	}
 	return k, true, nil
 }
@@ -169,6 +169,10 @@ func (s *Store) publish(ctx context.Context, msg string) error {
 }
 
 // getJSON GETs key into v. ok is false when the key does not exist.
+// ErrBadValue marks a value Redis returned that cannot be used: Redis
+// answered, so the caller must not report it as Redis being down.
+var ErrBadValue = errors.New("redisstore: invalid stored value")
+
 func (s *Store) getJSON(ctx context.Context, key string, v any) (ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -180,7 +184,7 @@ func (s *Store) getJSON(ctx context.Context, key string, v any) (ok bool, err er
 		return false, fmt.Errorf("redisstore: get %s: %w", key, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("redisstore: %s holds invalid JSON: %w", key, err)
+		return false, fmt.Errorf("%w: %s holds invalid JSON: %w", ErrBadValue, key, err)
 	}
 	return true, nil
 }

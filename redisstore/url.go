@@ -38,7 +38,7 @@ const (
 func ParseURL(rawURL string) (*redis.UniversalOptions, error) {
 	opts, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: bad Redis URL %q: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("redisstore: bad Redis URL %q: %s", scrub(redact(rawURL), rawURL), scrub(err.Error(), rawURL))
 	}
 	return opts, nil
 }
@@ -227,7 +227,9 @@ func cleanURLError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "redis: "))
 }
 
-// redact hides the password of a URL for error messages.
+// redact hides the passwords of a URL for error messages: the one in the
+// userinfo and the value of every query option named like a password
+// (password=, sentinel_password=, pass=…), which go-redis also accepts.
 func redact(rawURL string) string {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -237,13 +239,80 @@ func redact(rawURL string) string {
 	if end < 0 {
 		end = len(rest)
 	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return rawURL
+	authority, tail := rest[:end], rest[end:]
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		if user, _, hasPass := strings.Cut(authority[:at], ":"); hasPass {
+			authority = user + ":xxxxx" + authority[at:]
+		}
 	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return rawURL
+	if q := strings.IndexByte(tail, '?'); q >= 0 {
+		path, query := tail[:q+1], tail[q+1:]
+		query, frag, hasFrag := strings.Cut(query, "#")
+		parts := strings.Split(query, "&")
+		for i, p := range parts {
+			if name, _, hasVal := strings.Cut(p, "="); hasVal && secretOption(name) {
+				parts[i] = name + "=xxxxx"
+			}
+		}
+		tail = path + strings.Join(parts, "&")
+		if hasFrag {
+			tail += "#" + frag
+		}
 	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	return scheme + "://" + authority + tail
+}
+
+// secretOption reports whether a query option of a Redis URL holds a
+// password.
+func secretOption(name string) bool {
+	if n, err := url.QueryUnescape(name); err == nil {
+		name = n
+	}
+	n := strings.ToLower(name)
+	return strings.Contains(n, "pass") || strings.Contains(n, "pwd") || strings.Contains(n, "secret") || strings.Contains(n, "token") || n == "auth"
+}
+
+// urlSecrets lists the password values a URL holds (raw and unescaped), so
+// an error text that quotes one can be scrubbed.
+func urlSecrets(rawURL string) []string {
+	var out []string
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		out = append(out, v)
+		if u, err := url.QueryUnescape(v); err == nil && u != v && u != "" {
+			out = append(out, u)
+		}
+	}
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		if _, pw, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+			add(pw)
+		}
+	}
+	if q := strings.IndexByte(rest, '?'); q >= 0 {
+		query, _, _ := strings.Cut(rest[q+1:], "#")
+		for _, p := range strings.Split(query, "&") {
+			if name, v, hasVal := strings.Cut(p, "="); hasVal && secretOption(name) {
+				add(v)
+			}
+		}
+	}
+	return out
+}
+
+// scrub replaces every password of rawURL that text quotes.
+func scrub(text, rawURL string) string {
+	for _, s := range urlSecrets(rawURL) {
+		text = strings.ReplaceAll(text, s, "xxxxx")
+	}
+	return text
 }

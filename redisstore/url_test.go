@@ -132,6 +132,28 @@ func TestParseURLErrors(t *testing.T) {
 	}
 }
 
+// TestBadURLHidesQueryPassword (issue 9, item 11): a password given as a
+// query option is not echoed in the error of a URL that is refused, neither
+// in the quoted URL nor in the reason.
+func TestBadURLHidesQueryPassword(t *testing.T) {
+	for _, u := range []string{
+		"redis://127.0.0.1:16379/0?password=Secret3&foo=bar",
+		"unix:///tmp/r.sock?password=Secret6&db=x",
+		"redis://u:Secret7@127.0.0.1:16379/0?foo=bar",
+		"redis://127.0.0.1/0?password=Secret8&db=Secret8",
+		"redis://127.0.0.1/0?password=Secret%39&pool_size=Secret9",
+		"redis://127.0.0.1/0?sentinel_password=Secret5&master=m&foo=1",
+	} {
+		_, err := ParseURL(u)
+		if err == nil {
+			t.Fatalf("ParseURL(%q) accepted it", u)
+		}
+		if strings.Contains(err.Error(), "Secret") {
+			t.Errorf("ParseURL(%q): error %q shows the password", u, err)
+		}
+	}
+}
+
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"redis://u:pw@h:1/0":      "redis://u:xxxxx@h:1/0",
@@ -140,6 +162,11 @@ func TestRedact(t *testing.T) {
 		"redis://h:1/0":           "redis://h:1/0",
 		"unix://:pw@/run/r.sock":  "unix://:xxxxx@/run/r.sock",
 		"no scheme:pw@host":       "no scheme:pw@host",
+		// issue 9 item 11: passwords in the query string.
+		"redis://127.0.0.1:16379/0?password=Secret3&foo=bar":   "redis://127.0.0.1:16379/0?password=xxxxx&foo=bar",
+		"unix:///run/r.sock?password=Secret6&db=x":             "unix:///run/r.sock?password=xxxxx&db=x",
+		"redis://u:pw@h/0?sentinel_password=S&Password=T#frag": "redis://u:xxxxx@h/0?sentinel_password=xxxxx&Password=xxxxx#frag",
+		"redis://h/0?pass%77ord=S":                             "redis://h/0?pass%77ord=xxxxx",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)

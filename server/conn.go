@@ -66,6 +66,7 @@ type conn struct {
 	tcpCounted bool       // holds a place under the TCP limit
 	hasIP      bool       // holds a place under the per-address limit
 	ipKey      netip.Addr // that address (IPv4, or IPv6 /64)
+	hold       holdEntry  // place in Server.hold (hold.go)
 
 	cut       atomic.Bool // the reply was cut short: the socket ends with a reset
 	finalized atomic.Bool
@@ -164,21 +165,39 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e.mu.Lock()
 	e.conns[c.id] = c
 	e.mu.Unlock()
-	over := s.open.Add(1) > int64(s.limits.hard)
+	s.open.Add(1)
 	if e.draining.Load() {
 		c.rejected = true
 		return []byte("error: shutting down\n"), gnet.Close
 	}
-	if over { // the descriptor budget is spent: refuse at once, no linger
+	if msg := e.holdPlace(c); msg != nil { // the descriptor budget is spent: refuse at once, no linger
 		c.rejected = true
 		s.rejected.Add(1)
-		return msgTooMany, gnet.Close
+		return msg, gnet.Close
 	}
 	if msg := e.admit(c); msg != nil {
 		return e.reject(c, msg)
 	}
 	c.setDeadline(s.cfg.ReadTimeout)
 	return nil, gnet.None
+}
+
+// holdPlace registers c under the descriptor budget: TCP connections of
+// every state hold at most limits.tcpHard places (hold.go), so the Unix
+// socket always finds its reserve inside limits.hard. It returns the refusal
+// if there is no place.
+func (e *engine) holdPlace(c *conn) []byte {
+	s := e.srv
+	if e.name == "tcp" {
+		key, ok := ipKey(c.gc.RemoteAddr())
+		return e.holdTCP(c, key, ok)
+	}
+	if s.hold.unix.Add(1)+int64(s.holdTCPCount()) > int64(s.limits.hard) {
+		s.hold.unix.Add(-1)
+		return msgTooMany
+	}
+	c.hold.unix = true
+	return nil
 }
 
 // reject answers a connection over a limit with msg. It lingers like any
@@ -188,7 +207,11 @@ func (e *engine) reject(c *conn, msg []byte) ([]byte, gnet.Action) {
 	s := e.srv
 	c.rejected = true
 	s.rejected.Add(1)
-	if s.rejectLinger.Add(1) > maxRejectLinger {
+	lingerMax := int64(maxRejectLinger)
+	if e.name == "tcp" {
+		lingerMax -= holdUnixRejects // refused TCP clients cannot take the Unix socket's slots
+	}
+	if s.rejectLinger.Add(1) > lingerMax {
 		s.rejectLinger.Add(-1)
 		return msg, gnet.Close
 	}

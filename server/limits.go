@@ -23,6 +23,7 @@ type connLimits struct {
 	nofile   uint64 // RLIMIT_NOFILE soft limit in force
 	reserve  int    // descriptors kept for everything else (listeners, pollers, Redis, files)
 	hard     int    // registered connections of every kind, lingering and rejected ones included
+	tcpHard  int    // registered TCP connections of every kind: hard minus the Unix reserve
 	max      int    // served connections on all listeners (manager_max_connections, clamped)
 	tcp      int    // served TCP connections: max minus the Unix reserve
 	perIP    int    // served TCP connections per client address
@@ -52,6 +53,7 @@ func computeLimits(maxConns, perIP, unixReserved int, nofile uint64, reserve int
 	l.max = max(1, min(maxConns, l.hard-min(maxRejectLinger, l.hard/4)))
 	l.reserved = min(unixReserved, l.max/2)
 	l.tcp = l.max - l.reserved
+	l.tcpHard = max(1, l.hard-l.reserved)
 	return l
 }
 
@@ -98,7 +100,7 @@ func (s *Server) setupLimits() {
 	l := computeLimits(s.cfg.MaxConnections, s.cfg.MaxConnectionsPerIP, s.cfg.UnixReserved, nofile, reserve)
 	s.limits = l
 	args := []any{"manager_max_connections", s.cfg.MaxConnections, "effective", l.max, "tcp", l.tcp,
-		"unix_reserved", l.reserved, "per_ip", l.perIP, "hard_cap", l.hard, "nofile", l.nofile, "fd_reserve", l.reserve}
+		"unix_reserved", l.reserved, "per_ip", l.perIP, "hard_cap", l.hard, "tcp_hard_cap", l.tcpHard, "nofile", l.nofile, "fd_reserve", l.reserve}
 	if l.max < s.cfg.MaxConnections {
 		slog.Warn("manager connection limit clamped to the file descriptor limit; raise nofile to allow more", args...)
 		return

@@ -32,6 +32,9 @@ func TestComputeLimits(t *testing.T) {
 			if tc.nofile != 0 && l.hard > 1 && uint64(l.hard*fdsPerConn+tc.fdReserve) > tc.nofile {
 				t.Fatalf("hard cap %d needs more than nofile %d", l.hard, tc.nofile)
 			}
+			if l.tcpHard != max(1, l.hard-l.reserved) || l.tcpHard > l.hard {
+				t.Fatalf("tcpHard %d, want hard %d minus the Unix reserve %d", l.tcpHard, l.hard, l.reserved)
+			}
 			if l.max > l.hard || l.tcp+l.reserved != l.max {
 				t.Fatalf("inconsistent limits %+v", l)
 			}

@@ -56,6 +56,7 @@ type Server struct {
 	ipMu          sync.Mutex
 	perIP         map[netip.Addr]int // TCP connections counted per address
 	rejectedPerIP atomic.Int64
+	hold          holdRegistry // descriptors held per address and by TCP (hold.go)
 	resets        atomic.Int64 // replies cut short and ended with a reset
 
 	fatal chan error
@@ -374,7 +375,7 @@ func (s *Server) Table() *commands.Table { return s.table }
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
-		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), LingerClosed: s.hold.evicted.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}

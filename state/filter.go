@@ -12,7 +12,7 @@ import (
 
 // setFilters reads "filter": an object, an array of objects, or a JSON
 // string holding either (VoIPmonitor accepts all three).
-func setFilters(p *ListParams, v json.RawMessage) error {
+func setFilters(p *ListParams, v json.RawMessage, keys []string) error {
 	raw := bytes.TrimSpace(unwrapString(v))
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -30,7 +30,7 @@ func setFilters(p *ListParams, v json.RawMessage) error {
 		objs = append(objs, obj)
 	}
 	for _, obj := range objs {
-		f, err := parseFilter(obj)
+		f, err := parseFilter(obj, keys)
 		if err != nil {
 			return err
 		}
@@ -50,39 +50,62 @@ var filterFlags = []string{"OR", "callerd_type", "sipcallerdip_type"}
 // outside them (a misspelling, or one of VoIPmonitor's that tapline does
 // not implement, such as codec) is an error when it has a value: ignoring
 // it listed every call as if it matched.
-var filterNames = func() []string {
-	names := slices.Concat(filterFlags, callFilterFields, regFilterFields)
+var filterNames = sortedNames(filterFlags, callFilterFields, regFilterFields)
+
+// callFilterNames and regFilterNames are the filter keys of one listing.
+var (
+	callFilterNames = sortedNames(filterFlags, callFilterFields)
+	regFilterNames  = sortedNames(filterFlags, regFilterFields)
+)
+
+func sortedNames(lists ...[]string) []string {
+	names := slices.Concat(lists...)
 	slices.Sort(names)
 	return slices.Compact(names)
-}()
+}
+
+// flagValues are the values each flag takes (an empty value is skipped):
+// "OR" a boolean, the types "0" (either side) or "1" (this side only),
+// as VoIPmonitor's filter_call.cpp compares them. Any other value is an
+// error: read as a default, "OR":"maybe" would AND the conditions and
+// list other calls than asked for.
+var flagValues = map[string][]string{
+	"OR":                {"0", "1", "false", "true"},
+	"callerd_type":      {"0", "1"},
+	"sipcallerdip_type": {"0", "1"},
+}
 
 // parseFilter reads one filter object; empty values are skipped, as
 // VoIPmonitor skips them.
-func parseFilter(obj map[string]json.RawMessage) (Filter, error) {
+func parseFilter(obj map[string]json.RawMessage, names []string) (Filter, error) {
 	var f Filter
-	if err := checkNames(obj, filterNames); err != nil {
+	if err := checkNames(obj, names); err != nil {
 		return f, err
 	}
-	flag := func(key string) (string, error) {
-		if v, ok := obj[key]; ok {
-			return scalar(v)
+	flags := make(map[string]string, len(filterFlags))
+	for _, k := range filterFlags {
+		v, ok := obj[k]
+		if !ok {
+			continue
 		}
-		return "", nil
+		s, err := scalar(v)
+		if err != nil {
+			return f, fmt.Errorf("%s: %w", k, err)
+		}
+		if s != "" && !slices.Contains(flagValues[k], strings.ToLower(s)) {
+			return f, fmt.Errorf("%s: invalid value %s (valid: %s)", k, quoteList([]string{s}), strings.Join(flagValues[k], ", "))
+		}
+		flags[k] = strings.ToLower(s)
 	}
-	or, err := flag("OR")
-	if err != nil {
-		return f, fmt.Errorf("OR: %w", err)
-	}
-	f.Or = or != "" && or != "0" && or != "false"
-	callerd, _ := flag("callerd_type")
-	ipd, _ := flag("sipcallerdip_type")
+	f.Or = flags["OR"] == "1" || flags["OR"] == "true"
+	callerd, ipd := flags["callerd_type"], flags["sipcallerdip_type"]
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys) // deterministic condition order
 	for _, k := range keys {
-		if slices.Contains(filterFlags, k) || !slices.Contains(filterNames, k) {
+		if slices.Contains(filterFlags, k) || !slices.Contains(names, k) {
 			continue // flags, and unknown keys with empty values
 		}
 		s, err := scalar(obj[k])

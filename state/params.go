@@ -103,7 +103,18 @@ const (
 // input means no params. A negative limit or offset is an error, and so is
 // any other key with a value (see checkNames): a misspelt or unsupported
 // key must not return rows the client did not ask for.
-func ParseListParams(raw []byte) (ListParams, error) {
+func ParseListParams(raw []byte) (ListParams, error) { return parseListParams(raw, filterNames) }
+
+// ParseCallParams is ParseListParams for listcalls: a filter key must be a
+// flag or a call filter field, and an unknown one's error lists only those.
+func ParseCallParams(raw []byte) (ListParams, error) { return parseListParams(raw, callFilterNames) }
+
+// ParseRegisterParams is ParseCallParams for listregisters.
+func ParseRegisterParams(raw []byte) (ListParams, error) { return parseListParams(raw, regFilterNames) }
+
+// parseListParams reads the params; filterKeys are the filter keys the
+// listing accepts.
+func parseListParams(raw []byte, filterKeys []string) (ListParams, error) {
 	p := ListParams{Limit: -1}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -124,7 +135,11 @@ func ParseListParams(raw []byte) (ListParams, error) {
 	}
 	for _, f := range paramFields {
 		if v, ok := obj[f.key]; ok {
-			if err := f.set(&p, v); err != nil {
+			set := f.set
+			if f.key == "filter" {
+				set = func(p *ListParams, v json.RawMessage) error { return setFilters(p, v, filterKeys) }
+			}
+			if err := set(&p, v); err != nil {
 				return ListParams{Limit: -1}, fmt.Errorf("%s: %w", f.key, err)
 			}
 		}
@@ -145,7 +160,7 @@ var paramFields = []struct {
 	{"sort_field", setSortField},
 	{"sort_dir", setSortDir},
 	{"zip", setZip},
-	{"filter", setFilters},
+	{"filter", nil}, // setFilters, with the listing's filter keys
 	{"states", setStates},
 	{"fields", setFields},
 }
@@ -294,8 +309,24 @@ func setSortDir(p *ListParams, v json.RawMessage) error {
 
 func setZip(p *ListParams, v json.RawMessage) error {
 	s, err := scalar(v)
-	p.Zip = strings.EqualFold(s, "yes") || s == "true" || s == "1"
+	if err != nil {
+		return err
+	}
+	p.Zip, err = ParseYesNo(s)
 	return err
+}
+
+// ParseYesNo reads VoIPmonitor's "zip" flag: "yes" or "no" (any case), or
+// empty for no. Anything else is an error: reading "maybe" as no would
+// send a client that meant yes a reply it cannot parse.
+func ParseYesNo(s string) (bool, error) {
+	switch s = strings.TrimSpace(s); {
+	case s == "" || strings.EqualFold(s, "no"):
+		return false, nil
+	case strings.EqualFold(s, "yes"):
+		return true, nil
+	}
+	return false, fmt.Errorf("invalid value %s (valid: yes, no)", quoteList([]string{s}))
 }
 
 func setStates(p *ListParams, v json.RawMessage) error {
