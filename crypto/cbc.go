@@ -30,8 +30,10 @@ func pad(buf []byte, n int) []byte {
 
 // unpad checks PKCS#7 padding in constant time. b is one or more whole
 // blocks. It returns the plaintext length and 1 if the padding is valid;
-// otherwise len(b) and 0. The time taken depends only on len(b), so a
-// caller that also hides the result does not become a padding oracle.
+// otherwise len(b) and 0. The time taken depends only on len(b): the
+// hardened Open runs it on every frame and combines the result with the MAC
+// check, so a frame's timing must not tell a padding failure. (A server
+// never unpads a legacy request at all, see LegacyDecrypt.)
 func unpad(b []byte) (n, ok int) {
 	last := b[len(b)-blockSize:]
 	p := int(last[blockSize-1])

@@ -8,9 +8,12 @@
 // which cannot be changed. Its security is what VoIPmonitor's is: one static
 // key and one static IV for every message in both directions, no MAC, no
 // nonce. Equal commands give equal ciphertexts, anyone on the path can replay
-// a captured request, flip bits in it, and probe padding. tapline implements
-// it exactly, plus one robustness fix (a ":sea" inside the ciphertext that is
-// not on a block boundary does not end the frame), and nothing more.
+// a captured request, flip bits in it and splice captured blocks into new
+// requests. tapline implements it byte-compatibly with two differences: a
+// ":sea" inside the ciphertext that is not on a block boundary does not end
+// the frame, and a server never checks the padding (the command line ends at
+// the first control byte, LegacyLine), so unlike VoIPmonitor it is no padding
+// oracle, even behind a captured block that decrypts to a known command.
 //
 // Hardened framing ("tl1:" base64 lines) is tapline's own, for clients that
 // can be changed. Each frame has a fresh random IV, encrypt-then-MAC with

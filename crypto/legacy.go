@@ -26,9 +26,9 @@ var (
 	ErrLegacyCipher = errors.New("crypto: legacy cipher name not allowed")
 	// ErrLegacyDecrypt: no key decrypts the ciphertext to valid PKCS#7
 	// padding (or, for a server's LegacyDecrypt with accept, to an accepted
-	// plaintext: then it is the only error). VoIPmonitor answers this with
-	// "failed aes decrypt!\n"; tapline answers like an unknown command so
-	// the reply is no padding oracle.
+	// command line, whatever the padding: then it is the only error).
+	// VoIPmonitor answers this with "failed aes decrypt!\n"; tapline
+	// answers like an unknown command so the reply is no padding oracle.
 	ErrLegacyDecrypt = errors.New("crypto: legacy decrypt failed")
 )
 
@@ -140,22 +140,27 @@ func AppendLegacyReply(dst []byte, k Key, plain []byte) []byte {
 // first, then keys still in their rotation grace period, skipping those the
 // cipher name does not allow.
 //
-// accept lets a server recognise a real plaintext (one that names a known
-// command): the first key whose plaintext it accepts wins, and a frame that
-// no key decrypts to an accepted plaintext fails with ErrLegacyDecrypt,
-// whether the padding was bad, the padding was good but the command unknown,
-// or the key was wrong. Without a MAC, telling those apart would be a
-// padding oracle: an attacker without the key decrypts any captured block
-// in a few thousand requests. So with accept set, every key is tried with
-// the same work whatever the bytes are (whole CBC decryption, constant-time
-// padding check, accept called on the plaintext even when the padding is
-// bad), and only the combined result decides. The caller must answer every
-// failure the same way, on the same path (see docs/PROTOCOL.md §9.2).
+// With accept set (servers), the padding is never checked, so nothing can
+// observe whether it was valid: the legacy framing has a static IV and no
+// MAC, and any difference between valid and invalid padding, even one
+// reached only by prefixing a captured block that decrypts to a known
+// command, is a padding oracle that decrypts captured traffic without the
+// key (issue 9 item 6). Each key decrypts the whole ciphertext (any
+// positive whole number of blocks), and the plaintext is the command line
+// (LegacyLine): everything before the first control byte. PKCS#7 padding
+// bytes are all control bytes, so a valid request yields exactly the line
+// it always did. The first key whose line accept takes (one that names a
+// known command) wins; a frame that no key decrypts to an accepted line
+// fails with ErrLegacyDecrypt, and so does every malformed frame. The
+// caller must answer every failure the same way, on the same path (see
+// docs/PROTOCOL.md §9.2).
 //
-// With accept nil (clients, tests) the first key with valid padding wins.
-// A wrong key yields valid padding about once in 256 tries, so such a
-// plaintext may be garbage: that is inherent in the legacy framing.
-func LegacyDecrypt(keys []Key, frame []byte, accept func(plaintext []byte) bool) (plaintext []byte, used Key, err error) {
+// With accept nil (clients, tests, tools that read a captured request) the
+// first key with valid PKCS#7 padding wins and the whole unpadded plaintext
+// is returned. A wrong key yields valid padding about once in 256 tries, so
+// such a plaintext may be garbage: that is inherent in the legacy framing.
+// A server must never use this mode.
+func LegacyDecrypt(keys []Key, frame []byte, accept func(line []byte) bool) (plaintext []byte, used Key, err error) {
 	name, ct, err := splitLegacy(frame)
 	if err != nil {
 		if accept != nil {
@@ -178,16 +183,16 @@ func LegacyDecrypt(keys []Key, frame []byte, accept func(plaintext []byte) bool)
 		if buf == nil {
 			buf = make([]byte, len(ct))
 		}
-		n, ok := legacyOpen(k, ct, buf)
-		if accept == nil {
-			if ok == 1 {
-				return buf[:n], k, nil
+		if !legacyOpen(k, ct, buf) {
+			continue
+		}
+		if accept != nil {
+			if line := LegacyLine(buf); accept(line) {
+				return line, k, nil
 			}
 			continue
 		}
-		// accept sees the plaintext whether or not the padding is valid
-		// (unpad leaves n = len(ct) then), so the work does not depend on it.
-		if accept(buf[:n]) && ok == 1 {
+		if n, ok := unpad(buf); ok == 1 {
 			return buf[:n], k, nil
 		}
 	}
@@ -195,6 +200,21 @@ func LegacyDecrypt(keys []Key, frame []byte, accept func(plaintext []byte) bool)
 		return nil, Key{}, ErrLegacyCipher
 	}
 	return nil, Key{}, ErrLegacyDecrypt
+}
+
+// LegacyLine is the command line of a decrypted legacy request: plain up
+// to its first byte below 0x20 other than '\t'. That cut covers the line
+// end ('\n', "\r\n"), a C string's NUL and every PKCS#7 padding byte
+// (0x01..0x10), so the padding needs no check: for every request a
+// VoIPmonitor GUI sends (one line, optionally followed by a line end or
+// "\r\n\r\n" and more) it is the line VoIPmonitor runs.
+func LegacyLine(plain []byte) []byte {
+	for i, c := range plain {
+		if c < 0x20 && c != '\t' {
+			return plain[:i]
+		}
+	}
+	return plain
 }
 
 // splitLegacy cuts a request frame into cipher name and ciphertext.
@@ -228,17 +248,17 @@ func legacyNameFits(name []byte, keyLen int) bool {
 	return false
 }
 
-// legacyOpen decrypts ct (whole blocks) into pt (same length) with k and
-// returns the unpadded length and 1 if the padding was valid; otherwise
-// len(ct) and 0. Its time depends only on len(ct) (see unpad).
-func legacyOpen(k Key, ct, pt []byte) (int, int) {
+// legacyOpen decrypts ct (whole blocks) into pt (same length) with k. It
+// reports false only for an invalid key: public, it fails every request
+// alike.
+func legacyOpen(k Key, ct, pt []byte) bool {
 	block, err := k.block()
 	if err != nil {
-		return 0, 0 // an invalid key: public, it fails every request alike
+		return false
 	}
 	copy(pt, ct)
 	cbcDecrypt(block, k.IV, pt)
-	return unpad(pt)
+	return true
 }
 
 // LegacyReplyDecrypt decrypts a whole legacy reply, for clients: strip

@@ -23,10 +23,22 @@ import (
 // budget first gives up its oldest buckets that lie entirely in the past
 // and raises its floor past them: a frame of that kid older than the floor
 // is refused from then on, so forgetting those entries reopens no replay,
-// and clients sending with the current time are not affected. Only when
-// its buckets from now on alone exceed the budget (a flood of frames dated
-// in the future) are the kid's own new frames refused. Every refusal
-// because of a bound is counted (Full).
+// and clients sending with the current time are not affected.
+//
+// Buckets that are not yet entirely in the past cannot be given up that way
+// (the floor would then refuse frames dated now), so they must not be able
+// to fill the budget: a key holder sending frames dated up to the window
+// ahead would otherwise lock out every client of its key until its frames
+// are a window old (issue 9 item 7). So once a kid holds half its budget
+// (under pressure), a frame dated in a bucket after the current one is
+// refused (counted in FutureRefused) if it is dated more than
+// futureTolerance ahead, or if the kid's future buckets already hold half
+// the budget. The other half is left to the current bucket and the past,
+// which the oldest past buckets make room for: to refuse a client whose
+// clock is in the server's current bucket, a flood must bring more than
+// perKey/2 frames into that one bucket. Only clients whose clocks run ahead
+// of the server (later buckets) or behind the raised floor are refused
+// during a flood. Every refusal because of a bound is counted (Full).
 //
 // Entries are (kid, ref, seq): every request frame has a fresh ref.
 type ReplayCache struct {
@@ -41,7 +53,16 @@ type ReplayCache struct {
 
 	keyFull  atomic.Int64 // frames refused: their kid over its budget
 	keysFull atomic.Int64 // frames refused: maxKeys kids already have entries
+	future   atomic.Int64 // frames refused: dated ahead while their kid is under pressure
 	dropped  atomic.Int64 // buckets given up early to stay within a budget
+}
+
+// futureTolerance is how far ahead of now a frame may be dated and still be
+// admitted while its kid is under pressure: window/8, at least one bucket
+// and at most 2 s, so clients whose clocks are a little ahead keep working
+// while a flood dated far ahead is refused.
+func (c *ReplayCache) futureTolerance() int64 {
+	return max(c.width, min(c.window/8, 2000))
 }
 
 // replayKid holds one key id's entries.
@@ -86,11 +107,15 @@ type ReplayStats struct {
 	Keys     int   // key ids with entries now
 	KeyFull  int64 // frames refused because their key id was over its budget
 	KeysFull int64 // frames refused because maxKeys key ids had entries
-	Dropped  int64 // buckets given up early (their frames are refused by age)
+	// FutureRefused counts frames refused because they were dated ahead
+	// of the server's current bucket while their key id held half its
+	// budget (see ReplayCache).
+	FutureRefused int64
+	Dropped       int64 // buckets given up early (their frames are refused by age)
 }
 
 // Full is the number of frames refused because a bound was hit.
-func (s ReplayStats) Full() int64 { return s.KeyFull + s.KeysFull }
+func (s ReplayStats) Full() int64 { return s.KeyFull + s.KeysFull + s.FutureRefused }
 
 // Stats returns the counters, for sniffer_stat.
 func (c *ReplayCache) Stats() ReplayStats {
@@ -98,6 +123,7 @@ func (c *ReplayCache) Stats() ReplayStats {
 	st := ReplayStats{Entries: c.n, Keys: len(c.kids)}
 	c.mu.Unlock()
 	st.KeyFull, st.KeysFull, st.Dropped = c.keyFull.Load(), c.keysFull.Load(), c.dropped.Load()
+	st.FutureRefused = c.future.Load()
 	return st
 }
 
@@ -150,6 +176,10 @@ func (c *ReplayCache) admit(kid [8]byte, k replayEntry, ts, now time.Time, commi
 		kc = &replayKid{buckets: make(map[int64]map[replayEntry]struct{})}
 		c.kids[kid] = kc
 	}
+	if c.refuseAhead(kc, b, tsMS, nowMS) {
+		c.future.Add(1)
+		return false
+	}
 	if kc.n >= c.perKey && !c.makeRoom(kc, b, nowMS) {
 		c.keyFull.Add(1)
 		return false
@@ -166,6 +196,28 @@ func (c *ReplayCache) admit(kid [8]byte, k replayEntry, ts, now time.Time, commi
 	kc.n++
 	c.n++
 	return true
+}
+
+// refuseAhead reports whether a frame dated tsMS, in bucket b, must be
+// refused because it is dated ahead of the current bucket while kc holds
+// half its budget: more than futureTolerance ahead, or with kc's buckets
+// after the current one already holding half the budget. Entries that
+// cannot be given up thus never take more than about half the budget.
+func (c *ReplayCache) refuseAhead(kc *replayKid, b, tsMS, nowMS int64) bool {
+	nowB := c.bucket(nowMS)
+	if b <= nowB || kc.n < c.perKey/2 {
+		return false
+	}
+	if tsMS > nowMS+c.futureTolerance() {
+		return true
+	}
+	ahead := 0
+	for ob, set := range kc.buckets { // at most about 2·window/width buckets
+		if ob > nowB {
+			ahead += len(set)
+		}
+	}
+	return ahead >= c.perKey/2
 }
 
 // makeRoom gives up kc's oldest buckets while it is over budget, as long as

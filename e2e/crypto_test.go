@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -688,4 +691,65 @@ func TestCryptoLegacyNoPaddingOracle(t *testing.T) {
 		}
 	}
 	s.expectReply(t, "tcp", "ping\n", "pong\n")
+}
+
+// Issue 9 item 6 residual: the padding oracle through a captured prefix.
+// C0 is the first block of a real encrypted `listcalls {"limit":"1"}`
+// (it decrypts to `listcalls {"limi`), Ct the second block of a secret
+// request; the attacker sends C0 ‖ R ‖ Ct for chosen R, and the padding of
+// the decrypted frame is D(Ct) xor R. Valid padding used to run listcalls
+// (an encrypted params error, 52 bytes), bad padding got the encrypted
+// "command not found" (36 bytes). The real binary must answer every such
+// frame with the same bytes. The R are deterministic and picked with the
+// key, half with valid padding, half without.
+func TestCryptoLegacyPrefixNoPaddingOracle(t *testing.T) {
+	k := keyFromHex(t, "000102030405060708090a0b0c0d0e0f", "101112131415161718191a1b1c1d1e1f")
+	s := startTestServer(t, serverConfig{flags: k.flags()})
+	c0 := cbcEncrypt(k, []byte(`listcalls {"limit":"1"}`))[:16]
+	ct := cbcEncrypt(k, []byte("SECRET-TOKEN=xyz42;ping"))[16:32]
+	blk, err := aes.NewCipher(k.aesKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dct := make([]byte, 16)
+	blk.Decrypt(dct, ct)
+	var reqs []string
+	var valid []bool
+	for i := 0; len(reqs) < 8; i++ {
+		sum := sha256.Sum256([]byte{byte(i)})
+		r := sum[:16]
+		switch i % 3 {
+		case 0:
+			r[15] = dct[15] ^ 0x01
+		case 1:
+			r[14], r[15] = dct[14]^0x02, dct[15]^0x02
+		default:
+			r[15] = dct[15] ^ 0x11
+		}
+		ctext := append(append(bytes.Clone(c0), r...), ct...)
+		if bytes.Contains(ctext, []byte(":sea")) {
+			continue
+		}
+		_, err := cbcDecrypt(k, ctext)
+		reqs = append(reqs, "aes-128-cbc:"+string(ctext)+":sea")
+		valid = append(valid, err == nil)
+	}
+	if !slices.Contains(valid, true) || !slices.Contains(valid, false) {
+		t.Fatalf("want frames with valid and with invalid padding, got %v", valid)
+	}
+	want := s.request(t, "tcp", reqs[0])
+	for i, req := range reqs {
+		for _, network := range []string{"tcp", "unix"} {
+			if got := s.request(t, network, req); got != want {
+				gp, _ := openLegacyReply(k, []byte(got))
+				wp, _ := openLegacyReply(k, []byte(want))
+				t.Errorf("frame %d (valid padding %v) over %s: reply %q (%d bytes), want %q (%d bytes) as for every frame",
+					i, valid[i], network, gp, len(got), wp, len(want))
+			}
+		}
+	}
+	// A real request still runs as before.
+	if got, err := openLegacyReply(k, []byte(s.request(t, "tcp", legacyRequest(k, "aes-128-cbc", "ping\n")))); err != nil || string(got) != "pong\n" {
+		t.Fatalf("legacy ping: %q, %v", got, err)
+	}
 }
