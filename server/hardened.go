@@ -173,3 +173,10 @@ func sealHardened(items []outItem, hk *crypto.HardenedKey, ref [16]byte) []outIt
 	return seal(items, func(w io.Writer) io.WriteCloser { return crypto.NewHardenedWriter(w, hk, ref, time.Now) },
 		func(dst, plain []byte) []byte { return crypto.SealMessage(dst, hk, true, time.Now(), ref, plain) })
 }
+
+// firstLine is the first line of a decrypted text request, without its
+// line end; all of it when it has no '\n'.
+func firstLine(plain []byte) []byte {
+	line, _ := lastLine(plain, len(plain)+1)
+	return line
+}

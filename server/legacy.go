@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"io"
 	"time"
 
@@ -44,10 +43,11 @@ func (st *legacyState) reset() {
 	st.ok, st.key, st.tried, st.fp, st.srv, st.found = false, crypto.Key{}, false, "", nil, request{}
 }
 
-// accept tells crypto.LegacyDecrypt whether a plaintext names a known
+// accept tells crypto.LegacyDecrypt whether a command line (the
+// plaintext up to its first control byte, crypto.LegacyLine) names a known
 // command, and keeps that command: a request is split and looked up once.
 func (st *legacyState) accept(plain []byte) bool {
-	st.found = st.srv.textRequest(legacyLine(plain))
+	st.found = st.srv.textRequest(plain)
 	return st.found.cmd != nil
 }
 
@@ -108,12 +108,30 @@ func (legacyWire) exec(s *Server, j *job) {
 	}
 	var items []outItem
 	if st.ok {
-		items = sealLegacy(s.runText(j, &j.reqs[0], nil), st.key)
+		items = sealLegacy(s.runLegacyText(j, &j.reqs[0]), st.key)
 	} else {
 		items = s.legacyRefusal(j)
 	}
 	j.items = append(j.items, items...)
 	j.items[len(j.items)-1].close = true
+}
+
+// runLegacyText runs a decrypted request like a text request, except that
+// a request refused for its arguments gets one fixed line naming only the
+// command (from the table), never the detailed text mode error. Those
+// details quote what was sent (unknown keys, columns, values), and the
+// legacy framing has no MAC: an attacker who splices captured blocks
+// behind a captured prefix would read the decryption of any block in the
+// quoted part. Valid requests are answered as before.
+func (s *Server) runLegacyText(j *job, q *request) []outItem {
+	items := s.runText(j, q, nil)
+	if j.rep.Code != commands.CodeInvalid {
+		return items
+	}
+	it := &items[len(items)-1]
+	*it.pooled = append(append(append((*it.pooled)[:0], "error: "...), q.cmd.Name...), ": invalid arguments\n"...)
+	it.buf = *it.pooled
+	return items
 }
 
 // eof answers a frame cut by the client's EOF: it fails to decrypt and is
@@ -162,25 +180,6 @@ func (s *Server) legacyRefusal(j *job) []outItem {
 	pb := getBuf()
 	*pb = append(*pb, j.rep.Body...)
 	return sealLegacy([]outItem{{buf: *pb, pooled: pb}}, cur)
-}
-
-// legacyLine is the command line of a decrypted legacy request.
-func legacyLine(plain []byte) []byte { return firstLine(cutRequest(plain)) }
-
-// firstLine is the first line of a decrypted request, without its line
-// end; all of it when it has no '\n'.
-func firstLine(plain []byte) []byte {
-	line, _ := lastLine(plain, len(plain)+1)
-	return line
-}
-
-// cutRequest keeps what VoIPmonitor keeps of a decrypted request: the text
-// before "\r\n\r\n", of which the first line counts.
-func cutRequest(p []byte) []byte {
-	if i := bytes.Index(p, []byte("\r\n\r\n")); i >= 0 {
-		return p[:i]
-	}
-	return p
 }
 
 // inlineSecureMax bounds the encrypted input opened on an event loop.

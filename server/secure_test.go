@@ -278,3 +278,23 @@ func TestReplayFullCounted(t *testing.T) {
 		t.Fatalf("sniffer_stat manager.replay_full missing or 0 (%v): %s", err, out)
 	}
 }
+
+// Issue 9 item 6: a legacy request refused for its arguments gets one
+// fixed line that quotes nothing it sent. The text-mode errors name the
+// offending keys and values, and with no MAC an attacker splicing captured
+// blocks behind a captured prefix would read their decryption there.
+func TestLegacyErrorsQuoteNothing(t *testing.T) {
+	_, addr, key := startKeyedServer(t)
+	for _, tt := range []struct{ req, want string }{
+		{`listcalls {"sort_field":"SECRET1"}`, "error: listcalls: invalid arguments\n"},
+		{`listcalls {"SECRET2":"x"}`, "error: listcalls: invalid arguments\n"},
+		{`listregisters {"states":"SECRET3"}`, "error: listregisters: invalid arguments\n"},
+		{`listcalls {"limit":"SECRET4"}`, "error: listcalls: invalid arguments\n"},
+		{"ping", "pong\n"},
+	} {
+		got, err := crypto.LegacyReplyDecrypt(key, rawExchange(t, addr, crypto.LegacyRequest(key, []byte(tt.req))))
+		if err != nil || string(got) != tt.want {
+			t.Errorf("%s: reply %q (%v), want %q", tt.req, got, err, tt.want)
+		}
+	}
+}
