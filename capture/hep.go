@@ -74,7 +74,7 @@ var (
 // packet whose protocol type is not SIP (RTCP, logs, ...) gives ErrHEPNotSIP;
 // anything broken gives another error. p.TS is zero when the packet carries
 // no timestamp.
-func ParseHEP(b []byte, p *Packet) error {
+func ParseHEP(b []byte, p *sip.Packet) error {
 	if len(b) < 6 || string(b[:4]) != "HEP3" {
 		return ErrHEPVersion
 	}
@@ -173,15 +173,15 @@ func ParseHEP(b []byte, p *Packet) error {
 	if ptype >= 0 && ptype != hepTypeSIP {
 		return ErrHEPNotSIP
 	}
-	*p = Packet{
+	*p = sip.Packet{
 		Src:       netip.AddrPortFrom(src, sport),
 		Dst:       netip.AddrPortFrom(dst, dport),
-		Transport: UDP,
+		Transport: sip.UDP,
 		VLAN:      -1,
 		Payload:   payload,
 	}
 	if proto == 6 {
-		p.Transport = TCP // already one complete message: the sender cut it
+		p.Transport = sip.TCP // already one complete message: the sender cut it
 	}
 	if seen&seenTSSec != 0 {
 		p.TS = time.Unix(int64(sec), int64(usec%1_000_000)*1000)
@@ -192,7 +192,7 @@ func ParseHEP(b []byte, p *Packet) error {
 // AppendHEP appends p as a HEPv3 packet to dst, the way Kamailio's siptrace
 // writes it. A payload too long for one HEP packet (64 KiB in all) leaves dst
 // unchanged.
-func AppendHEP(dst []byte, p *Packet) []byte {
+func AppendHEP(dst []byte, p *sip.Packet) []byte {
 	if len(p.Payload) > 0xffff { // too long whatever the other chunks
 		return dst
 	}
@@ -207,7 +207,7 @@ func AppendHEP(dst []byte, p *Packet) []byte {
 	b := append(dst, "HEP3"...)
 	b = binary.BigEndian.AppendUint16(b, 0) // total length, set once known
 	proto := byte(17)
-	if p.Transport == TCP {
+	if p.Transport == sip.TCP {
 		proto = 6
 	}
 	if src.Is4() && dstA.Is4() {
@@ -299,7 +299,7 @@ func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error 
 	defer l.conn.Close()
 	buf := make([]byte, 65536)
 	oob := make([]byte, 128)
-	var p Packet
+	var p sip.Packet
 	for {
 		n, oobn, _, _, err := l.conn.ReadMsgUDP(buf, oob)
 		if d, ok := dropCount(oob[:oobn]); ok {

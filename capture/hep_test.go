@@ -9,12 +9,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"tapline/sip"
 )
 
-func hepPackets() []Packet {
-	return []Packet{
-		{TS: t0.Add(123456 * time.Microsecond), Src: cli4, Dst: srv4, Transport: UDP, VLAN: -1, Payload: []byte(sipMsg("INVITE", "hep-1", 30))},
-		{TS: t0, Src: srv6, Dst: cli6, Transport: TCP, VLAN: -1, Payload: []byte(sipResp("hep-2"))},
+func hepPackets() []sip.Packet {
+	return []sip.Packet{
+		{TS: t0.Add(123456 * time.Microsecond), Src: cli4, Dst: srv4, Transport: sip.UDP, VLAN: -1, Payload: []byte(sipMsg("INVITE", "hep-1", 30))},
+		{TS: t0, Src: srv6, Dst: cli6, Transport: sip.TCP, VLAN: -1, Payload: []byte(sipResp("hep-2"))},
 	}
 }
 
@@ -24,7 +26,7 @@ func TestHEPParse(t *testing.T) {
 		if string(b[:6]) != "prefix" {
 			t.Fatal("AppendHEP did not append")
 		}
-		var q Packet
+		var q sip.Packet
 		if err := ParseHEP(b[6:], &q); err != nil {
 			t.Fatal(err)
 		}
@@ -78,14 +80,14 @@ func TestHEPParse(t *testing.T) {
 		{"trailing bytes after total ignored", append(append([]byte(nil), valid...), 0, 0, 0), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p Packet
+			var p sip.Packet
 			if err := ParseHEP(tc.b, &p); !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
 	}
 
-	big := Packet{Src: cli4, Dst: srv4, Payload: make([]byte, 70000)}
+	big := sip.Packet{Src: cli4, Dst: srv4, Payload: make([]byte, 70000)}
 	if b := AppendHEP(nil, &big); len(b) != 0 {
 		t.Fatal("oversized payload encoded")
 	}
@@ -113,8 +115,8 @@ func TestHEPListen(t *testing.T) {
 	defer conn.Close()
 
 	pkts := hepPackets()
-	notSIPPayload := Packet{Src: cli4, Dst: srv4, Payload: []byte("\r\n\r\n")}
-	noTS := Packet{Src: cli4, Dst: srv4, Payload: []byte(sipResp("nots"))}
+	notSIPPayload := sip.Packet{Src: cli4, Dst: srv4, Payload: []byte("\r\n\r\n")}
+	noTS := sip.Packet{Src: cli4, Dst: srv4, Payload: []byte(sipResp("nots"))}
 	send := [][]byte{
 		AppendHEP(nil, &pkts[0]),
 		[]byte("HEP3\x00"),                               // truncated header
@@ -156,10 +158,10 @@ func TestHEPListen(t *testing.T) {
 func TestListenHEPStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := ListenHEP(ctx, "127.0.0.1:0", func(*Packet) {}, nil); err != nil {
+	if err := ListenHEP(ctx, "127.0.0.1:0", func(*sip.Packet) {}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := ListenHEP(context.Background(), "127.0.0.1:notaport", func(*Packet) {}, nil); err == nil {
+	if err := ListenHEP(context.Background(), "127.0.0.1:notaport", func(*sip.Packet) {}, nil); err == nil {
 		t.Fatal("bad address accepted")
 	}
 }
@@ -176,7 +178,7 @@ func TestHEPDropsCounted(t *testing.T) {
 	var st HEPStats
 	gate := make(chan struct{})
 	first := true
-	h := func(*Packet) {
+	h := func(*sip.Packet) {
 		if first {
 			first = false
 			<-gate // stall on the first packet while the burst arrives

@@ -26,7 +26,7 @@ import (
 type Sensor struct {
 	cfg   config.Config
 	store *state.Store
-	ports capture.PortSet
+	ports config.PortSet
 
 	mu       sync.Mutex
 	decoders []*capture.Decoder
@@ -48,7 +48,7 @@ type Stats struct {
 
 // New builds the sensor; Run starts its sources.
 func New(cfg config.Config) (*Sensor, error) {
-	ports, err := capture.ParsePorts(cfg.SIPPorts)
+	ports, err := config.ParsePorts(cfg.SIPPorts)
 	if err != nil {
 		return nil, fmt.Errorf("sipport: %w", err)
 	}
@@ -121,7 +121,7 @@ func (s *Sensor) tick(ctx context.Context) {
 // one goroutine, so each gets its own Msg.
 func (s *Sensor) handler() capture.Handler {
 	var m sip.Msg
-	return func(p *capture.Packet) {
+	return func(p *sip.Packet) {
 		if err := sip.Parse(p.Payload, &m); err != nil {
 			s.parseErrors.Add(1)
 			return

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"tapline/capture"
+	"tapline/sip"
 )
 
 // CallState is where a call's INVITE dialog is.
@@ -93,6 +93,6 @@ func (c *Call) ConnectDuration(now time.Time) int64 {
 type SIPMessage struct {
 	TS        time.Time
 	Src, Dst  netip.AddrPort
-	Transport capture.Transport
+	Transport sip.Transport
 	Data      string // the message bytes as captured
 }

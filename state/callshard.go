@@ -4,7 +4,7 @@ import (
 	"slices"
 	"sync"
 
-	"tapline/capture"
+	"tapline/sip"
 )
 
 // callShard is one slice of the call table. live holds the published
@@ -114,7 +114,7 @@ func rebuild[K comparable, V any](m map[K]V) map[K]V {
 
 // keep stores a copy of the message for active_call_info, within the
 // per-call limits (the first messages are kept: they set the call up).
-func (sh *callShard) keep(s *Store, sl *callSlot, p *capture.Packet) {
+func (sh *callShard) keep(s *Store, sl *callSlot, p *sip.Packet) {
 	if s.cfg.MaxSIPPerCall < 0 {
 		return
 	}

@@ -4,12 +4,11 @@ import (
 	"net/netip"
 	"time"
 
-	"tapline/capture"
 	"tapline/sip"
 )
 
 // ingestCall routes a non-REGISTER message to its call by Call-ID.
-func (s *Store) ingestCall(p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (s *Store) ingestCall(p *sip.Packet, m *sip.Msg, ts time.Time) {
 	meth := methodOf(m.Method)
 	id := clip(m.CallID, maxCallIDLen)
 	shard := shardOf(id)
@@ -40,7 +39,7 @@ func (s *Store) ingestCall(p *capture.Packet, m *sip.Msg, ts time.Time) {
 
 // newCall creates a call from its first INVITE, or counts it as dropped
 // when MaxCalls calls are tracked.
-func (s *Store) newCall(sh *callShard, shard int, p *capture.Packet, m *sip.Msg, ts time.Time) *callSlot {
+func (s *Store) newCall(sh *callShard, shard int, p *sip.Packet, m *sip.Msg, ts time.Time) *callSlot {
 	if s.nCalls.Add(1) > int64(s.cfg.MaxCalls) {
 		s.nCalls.Add(-1)
 		sh.stats.dropped++
@@ -67,7 +66,7 @@ func (s *Store) newCall(sh *callShard, shard int, p *capture.Packet, m *sip.Msg,
 
 // updateCall applies a message to an existing call: it builds the next
 // record from a copy of the published one and publishes it.
-func (s *Store) updateCall(sh *callShard, sl *callSlot, p *capture.Packet, m *sip.Msg, meth method, ts time.Time) {
+func (s *Store) updateCall(sh *callShard, sl *callSlot, p *sip.Packet, m *sip.Msg, meth method, ts time.Time) {
 	next := *sl.c
 	c := &next
 	if ts.After(c.LastPacket) {
@@ -90,7 +89,7 @@ func (s *Store) updateCall(sh *callShard, sl *callSlot, p *capture.Packet, m *si
 // sentByCaller tells the direction by the initial INVITE's From tag: the
 // caller's requests carry it, and so do the called side's responses to
 // them. Without a tag it falls back to the caller's address.
-func (sl *callSlot) sentByCaller(c *Call, p *capture.Packet, m *sip.Msg) bool {
+func (sl *callSlot) sentByCaller(c *Call, p *sip.Packet, m *sip.Msg) bool {
 	if sl.callerTag == "" {
 		return p.Src.Addr().Unmap() == c.CallerIP && p.Src.Port() == c.CallerPort
 	}

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"tapline/capture"
 	"tapline/jsonobj"
+	"tapline/sip"
 )
 
 // The JSON-session form of the listings is an object per row, keyed by the
@@ -249,7 +249,7 @@ func noZone(ap netip.AddrPort) netip.AddrPort {
 }
 
 func transportName(m *SIPMessage) string {
-	if m.Transport == capture.TCP {
+	if m.Transport == sip.TCP {
 		return "tcp"
 	}
 	return "udp"
