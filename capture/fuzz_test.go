@@ -191,7 +191,7 @@ func FuzzTCPReassembly(f *testing.F) {
 	})
 }
 
-// FuzzHEP: ParseHEP never panics, and what it accepts survives a round trip.
+// FuzzHEP: parseHEP never panics, and what it accepts survives a round trip.
 func FuzzHEP(f *testing.F) {
 	for _, p := range hepPackets() {
 		f.Add(AppendHEP(nil, &p))
@@ -199,7 +199,7 @@ func FuzzHEP(f *testing.F) {
 	f.Add([]byte("HEP3\x00\x0c\x00\x00\x00\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p sip.Packet
-		if ParseHEP(b, &p) != nil {
+		if parseHEP(b, &p) != nil {
 			return
 		}
 		enc := AppendHEP(nil, &p)
@@ -207,7 +207,7 @@ func FuzzHEP(f *testing.F) {
 			return // grew past 64 KiB with the chunks we always write
 		}
 		var q sip.Packet
-		if err := ParseHEP(enc, &q); err != nil {
+		if err := parseHEP(enc, &q); err != nil {
 			t.Fatalf("re-encoded packet rejected: %v", err)
 		}
 		if q.Src.Addr().Unmap() != p.Src.Addr().Unmap() || q.Dst.Addr().Unmap() != p.Dst.Addr().Unmap() ||

@@ -27,7 +27,7 @@ func TestHEPParse(t *testing.T) {
 			t.Fatal("AppendHEP did not append")
 		}
 		var q sip.Packet
-		if err := ParseHEP(b[6:], &q); err != nil {
+		if err := parseHEP(b[6:], &q); err != nil {
 			t.Fatal(err)
 		}
 		if !q.TS.Equal(p.TS) {
@@ -63,25 +63,25 @@ func TestHEPParse(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"empty", nil, ErrHEPVersion},
-		{"hepv2", append([]byte{2, 16, 2, 17}, valid[4:]...), ErrHEPVersion},
-		{"wrong magic", append([]byte("HEP2"), valid[4:]...), ErrHEPVersion},
-		{"total longer than datagram", valid[:len(valid)-1], ErrHEPLength},
-		{"total too small", []byte("HEP3\x00\x03"), ErrHEPLength},
-		{"truncated chunk header", build(addrs[0], []byte{0, 0, 0}), ErrHEPChunk},
-		{"chunk past the end", build(addrs[0], []byte{0, 0, 0, 0xf, 0, 200, 'x'}), ErrHEPChunk},
-		{"zero-length chunk", build(append(addrs, []byte{0, 0, 0, 0xf, 0, 0}, payload)...), ErrHEPChunk},
-		{"wrong size chunk", build(append(addrs, ch(hepSrcPort, 1), payload)...), ErrHEPChunk},
-		{"no payload", build(addrs...), ErrHEPIncomplete},
-		{"no address", build(addrs[2], addrs[3], payload), ErrHEPIncomplete},
-		{"rtcp", build(append(addrs, ch(hepProtoType, 5), payload)...), ErrHEPNotSIP},
-		{"compressed", build(append(addrs, ch(hepZPayload, 1, 2))...), ErrHEPCompressed},
+		{"empty", nil, errHEPVersion},
+		{"hepv2", append([]byte{2, 16, 2, 17}, valid[4:]...), errHEPVersion},
+		{"wrong magic", append([]byte("HEP2"), valid[4:]...), errHEPVersion},
+		{"total longer than datagram", valid[:len(valid)-1], errHEPLength},
+		{"total too small", []byte("HEP3\x00\x03"), errHEPLength},
+		{"truncated chunk header", build(addrs[0], []byte{0, 0, 0}), errHEPChunk},
+		{"chunk past the end", build(addrs[0], []byte{0, 0, 0, 0xf, 0, 200, 'x'}), errHEPChunk},
+		{"zero-length chunk", build(append(addrs, []byte{0, 0, 0, 0xf, 0, 0}, payload)...), errHEPChunk},
+		{"wrong size chunk", build(append(addrs, ch(hepSrcPort, 1), payload)...), errHEPChunk},
+		{"no payload", build(addrs...), errHEPIncomplete},
+		{"no address", build(addrs[2], addrs[3], payload), errHEPIncomplete},
+		{"rtcp", build(append(addrs, ch(hepProtoType, 5), payload)...), errHEPNotSIP},
+		{"compressed", build(append(addrs, ch(hepZPayload, 1, 2))...), errHEPCompressed},
 		{"vendor chunks skipped", build(append(addrs, withVendor, payload)...), nil},
 		{"trailing bytes after total ignored", append(append([]byte(nil), valid...), 0, 0, 0), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var p sip.Packet
-			if err := ParseHEP(tc.b, &p); !errors.Is(err, tc.want) {
+			if err := parseHEP(tc.b, &p); !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
@@ -94,7 +94,7 @@ func TestHEPParse(t *testing.T) {
 }
 
 func TestHEPListen(t *testing.T) {
-	l, err := NewHEPListener("127.0.0.1:0")
+	l, err := newHEPListener("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestHEPListen(t *testing.T) {
 	var serveErr error
 	go func() {
 		defer wg.Done()
-		serveErr = l.Serve(ctx, c.handle, &st)
+		serveErr = l.serve(ctx, c.handle, &st)
 	}()
 	conn, err := net.Dial("udp", l.Addr().String())
 	if err != nil {
@@ -170,7 +170,7 @@ func TestListenHEPStops(t *testing.T) {
 // overflows, the kernel's drops are counted, so received + dropped equals
 // what was sent (peers lose such bursts silently).
 func TestHEPDropsCounted(t *testing.T) {
-	l, err := NewHEPListener("127.0.0.1:0")
+	l, err := newHEPListener("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestHEPDropsCounted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Serve(ctx, h, &st) }()
+	go func() { defer close(done); _ = l.serve(ctx, h, &st) }()
 	conn, err := net.Dial("udp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,7 @@ func callIntKey(col int, c *Call, now time.Time) int64 {
 	case colDuration:
 		return c.Duration(now)
 	case colConnDuration:
-		return c.ConnectDuration(now)
+		return c.connectDuration(now)
 	case colCallerIP:
 		return ipKey(c.CallerIP)
 	case colCalledIP:

@@ -115,7 +115,7 @@ func (sh *callShard) request(sl *callSlot, c *Call, m *sip.Msg, meth method, byC
 		switch {
 		case byCaller && m.CSeq == sl.inviteCSeq:
 			sh.stats.retrans++
-		case byCaller && !c.Answered() && !sl.bye:
+		case byCaller && !c.answered() && !sl.bye:
 			// The authenticated retry after 401/407 (or a new attempt
 			// after a redirect): it becomes the call's INVITE
 			// transaction and reopens the call if it lingers.
@@ -129,7 +129,7 @@ func (sh *callShard) request(sl *callSlot, c *Call, m *sip.Msg, meth method, byC
 		sl.bye = true
 		c.end(ts)
 	case mCancel:
-		if !c.Answered() {
+		if !c.answered() {
 			c.end(ts)
 		}
 	}
@@ -151,7 +151,7 @@ func (sh *callShard) response(sl *callSlot, c *Call, m *sip.Msg, meth method, ts
 			c.State = CallRinging
 		}
 	case st < 300:
-		if c.Answered() || sl.bye {
+		if c.answered() || sl.bye {
 			sh.stats.retrans++ // retransmission or another fork's 2xx
 			return false
 		}
@@ -160,7 +160,7 @@ func (sh *callShard) response(sl *callSlot, c *Call, m *sip.Msg, meth method, ts
 		sl.answerTag = string(m.To.Tag)
 		return true
 	default:
-		if c.Answered() {
+		if c.answered() {
 			return false // a late error from another fork
 		}
 		c.LastResponse, sl.final = st, true

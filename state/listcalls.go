@@ -103,7 +103,7 @@ func (e *callEnc) appendCallRow(b []byte, c *Call) []byte {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, c.Duration(e.now), 10)
 	b = append(b, ',')
-	b = strconv.AppendInt(b, c.ConnectDuration(e.now), 10)
+	b = strconv.AppendInt(b, c.connectDuration(e.now), 10)
 	b = append(b, ',')
 	b = appendStrOrNull(b, c.Caller)
 	b = append(b, ',')

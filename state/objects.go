@@ -109,7 +109,7 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 	case colDuration:
 		return strconv.AppendInt(b, c.Duration(e.now), 10)
 	case colConnDuration:
-		return strconv.AppendInt(b, c.ConnectDuration(e.now), 10)
+		return strconv.AppendInt(b, c.connectDuration(e.now), 10)
 	case 11, 12: // *_international
 		return append(b, "true"...)
 	case 22, 23: // *_encaps
