@@ -1,10 +1,3 @@
-// Package sensor wires the capture pipeline: packet sources (live capture,
-// pcap replay, HEP) → SIP parsing → the live state tables. It owns the
-// sensor's clock: the packets' time during a replay (so a finished replay
-// shows the capture's final state), the wall clock for live sources.
-//
-// It is its own package so the manager server knows nothing about capture:
-// commands see the state tables and counters through small accessors.
 package sensor
 
 import (

@@ -1,6 +1,3 @@
-// Package capture turns packet sources (live AF_PACKET capture, pcap and
-// pcapng replay, HEPv3 over UDP) into SIP payloads with their addresses and
-// timestamps, reassembling SIP over TCP.
 package capture
 
 import "tapline/sip"
