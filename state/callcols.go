@@ -39,10 +39,12 @@ var callListing = &listing[*Call]{
 	filterFields: callFilterFields,
 	field:        callField,
 	strCol:       callStrField,
-	intCol:       callIntKey,
 	tie:          func(c *Call) (int64, uint64) { return c.Start.Unix(), c.Ref },
-	descDefault:  true,
-	touch:        touchCall,
+	intKey: func(col int, c *Call, now time.Time) sortKey[int64, *Call] {
+		return sortKey[int64, *Call]{k: callIntKey(col, c, now), k2: c.Start.Unix(), ref: c.Ref, r: c}
+	},
+	descDefault: true,
+	touch:       touchCall,
 	touchRow: func(rows []*Call, i int) {
 		if i+touchAhead < len(rows) {
 			touchCall(rows[i+touchAhead])

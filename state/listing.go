@@ -15,16 +15,18 @@ type listing[R any] struct {
 	defaultCol   int      // sort column when none (or an unknown one) is given
 	filterFields []string // the filter keys, indexed by field's f
 	field        fieldFunc[R]
-	strCol       func(col int) func(R) string            // nil for non-string columns
-	intCol       func(col int, r R, now time.Time) int64 // numeric sort value
-	tie          func(R) (k2 int64, ref uint64)          // secondary order, then a unique id
-	descDefault  bool                                    // descending unless sort_dir asc (else ascending unless desc)
-	state        func(R) RegState                        // optional: a record's state, for ListParams.States
-	touch        func(R)                                 // optional: prefetch a record while selecting
-	touchRow     func(rows []R, i int)                   // optional: prefetch ahead while encoding row i
-	intKeys      slicePool[sortKey[int64, R]]
-	strKeys      slicePool[sortKey[string, R]]
-	rows         slicePool[R]
+	strCol       func(col int) func(R) string   // nil for non-string columns
+	tie          func(R) (k2 int64, ref uint64) // secondary order, then a unique id
+	// intKey is the sort key of a numeric column, tie included: one call
+	// per row (the default listings sort on a numeric column).
+	intKey      func(col int, r R, now time.Time) sortKey[int64, R]
+	descDefault bool                  // descending unless sort_dir asc (else ascending unless desc)
+	state       func(R) RegState      // optional: a record's state, for ListParams.States
+	touch       func(R)               // optional: prefetch a record while selecting
+	touchRow    func(rows []R, i int) // optional: prefetch ahead while encoding row i
+	intKeys     slicePool[sortKey[int64, R]]
+	strKeys     slicePool[sortKey[string, R]]
+	rows        slicePool[R]
 }
 
 // selectRows filters, sorts and windows recs for a listing starting at
@@ -51,11 +53,8 @@ func (l *listing[R]) selectRows(recs []R, p *ListParams, offset int) (rowSel[R],
 		}
 		return selectRows(recs, sp, key, &l.strKeys, &l.rows)
 	}
-	now, intCol := p.Now, l.intCol
-	key := func(r R) sortKey[int64, R] {
-		k2, ref := l.tie(r)
-		return sortKey[int64, R]{k: intCol(col, r, now), k2: k2, ref: ref, r: r}
-	}
+	now, intKey := p.Now, l.intKey
+	key := func(r R) sortKey[int64, R] { return intKey(col, r, now) }
 	return selectRows(recs, sp, key, &l.intKeys, &l.rows)
 }
 

@@ -41,9 +41,11 @@ var registerListing = &listing[*Register]{
 	filterFields: regFilterFields,
 	field:        registerField,
 	strCol:       regStrField,
-	intCol:       func(col int, r *Register, _ time.Time) int64 { return regIntKey(col, r) },
 	tie:          func(r *Register) (int64, uint64) { return int64(r.ID), r.ID },
-	state:        func(r *Register) RegState { return r.State },
+	intKey: func(col int, r *Register, _ time.Time) sortKey[int64, *Register] {
+		return sortKey[int64, *Register]{k: regIntKey(col, r), k2: int64(r.ID), ref: r.ID, r: r}
+	},
+	state: func(r *Register) RegState { return r.State },
 }
 
 // regStrField returns the accessor of a string column, nil for others.
