@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"tapline/config"
 	"tapline/sip"
 )
 
@@ -26,7 +27,7 @@ import (
 // A Decoder is not safe for concurrent Decode calls (one per capture
 // goroutine); Stats may be read from any goroutine.
 type Decoder struct {
-	ports PortSet
+	ports config.PortSet
 	h     Handler
 	c     counters
 
@@ -44,8 +45,8 @@ type Decoder struct {
 	parsers [numFirst]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 
-	pkt Packet    // reused for every delivery
-	now time.Time // newest packet time seen: the clock for TCP and fragment expiry
+	pkt sip.Packet // reused for every delivery
+	now time.Time  // newest packet time seen: the clock for TCP and fragment expiry
 
 	tcpState
 	fragState
@@ -90,8 +91,8 @@ func (v *dot1q) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 
 // NewDecoder returns a decoder delivering the SIP messages found on ports to
 // h. The port set is copied.
-func NewDecoder(ports PortSet, h Handler) *Decoder {
-	d := &Decoder{ports: ports.clone(), h: h, decoded: make([]gopacket.LayerType, 0, 16)}
+func NewDecoder(ports config.PortSet, h Handler) *Decoder {
+	d := &Decoder{ports: ports.Clone(), h: h, decoded: make([]gopacket.LayerType, 0, 16)}
 	d.tcpState.init()
 	d.fragState.init()
 	firsts := [numFirst]gopacket.LayerType{
@@ -255,7 +256,7 @@ func (d *Decoder) transport(transport gopacket.LayerType, src, dst netip.Addr, t
 			d.c.notSIP.Add(1)
 			return
 		}
-		d.deliver(netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp), UDP, ts, vlan, d.udp.Payload)
+		d.deliver(netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp), sip.UDP, ts, vlan, d.udp.Payload)
 		return
 	}
 	sp, dp := uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
@@ -268,9 +269,9 @@ func (d *Decoder) transport(transport gopacket.LayerType, src, dst netip.Addr, t
 	d.segment(flowKey{netip.AddrPortFrom(src, sp), netip.AddrPortFrom(dst, dp)}, &d.tcp, ts, vlan, truncated)
 }
 
-func (d *Decoder) deliver(src, dst netip.AddrPort, t Transport, ts time.Time, vlan int, payload []byte) {
+func (d *Decoder) deliver(src, dst netip.AddrPort, t sip.Transport, ts time.Time, vlan int, payload []byte) {
 	d.c.sip.Add(1)
-	d.pkt = Packet{TS: ts, Src: src, Dst: dst, Transport: t, VLAN: vlan, Payload: payload}
+	d.pkt = sip.Packet{TS: ts, Src: src, Dst: dst, Transport: t, VLAN: vlan, Payload: payload}
 	d.h(&d.pkt)
 	d.pkt.Payload = nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"tapline/sip"
 )
 
 func TestDecodeUDP(t *testing.T) {
@@ -25,7 +27,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeEthernet,
 			frame:     udpFrame(t, cli4, srv4, invite),
 			vlanHint:  -1,
-			want:      &got{t0, cli4, srv4, UDP, -1, invite},
+			want:      &got{t0, cli4, srv4, sip.UDP, -1, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -33,7 +35,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeEthernet,
 			frame:     udpFrame(t, cli6, srv6, invite),
 			vlanHint:  -1,
-			want:      &got{t0, cli6, srv6, UDP, -1, invite},
+			want:      &got{t0, cli6, srv6, sip.UDP, -1, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -41,7 +43,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeEthernet,
 			frame:     udpFrame(t, srv4, cli4, sipResp("x")),
 			vlanHint:  -1,
-			want:      &got{t0, srv4, cli4, UDP, -1, sipResp("x")},
+			want:      &got{t0, srv4, cli4, sip.UDP, -1, sipResp("x")},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -49,7 +51,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeEthernet,
 			frame:     ethFrame(t, frameSpec{src: cli4, dst: srv4, vlans: []uint16{100}, payload: []byte(invite)}),
 			vlanHint:  -1,
-			want:      &got{t0, cli4, srv4, UDP, 100, invite},
+			want:      &got{t0, cli4, srv4, sip.UDP, 100, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -57,7 +59,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeEthernet,
 			frame:     ethFrame(t, frameSpec{src: cli6, dst: srv6, vlans: []uint16{200, 100}, payload: []byte(invite)}),
 			vlanHint:  -1,
-			want:      &got{t0, cli6, srv6, UDP, 200, invite},
+			want:      &got{t0, cli6, srv6, sip.UDP, 200, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -65,7 +67,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeEthernet,
 			frame:     ethFrame(t, frameSpec{src: cli4, dst: srv4, vlans: []uint16{100}, payload: []byte(invite)}),
 			vlanHint:  300,
-			want:      &got{t0, cli4, srv4, UDP, 300, invite},
+			want:      &got{t0, cli4, srv4, sip.UDP, 300, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -73,7 +75,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeLinuxSLL,
 			frame:     sllFrame(t, frameSpec{src: cli4, dst: srv4, payload: []byte(invite)}),
 			vlanHint:  -1,
-			want:      &got{t0, cli4, srv4, UDP, -1, invite},
+			want:      &got{t0, cli4, srv4, sip.UDP, -1, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -81,7 +83,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeLinuxSLL2,
 			frame:     sll2Frame(t, frameSpec{src: cli6, dst: srv6, payload: []byte(invite)}),
 			vlanHint:  -1,
-			want:      &got{t0, cli6, srv6, UDP, -1, invite},
+			want:      &got{t0, cli6, srv6, sip.UDP, -1, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -89,7 +91,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeRaw,
 			frame:     ipPacket(t, frameSpec{src: cli6, dst: srv6, payload: []byte(invite)}),
 			vlanHint:  7,
-			want:      &got{t0, cli6, srv6, UDP, 7, invite},
+			want:      &got{t0, cli6, srv6, sip.UDP, 7, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -97,7 +99,7 @@ func TestDecodeUDP(t *testing.T) {
 			link:      layers.LinkTypeNull,
 			frame:     append([]byte{2, 0, 0, 0}, ipPacket(t, frameSpec{src: cli4, dst: srv4, payload: []byte(invite)})...),
 			vlanHint:  -1,
-			want:      &got{t0, cli4, srv4, UDP, -1, invite},
+			want:      &got{t0, cli4, srv4, sip.UDP, -1, invite},
 			wantStats: Stats{Packets: 1, SIP: 1},
 		},
 		{
@@ -280,7 +282,7 @@ func TestDecodeFragments(t *testing.T) {
 }
 
 func TestDecodeNoAllocUDP(t *testing.T) {
-	d := NewDecoder(mustPorts(t, "5060"), func(*Packet) {})
+	d := NewDecoder(mustPorts(t, "5060"), func(*sip.Packet) {})
 	f := udpFrame(t, cli4, srv4, sipMsg("INVITE", "alloc", 200))
 	f6 := ethFrame(t, frameSpec{src: cli6, dst: srv6, vlans: []uint16{5}, payload: []byte(sipMsg("INVITE", "alloc", 200))})
 	d.Decode(layers.LinkTypeEthernet, f, t0, -1)
@@ -292,43 +294,8 @@ func TestDecodeNoAllocUDP(t *testing.T) {
 	}
 }
 
-func TestPorts(t *testing.T) {
-	var p PortSet
-	if p.Has(5060) || !p.Empty() {
-		t.Fatal("zero PortSet not empty")
-	}
-	for _, line := range []string{"5060", "5061,5062", "5070-5072", " 6000 , 6002-6003 "} {
-		if err := p.Add(line); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got, want := p.String(), "5060-5062,5070-5072,6000,6002-6003"; got != want {
-		t.Fatalf("String() = %q, want %q", got, want)
-	}
-	for _, port := range []uint16{5060, 5062, 5071, 6003} {
-		if !p.Has(port) {
-			t.Errorf("missing %d", port)
-		}
-	}
-	for _, port := range []uint16{0, 5059, 5063, 6001, 65535} {
-		if p.Has(port) {
-			t.Errorf("unexpected %d", port)
-		}
-	}
-	for _, bad := range []string{"", "0", "65536", "5070-5060", "abc", "5060-", ",", "1-2-3"} {
-		before := p.String()
-		if err := p.Add(bad); err == nil {
-			t.Errorf("Add(%q) accepted", bad)
-		}
-		if p.String() != before {
-			t.Errorf("Add(%q) changed the set", bad)
-		}
-	}
-	all := mustPorts(t, "1-65535")
-	if all.String() != "1-65535" || !all.Has(65535) || !all.Has(1) {
-		t.Fatalf("full range: %q", all.String())
-	}
-	// The decoder keeps its own copy.
+// TestDecoderPortsCopy: the decoder keeps its own copy of the port set.
+func TestDecoderPortsCopy(t *testing.T) {
 	var c collector
 	q := mustPorts(t, "5060")
 	d := NewDecoder(q, c.handle)

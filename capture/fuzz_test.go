@@ -54,11 +54,11 @@ func checkInvariants(t *testing.T, d *Decoder) {
 
 // checkedHandler fails on a delivery that is not one SIP message.
 func checkedHandler(t *testing.T) Handler {
-	return func(p *Packet) {
+	return func(p *sip.Packet) {
 		if !sip.LooksLikeSIP(p.Payload) {
 			t.Fatalf("delivered non-SIP %q", p.Payload)
 		}
-		if p.Transport == TCP {
+		if p.Transport == sip.TCP {
 			if n, err := sip.MessageLen(p.Payload, 0); err != nil || n != len(p.Payload) {
 				t.Fatalf("TCP delivery is not one message: %d, %v: %q", n, err, p.Payload)
 			}
@@ -191,23 +191,23 @@ func FuzzTCPReassembly(f *testing.F) {
 	})
 }
 
-// FuzzHEP: ParseHEP never panics, and what it accepts survives a round trip.
+// FuzzHEP: parseHEP never panics, and what it accepts survives a round trip.
 func FuzzHEP(f *testing.F) {
 	for _, p := range hepPackets() {
 		f.Add(AppendHEP(nil, &p))
 	}
 	f.Add([]byte("HEP3\x00\x0c\x00\x00\x00\x01\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var p Packet
-		if ParseHEP(b, &p) != nil {
+		var p sip.Packet
+		if parseHEP(b, &p) != nil {
 			return
 		}
 		enc := AppendHEP(nil, &p)
 		if len(enc) == 0 {
 			return // grew past 64 KiB with the chunks we always write
 		}
-		var q Packet
-		if err := ParseHEP(enc, &q); err != nil {
+		var q sip.Packet
+		if err := parseHEP(enc, &q); err != nil {
 			t.Fatalf("re-encoded packet rejected: %v", err)
 		}
 		if q.Src.Addr().Unmap() != p.Src.Addr().Unmap() || q.Dst.Addr().Unmap() != p.Dst.Addr().Unmap() ||
@@ -219,7 +219,7 @@ func FuzzHEP(f *testing.F) {
 }
 
 func BenchmarkDecodeUDP(b *testing.B) {
-	d := NewDecoder(mustPorts(b, "5060"), func(*Packet) {})
+	d := NewDecoder(mustPorts(b, "5060"), func(*sip.Packet) {})
 	f := udpFrame(b, cli4, srv4, sipMsg("INVITE", "bench", 300))
 	b.SetBytes(int64(len(f)))
 	b.ReportAllocs()
@@ -230,7 +230,7 @@ func BenchmarkDecodeUDP(b *testing.B) {
 }
 
 func BenchmarkDecodeOtherPort(b *testing.B) {
-	d := NewDecoder(mustPorts(b, "5060"), func(*Packet) {})
+	d := NewDecoder(mustPorts(b, "5060"), func(*sip.Packet) {})
 	rtp := ethFrame(b, frameSpec{src: netipAP("10.0.0.1:20000"), dst: netipAP("10.0.0.2:30000"), payload: make([]byte, 172)})
 	b.ReportAllocs()
 	for b.Loop() {
@@ -240,7 +240,7 @@ func BenchmarkDecodeOtherPort(b *testing.B) {
 }
 
 func BenchmarkDecodeTCP(b *testing.B) {
-	d := NewDecoder(mustPorts(b, "5060"), func(*Packet) {})
+	d := NewDecoder(mustPorts(b, "5060"), func(*sip.Packet) {})
 	m := sipMsg("INVITE", "bench", 300)
 	// Precomputed segments of one long stream, one message each.
 	const n = 1024

@@ -12,13 +12,16 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"tapline/config"
+	"tapline/sip"
 )
 
 // got is a delivered packet with its payload copied (the decoder reuses it).
 type got struct {
 	TS        time.Time
 	Src, Dst  netip.AddrPort
-	Transport Transport
+	Transport sip.Transport
 	VLAN      int
 	Payload   string
 }
@@ -29,7 +32,7 @@ type collector struct {
 	pkts []got
 }
 
-func (c *collector) handle(p *Packet) {
+func (c *collector) handle(p *sip.Packet) {
 	c.mu.Lock()
 	c.pkts = append(c.pkts, got{p.TS, p.Src, p.Dst, p.Transport, p.VLAN, string(p.Payload)})
 	c.mu.Unlock()
@@ -202,9 +205,9 @@ func tcpFrame(t testing.TB, src, dst netip.AddrPort, seq uint32, flags string, p
 	return ethFrame(t, frameSpec{src: src, dst: dst, tcp: ts, payload: []byte(payload)})
 }
 
-func mustPorts(t testing.TB, spec string) PortSet {
+func mustPorts(t testing.TB, spec string) config.PortSet {
 	t.Helper()
-	p, err := ParsePorts(spec)
+	p, err := config.ParsePorts(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

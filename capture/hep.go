@@ -44,7 +44,7 @@ const (
 	afInet6    = 10
 )
 
-// Bits of ParseHEP's seen mask: the chunks whose presence matters.
+// Bits of parseHEP's seen mask: the chunks whose presence matters.
 const (
 	seenSrc4 uint32 = 1 << iota
 	seenDst4
@@ -60,27 +60,27 @@ const (
 	seenPorts = seenSrcPort | seenDstPort
 )
 
-// Errors of ParseHEP.
+// Errors of parseHEP.
 var (
-	ErrHEPVersion    = errors.New("hep: not a HEPv3 packet")
-	ErrHEPLength     = errors.New("hep: bad total length")
-	ErrHEPChunk      = errors.New("hep: bad chunk")
-	ErrHEPIncomplete = errors.New("hep: missing address, port or payload")
-	ErrHEPNotSIP     = errors.New("hep: payload is not SIP")
-	ErrHEPCompressed = errors.New("hep: compressed payloads are not supported")
+	errHEPVersion    = errors.New("hep: not a HEPv3 packet")
+	errHEPLength     = errors.New("hep: bad total length")
+	errHEPChunk      = errors.New("hep: bad chunk")
+	errHEPIncomplete = errors.New("hep: missing address, port or payload")
+	errHEPNotSIP     = errors.New("hep: payload is not SIP")
+	errHEPCompressed = errors.New("hep: compressed payloads are not supported")
 )
 
-// ParseHEP decodes one HEPv3 packet into p. p.Payload points into b. A
-// packet whose protocol type is not SIP (RTCP, logs, ...) gives ErrHEPNotSIP;
+// parseHEP decodes one HEPv3 packet into p. p.Payload points into b. A
+// packet whose protocol type is not SIP (RTCP, logs, ...) gives errHEPNotSIP;
 // anything broken gives another error. p.TS is zero when the packet carries
 // no timestamp.
-func ParseHEP(b []byte, p *Packet) error {
+func parseHEP(b []byte, p *sip.Packet) error {
 	if len(b) < 6 || string(b[:4]) != "HEP3" {
-		return ErrHEPVersion
+		return errHEPVersion
 	}
 	total := int(binary.BigEndian.Uint16(b[4:6]))
 	if total < 6 || total > len(b) {
-		return ErrHEPLength
+		return errHEPLength
 	}
 	b = b[6:total]
 	var (
@@ -94,13 +94,13 @@ func ParseHEP(b []byte, p *Packet) error {
 	)
 	for len(b) > 0 {
 		if len(b) < 6 {
-			return ErrHEPChunk
+			return errHEPChunk
 		}
 		vendor := binary.BigEndian.Uint16(b[0:2])
 		typ := binary.BigEndian.Uint16(b[2:4])
 		n := int(binary.BigEndian.Uint16(b[4:6]))
 		if n < 6 || n > len(b) {
-			return ErrHEPChunk
+			return errHEPChunk
 		}
 		v := b[6:n]
 		b = b[n:]
@@ -119,7 +119,7 @@ func ParseHEP(b []byte, p *Packet) error {
 			want = 2
 		}
 		if want >= 0 && len(v) != want {
-			return ErrHEPChunk
+			return errHEPChunk
 		}
 		switch typ {
 		case hepFamily:
@@ -155,7 +155,7 @@ func ParseHEP(b []byte, p *Packet) error {
 			payload = v
 			seen |= seenPayload
 		case hepZPayload:
-			return ErrHEPCompressed
+			return errHEPCompressed
 		}
 	}
 	var src, dst netip.Addr
@@ -165,23 +165,23 @@ func ParseHEP(b []byte, p *Packet) error {
 	case seen&seen6 == seen6:
 		src, dst = netip.AddrFrom16(src6), netip.AddrFrom16(dst6)
 	default:
-		return ErrHEPIncomplete
+		return errHEPIncomplete
 	}
 	if seen&seenPorts != seenPorts || seen&seenPayload == 0 {
-		return ErrHEPIncomplete
+		return errHEPIncomplete
 	}
 	if ptype >= 0 && ptype != hepTypeSIP {
-		return ErrHEPNotSIP
+		return errHEPNotSIP
 	}
-	*p = Packet{
+	*p = sip.Packet{
 		Src:       netip.AddrPortFrom(src, sport),
 		Dst:       netip.AddrPortFrom(dst, dport),
-		Transport: UDP,
+		Transport: sip.UDP,
 		VLAN:      -1,
 		Payload:   payload,
 	}
 	if proto == 6 {
-		p.Transport = TCP // already one complete message: the sender cut it
+		p.Transport = sip.TCP // already one complete message: the sender cut it
 	}
 	if seen&seenTSSec != 0 {
 		p.TS = time.Unix(int64(sec), int64(usec%1_000_000)*1000)
@@ -192,7 +192,7 @@ func ParseHEP(b []byte, p *Packet) error {
 // AppendHEP appends p as a HEPv3 packet to dst, the way Kamailio's siptrace
 // writes it. A payload too long for one HEP packet (64 KiB in all) leaves dst
 // unchanged.
-func AppendHEP(dst []byte, p *Packet) []byte {
+func AppendHEP(dst []byte, p *sip.Packet) []byte {
 	if len(p.Payload) > 0xffff { // too long whatever the other chunks
 		return dst
 	}
@@ -207,7 +207,7 @@ func AppendHEP(dst []byte, p *Packet) []byte {
 	b := append(dst, "HEP3"...)
 	b = binary.BigEndian.AppendUint16(b, 0) // total length, set once known
 	proto := byte(17)
-	if p.Transport == TCP {
+	if p.Transport == sip.TCP {
 		proto = 6
 	}
 	if src.Is4() && dstA.Is4() {
@@ -260,14 +260,14 @@ func (s *HEPStats) Stats() Stats {
 	}
 }
 
-// HEPListener is a bound HEP socket; NewHEPListener then Serve lets a caller
+// hepListener is a bound HEP socket; newHEPListener then serve lets a caller
 // learn the address (":0" in tests) before packets flow.
-type HEPListener struct {
+type hepListener struct {
 	conn *net.UDPConn
 }
 
-// NewHEPListener binds a UDP socket for HEP.
-func NewHEPListener(addr string) (*HEPListener, error) {
+// newHEPListener binds a UDP socket for HEP.
+func newHEPListener(addr string) (*hepListener, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("hep: %w", err)
@@ -279,18 +279,18 @@ func NewHEPListener(addr string) (*HEPListener, error) {
 	// A burst of mirrored traffic must not overflow the default buffer.
 	_ = c.SetReadBuffer(8 << 20)
 	enableDropCount(c)
-	return &HEPListener{conn: c}, nil
+	return &hepListener{conn: c}, nil
 }
 
 // Addr is the bound address.
-func (l *HEPListener) Addr() net.Addr { return l.conn.LocalAddr() }
+func (l *hepListener) Addr() net.Addr { return l.conn.LocalAddr() }
 
 // Close closes the socket (Serve then returns).
-func (l *HEPListener) Close() error { return l.conn.Close() }
+func (l *hepListener) Close() error { return l.conn.Close() }
 
 // Serve reads HEP packets and hands their SIP payloads to h until ctx is
 // done, then closes the socket and returns nil. st may be nil.
-func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error {
+func (l *hepListener) serve(ctx context.Context, h Handler, st *HEPStats) error {
 	if st == nil {
 		st = new(HEPStats)
 	}
@@ -299,7 +299,7 @@ func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error 
 	defer l.conn.Close()
 	buf := make([]byte, 65536)
 	oob := make([]byte, 128)
-	var p Packet
+	var p sip.Packet
 	for {
 		n, oobn, _, _, err := l.conn.ReadMsgUDP(buf, oob)
 		if d, ok := dropCount(oob[:oobn]); ok {
@@ -316,8 +316,8 @@ func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error 
 			return fmt.Errorf("hep: %w", err)
 		}
 		st.Packets.Add(1)
-		switch err := ParseHEP(buf[:n], &p); {
-		case errors.Is(err, ErrHEPNotSIP):
+		switch err := parseHEP(buf[:n], &p); {
+		case errors.Is(err, errHEPNotSIP):
 			st.NotSIP.Add(1)
 			continue
 		case err != nil:
@@ -340,9 +340,9 @@ func (l *HEPListener) Serve(ctx context.Context, h Handler, st *HEPStats) error 
 // ListenHEP listens on addr (e.g. ":9060") for HEPv3 over UDP and hands the
 // SIP payloads to h until ctx is done.
 func ListenHEP(ctx context.Context, addr string, h Handler, st *HEPStats) error {
-	l, err := NewHEPListener(addr)
+	l, err := newHEPListener(addr)
 	if err != nil {
 		return err
 	}
-	return l.Serve(ctx, h, st)
+	return l.serve(ctx, h, st)
 }

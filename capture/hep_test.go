@@ -9,12 +9,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"tapline/sip"
 )
 
-func hepPackets() []Packet {
-	return []Packet{
-		{TS: t0.Add(123456 * time.Microsecond), Src: cli4, Dst: srv4, Transport: UDP, VLAN: -1, Payload: []byte(sipMsg("INVITE", "hep-1", 30))},
-		{TS: t0, Src: srv6, Dst: cli6, Transport: TCP, VLAN: -1, Payload: []byte(sipResp("hep-2"))},
+func hepPackets() []sip.Packet {
+	return []sip.Packet{
+		{TS: t0.Add(123456 * time.Microsecond), Src: cli4, Dst: srv4, Transport: sip.UDP, VLAN: -1, Payload: []byte(sipMsg("INVITE", "hep-1", 30))},
+		{TS: t0, Src: srv6, Dst: cli6, Transport: sip.TCP, VLAN: -1, Payload: []byte(sipResp("hep-2"))},
 	}
 }
 
@@ -24,8 +26,8 @@ func TestHEPParse(t *testing.T) {
 		if string(b[:6]) != "prefix" {
 			t.Fatal("AppendHEP did not append")
 		}
-		var q Packet
-		if err := ParseHEP(b[6:], &q); err != nil {
+		var q sip.Packet
+		if err := parseHEP(b[6:], &q); err != nil {
 			t.Fatal(err)
 		}
 		if !q.TS.Equal(p.TS) {
@@ -61,38 +63,38 @@ func TestHEPParse(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"empty", nil, ErrHEPVersion},
-		{"hepv2", append([]byte{2, 16, 2, 17}, valid[4:]...), ErrHEPVersion},
-		{"wrong magic", append([]byte("HEP2"), valid[4:]...), ErrHEPVersion},
-		{"total longer than datagram", valid[:len(valid)-1], ErrHEPLength},
-		{"total too small", []byte("HEP3\x00\x03"), ErrHEPLength},
-		{"truncated chunk header", build(addrs[0], []byte{0, 0, 0}), ErrHEPChunk},
-		{"chunk past the end", build(addrs[0], []byte{0, 0, 0, 0xf, 0, 200, 'x'}), ErrHEPChunk},
-		{"zero-length chunk", build(append(addrs, []byte{0, 0, 0, 0xf, 0, 0}, payload)...), ErrHEPChunk},
-		{"wrong size chunk", build(append(addrs, ch(hepSrcPort, 1), payload)...), ErrHEPChunk},
-		{"no payload", build(addrs...), ErrHEPIncomplete},
-		{"no address", build(addrs[2], addrs[3], payload), ErrHEPIncomplete},
-		{"rtcp", build(append(addrs, ch(hepProtoType, 5), payload)...), ErrHEPNotSIP},
-		{"compressed", build(append(addrs, ch(hepZPayload, 1, 2))...), ErrHEPCompressed},
+		{"empty", nil, errHEPVersion},
+		{"hepv2", append([]byte{2, 16, 2, 17}, valid[4:]...), errHEPVersion},
+		{"wrong magic", append([]byte("HEP2"), valid[4:]...), errHEPVersion},
+		{"total longer than datagram", valid[:len(valid)-1], errHEPLength},
+		{"total too small", []byte("HEP3\x00\x03"), errHEPLength},
+		{"truncated chunk header", build(addrs[0], []byte{0, 0, 0}), errHEPChunk},
+		{"chunk past the end", build(addrs[0], []byte{0, 0, 0, 0xf, 0, 200, 'x'}), errHEPChunk},
+		{"zero-length chunk", build(append(addrs, []byte{0, 0, 0, 0xf, 0, 0}, payload)...), errHEPChunk},
+		{"wrong size chunk", build(append(addrs, ch(hepSrcPort, 1), payload)...), errHEPChunk},
+		{"no payload", build(addrs...), errHEPIncomplete},
+		{"no address", build(addrs[2], addrs[3], payload), errHEPIncomplete},
+		{"rtcp", build(append(addrs, ch(hepProtoType, 5), payload)...), errHEPNotSIP},
+		{"compressed", build(append(addrs, ch(hepZPayload, 1, 2))...), errHEPCompressed},
 		{"vendor chunks skipped", build(append(addrs, withVendor, payload)...), nil},
 		{"trailing bytes after total ignored", append(append([]byte(nil), valid...), 0, 0, 0), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p Packet
-			if err := ParseHEP(tc.b, &p); !errors.Is(err, tc.want) {
+			var p sip.Packet
+			if err := parseHEP(tc.b, &p); !errors.Is(err, tc.want) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
 	}
 
-	big := Packet{Src: cli4, Dst: srv4, Payload: make([]byte, 70000)}
+	big := sip.Packet{Src: cli4, Dst: srv4, Payload: make([]byte, 70000)}
 	if b := AppendHEP(nil, &big); len(b) != 0 {
 		t.Fatal("oversized payload encoded")
 	}
 }
 
 func TestHEPListen(t *testing.T) {
-	l, err := NewHEPListener("127.0.0.1:0")
+	l, err := newHEPListener("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestHEPListen(t *testing.T) {
 	var serveErr error
 	go func() {
 		defer wg.Done()
-		serveErr = l.Serve(ctx, c.handle, &st)
+		serveErr = l.serve(ctx, c.handle, &st)
 	}()
 	conn, err := net.Dial("udp", l.Addr().String())
 	if err != nil {
@@ -113,8 +115,8 @@ func TestHEPListen(t *testing.T) {
 	defer conn.Close()
 
 	pkts := hepPackets()
-	notSIPPayload := Packet{Src: cli4, Dst: srv4, Payload: []byte("\r\n\r\n")}
-	noTS := Packet{Src: cli4, Dst: srv4, Payload: []byte(sipResp("nots"))}
+	notSIPPayload := sip.Packet{Src: cli4, Dst: srv4, Payload: []byte("\r\n\r\n")}
+	noTS := sip.Packet{Src: cli4, Dst: srv4, Payload: []byte(sipResp("nots"))}
 	send := [][]byte{
 		AppendHEP(nil, &pkts[0]),
 		[]byte("HEP3\x00"),                               // truncated header
@@ -156,10 +158,10 @@ func TestHEPListen(t *testing.T) {
 func TestListenHEPStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if err := ListenHEP(ctx, "127.0.0.1:0", func(*Packet) {}, nil); err != nil {
+	if err := ListenHEP(ctx, "127.0.0.1:0", func(*sip.Packet) {}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := ListenHEP(context.Background(), "127.0.0.1:notaport", func(*Packet) {}, nil); err == nil {
+	if err := ListenHEP(context.Background(), "127.0.0.1:notaport", func(*sip.Packet) {}, nil); err == nil {
 		t.Fatal("bad address accepted")
 	}
 }
@@ -168,7 +170,7 @@ func TestListenHEPStops(t *testing.T) {
 // overflows, the kernel's drops are counted, so received + dropped equals
 // what was sent (peers lose such bursts silently).
 func TestHEPDropsCounted(t *testing.T) {
-	l, err := NewHEPListener("127.0.0.1:0")
+	l, err := newHEPListener("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func TestHEPDropsCounted(t *testing.T) {
 	var st HEPStats
 	gate := make(chan struct{})
 	first := true
-	h := func(*Packet) {
+	h := func(*sip.Packet) {
 		if first {
 			first = false
 			<-gate // stall on the first packet while the burst arrives
@@ -184,7 +186,7 @@ func TestHEPDropsCounted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Serve(ctx, h, &st) }()
+	go func() { defer close(done); _ = l.serve(ctx, h, &st) }()
 	conn, err := net.Dial("udp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,9 @@ import (
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"tapline/config"
+	"tapline/sip"
 )
 
 func needRoot(t *testing.T) {
@@ -32,7 +35,7 @@ func needRoot(t *testing.T) {
 }
 
 // startLive runs Live on lo until the returned stop is called.
-func startLive(t *testing.T, ports PortSet, h Handler, opt LiveOptions) (*Decoder, func()) {
+func startLive(t *testing.T, ports config.PortSet, h Handler, opt LiveOptions) (*Decoder, func()) {
 	t.Helper()
 	d := NewDecoder(ports, h)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -110,7 +113,7 @@ func TestLiveLoopbackUDP(t *testing.T) {
 
 	seen := map[string]int{}
 	for _, p := range c.all() {
-		if p.Transport != UDP || p.Dst.Port() != uint16(port) || !p.Dst.Addr().IsLoopback() || p.VLAN != -1 {
+		if p.Transport != sip.UDP || p.Dst.Port() != uint16(port) || !p.Dst.Addr().IsLoopback() || p.VLAN != -1 {
 			t.Fatalf("bad packet %+v", p)
 		}
 		if time.Since(p.TS) > time.Minute {
@@ -175,7 +178,7 @@ func TestLiveLoopbackTCP(t *testing.T) {
 	stop()
 	expectPayloads(t, &c, m1, m2)
 	for _, p := range c.all() {
-		if p.Transport != TCP || p.Dst.Port() != uint16(port) {
+		if p.Transport != sip.TCP || p.Dst.Port() != uint16(port) {
 			t.Fatalf("bad packet %+v", p)
 		}
 	}
@@ -210,7 +213,7 @@ func TestLiveFilterAndErrors(t *testing.T) {
 		t.Fatalf("filter %v", ins)
 	}
 
-	d := NewDecoder(mustPorts(t, "5060"), func(*Packet) {})
+	d := NewDecoder(mustPorts(t, "5060"), func(*sip.Packet) {})
 	if os.Geteuid() != 0 {
 		err := Live(context.Background(), LiveOptions{Interface: "lo"}, d)
 		if err == nil || !strings.Contains(err.Error(), "needs root or CAP_NET_RAW") {
@@ -268,7 +271,7 @@ func TestLiveSipp(t *testing.T) {
 			uasPort, uacPort := freePort(t, tr.name), freePort(t, tr.name)
 			var mu sync.Mutex
 			invites := map[string]int{}
-			d, stop := startLive(t, mustPorts(t, fmt.Sprintf("%d,%d", uasPort, uacPort)), func(p *Packet) {
+			d, stop := startLive(t, mustPorts(t, fmt.Sprintf("%d,%d", uasPort, uacPort)), func(p *sip.Packet) {
 				if strings.HasPrefix(string(p.Payload), "INVITE ") {
 					mu.Lock()
 					invites[callID(string(p.Payload))]++
@@ -349,7 +352,7 @@ func TestLiveDrops(t *testing.T) {
 	needRoot(t)
 	port, tx := udpSink(t)
 	var once sync.Once
-	d, stop := startLive(t, mustPorts(t, strconv.Itoa(port)), func(*Packet) {
+	d, stop := startLive(t, mustPorts(t, strconv.Itoa(port)), func(*sip.Packet) {
 		once.Do(func() { time.Sleep(300 * time.Millisecond) })
 	}, LiveOptions{RingMiB: 1})
 	defer stop()

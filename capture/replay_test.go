@@ -13,6 +13,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"tapline/sip"
 )
 
 type capFrame struct {
@@ -118,7 +120,7 @@ func TestReplay(t *testing.T) {
 			}
 		})
 		t.Run(filepath.Ext(path)+" speed 100", func(t *testing.T) {
-			d := NewDecoder(mustPorts(t, "5060"), func(*Packet) {})
+			d := NewDecoder(mustPorts(t, "5060"), func(*sip.Packet) {})
 			start := time.Now()
 			if err := Replay(context.Background(), ReplayOptions{Path: path, Speed: 100}, d); err != nil {
 				t.Fatal(err)
@@ -163,7 +165,7 @@ func TestReplay(t *testing.T) {
 	})
 
 	t.Run("cancel while sleeping", func(t *testing.T) {
-		d := NewDecoder(mustPorts(t, "5060"), func(*Packet) {})
+		d := NewDecoder(mustPorts(t, "5060"), func(*sip.Packet) {})
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -176,7 +178,7 @@ func TestReplay(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		d := NewDecoder(mustPorts(t, "5060"), func(*Packet) {})
+		d := NewDecoder(mustPorts(t, "5060"), func(*sip.Packet) {})
 		if err := Replay(context.Background(), ReplayOptions{Path: filepath.Join(dir, "missing")}, d); err == nil {
 			t.Fatal("missing file accepted")
 		}
@@ -202,7 +204,7 @@ func BenchmarkReplay(b *testing.B) {
 	frames, _ := testFrames(b, 10000, time.Millisecond)
 	path := filepath.Join(b.TempDir(), "bench.pcap")
 	writePcap(b, path, frames)
-	d := NewDecoder(mustPorts(b, "5060"), func(*Packet) {})
+	d := NewDecoder(mustPorts(b, "5060"), func(*sip.Packet) {})
 	b.ResetTimer()
 	for range b.N {
 		if err := Replay(context.Background(), ReplayOptions{Path: path}, d); err != nil {
@@ -221,14 +223,14 @@ func TestReplaySippCaptures(t *testing.T) {
 	for _, f := range []string{"testdata/sipp-any-sll2.pcap", "testdata/sipp-lo.pcap"} {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			counts := [2]map[string]int{{}, {}}
-			d := NewDecoder(mustPorts(t, "15060-15061,15070-15071"), func(p *Packet) {
+			d := NewDecoder(mustPorts(t, "15060-15061,15070-15071"), func(p *sip.Packet) {
 				line, _, _ := strings.Cut(string(p.Payload), "\r\n")
 				k := strings.Fields(line)[0]
 				if k == "SIP/2.0" {
 					k += " " + strings.Fields(line)[1]
 				}
 				counts[p.Transport][k]++
-				if p.Transport == TCP && (p.Src.Port() < 15070 || p.Dst.Port() < 15070) {
+				if p.Transport == sip.TCP && (p.Src.Port() < 15070 || p.Dst.Port() < 15070) {
 					t.Errorf("TCP message on the UDP ports: %+v", p)
 				}
 			})
@@ -237,7 +239,7 @@ func TestReplaySippCaptures(t *testing.T) {
 			}
 			for tr, c := range counts {
 				if fmt.Sprint(c) != fmt.Sprint(want) {
-					t.Errorf("%v: %v, want %v", Transport(tr), c, want)
+					t.Errorf("%v: %v, want %v", sip.Transport(tr), c, want)
 				}
 			}
 			if st := d.Stats(); st.SIP != 60 || st.NotSIP != 0 || st.DecodeErrors != 0 || st.TCPGaps != 0 {

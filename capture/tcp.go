@@ -304,7 +304,7 @@ func (d *Decoder) cut(f *flow, b []byte, ts time.Time) []byte {
 		if n == 0 || n > len(b) {
 			return b
 		}
-		d.deliver(f.key.src, f.key.dst, TCP, ts, f.vlan, b[:n])
+		d.deliver(f.key.src, f.key.dst, sip.TCP, ts, f.vlan, b[:n])
 		b = b[n:]
 	}
 }

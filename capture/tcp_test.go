@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"tapline/sip"
 )
 
 func newTCPTest(t *testing.T) (*Decoder, *collector, *tcpStream) {
@@ -81,7 +83,7 @@ func TestTCPReassembly(t *testing.T) {
 				t.Fatalf("stats %+v", st)
 			}
 			for _, p := range c.all() {
-				if p.Transport != TCP || p.Src != cli4 || p.Dst != srv4 || p.VLAN != -1 {
+				if p.Transport != sip.TCP || p.Src != cli4 || p.Dst != srv4 || p.VLAN != -1 {
 					t.Fatalf("bad packet %+v", p)
 				}
 			}
@@ -340,7 +342,7 @@ func TestTCPVLANAndIPv6(t *testing.T) {
 	d.Decode(layers.LinkTypeEthernet, f(1, tcpSpec{syn: true}, ""), t0, -1)
 	d.Decode(layers.LinkTypeEthernet, f(2, tcpSpec{ack: true}, m[:20]), t0, -1)
 	d.Decode(layers.LinkTypeEthernet, f(22, tcpSpec{ack: true}, m[20:]), t0, -1)
-	want := []got{{t0, cli6, srv6, TCP, 42, m}}
+	want := []got{{t0, cli6, srv6, sip.TCP, 42, m}}
 	if g := c.all(); !reflect.DeepEqual(g, want) {
 		t.Fatalf("got %+v", g)
 	}

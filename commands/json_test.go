@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"tapline/capture"
 	"tapline/sip"
 	"tapline/state"
 )
@@ -221,7 +220,7 @@ func ingestInvite(t *testing.T, st *state.Store, callID string) {
 	if err := sip.Parse([]byte(raw), &m); err != nil {
 		t.Fatal(err)
 	}
-	st.Ingest(&capture.Packet{TS: time.Now(), Src: netip.MustParseAddrPort("127.0.0.1:5060"),
+	st.Ingest(&sip.Packet{TS: time.Now(), Src: netip.MustParseAddrPort("127.0.0.1:5060"),
 		Dst: netip.MustParseAddrPort("127.0.0.1:5070"), VLAN: -1, Payload: []byte(raw)}, &m)
 }
 

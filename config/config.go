@@ -16,6 +16,11 @@
 // Value syntax: sizes are bytes with an optional binary suffix (65536, 64k,
 // 1MiB, 1g); durations are Go durations (10s, 1m30s, 250ms) or a plain
 // integer number of seconds; booleans are yes/no, true/false, on/off or 1/0.
+// Port lists use VoIPmonitor's sipport syntax; PortSet is its one parser,
+// used by the sensor too.
+//
+// It imports nothing of tapline (in particular not capture), so that every
+// package can read its configuration without pulling in the pipeline.
 package config
 
 import (

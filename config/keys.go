@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"tapline/capture"
 )
 
 // Key describes one configuration key for the command line and the docs.
@@ -245,10 +243,10 @@ func checkToken(v string) error {
 }
 
 // checkPorts accepts VoIPmonitor's sipport syntax: ports and ranges, comma
-// separated. The parser is the capture package's, so that a value accepted
-// here is one the sensor can use.
+// separated. ParsePorts is also the parser the sensor uses, so that a value
+// accepted here is one the sensor can use.
 func checkPorts(v string) error {
-	if _, err := capture.ParsePorts(v); err != nil {
+	if _, err := ParsePorts(v); err != nil {
 		return fmt.Errorf("%q is not a port list (e.g. 5060 or 5060,5080-5082): %w", v, err)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"tapline/capture"
+	"tapline/sip"
 )
 
 // End-to-end tests of the capture pipeline and the call/registration
@@ -700,7 +701,7 @@ func TestSensorHEP(t *testing.T) {
 		if !fromCaller {
 			src, dst = dst, src
 		}
-		b := capture.AppendHEP(nil, &capture.Packet{TS: time.Now(), Src: src, Dst: dst, Transport: capture.UDP, Payload: []byte(payload)})
+		b := capture.AppendHEP(nil, &sip.Packet{TS: time.Now(), Src: src, Dst: dst, Transport: sip.UDP, Payload: []byte(payload)})
 		if len(b) == 0 {
 			t.Fatal("AppendHEP produced nothing")
 		}
@@ -757,7 +758,7 @@ func TestSensorHEP(t *testing.T) {
 		append([]byte("HEP3\x00\x0c"), 0, 0, 0, 1, 0, 2), // a chunk shorter than its header
 		[]byte("HEP3"),
 	}
-	good := capture.AppendHEP(nil, &capture.Packet{TS: time.Now(), Src: c.CallerAddr, Dst: c.CalledAddr, Payload: []byte(c.invite())})
+	good := capture.AppendHEP(nil, &sip.Packet{TS: time.Now(), Src: c.CallerAddr, Dst: c.CalledAddr, Payload: []byte(c.invite())})
 	bad = append(bad, good[:len(good)-50]) // cut: the payload chunk overruns
 	for _, b := range bad {
 		if _, err := conn.Write(b); err != nil {

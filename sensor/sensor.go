@@ -1,10 +1,3 @@
-// Package sensor wires the capture pipeline: packet sources (live capture,
-// pcap replay, HEP) → SIP parsing → the live state tables. It owns the
-// sensor's clock: the packets' time during a replay (so a finished replay
-// shows the capture's final state), the wall clock for live sources.
-//
-// It is its own package so the manager server knows nothing about capture:
-// commands see the state tables and counters through small accessors.
 package sensor
 
 import (
@@ -26,7 +19,7 @@ import (
 type Sensor struct {
 	cfg   config.Config
 	store *state.Store
-	ports capture.PortSet
+	ports config.PortSet
 
 	mu       sync.Mutex
 	decoders []*capture.Decoder
@@ -48,7 +41,7 @@ type Stats struct {
 
 // New builds the sensor; Run starts its sources.
 func New(cfg config.Config) (*Sensor, error) {
-	ports, err := capture.ParsePorts(cfg.SIPPorts)
+	ports, err := config.ParsePorts(cfg.SIPPorts)
 	if err != nil {
 		return nil, fmt.Errorf("sipport: %w", err)
 	}
@@ -121,7 +114,7 @@ func (s *Sensor) tick(ctx context.Context) {
 // one goroutine, so each gets its own Msg.
 func (s *Sensor) handler() capture.Handler {
 	var m sip.Msg
-	return func(p *capture.Packet) {
+	return func(p *sip.Packet) {
 		if err := sip.Parse(p.Payload, &m); err != nil {
 			s.parseErrors.Add(1)
 			return

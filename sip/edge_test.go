@@ -11,42 +11,42 @@ func crlf(s string) []byte { return []byte(strings.ReplaceAll(s, "\n", "\r\n")) 
 const minimalReq = "OPTIONS sip:a@b SIP/2.0\nCall-ID: x\nCSeq: 1 OPTIONS\n"
 
 func TestParseErrors(t *testing.T) {
-	many := minimalReq + strings.Repeat("X-H: 1\n", MaxHeaders) + "\n"
+	many := minimalReq + strings.Repeat("X-H: 1\n", maxHeaders) + "\n"
 	tests := []struct {
 		name, msg string
 		want      error
 	}{
-		{"empty", "", ErrNotSIP},
-		{"only CRLF", "\n\n\n", ErrNotSIP},
-		{"binary", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", ErrNotSIP},
-		{"http", "GET / HTTP/1.1\nHost: x\n\n", ErrNotSIP},
-		{"no version", "INVITE sip:a@b\n\n", ErrNotSIP},
-		{"version 3", "INVITE sip:a@b SIP/3.0\n\n", ErrNotSIP},
-		{"trailing junk", "INVITE sip:a@b SIP/2.0 x\n\n", ErrNotSIP},
-		{"uri without scheme", "INVITE ab SIP/2.0\n\n", ErrNotSIP},
-		{"method not token", "INV(TE sip:a@b SIP/2.0\n\n", ErrNotSIP},
-		{"status 2 digits", "SIP/2.0 20 OK\n\n", ErrNotSIP},
-		{"status 4 digits", "SIP/2.0 2000 OK\n\n", ErrNotSIP},
-		{"status 099", "SIP/2.0 099 X\n\n", ErrNotSIP},
-		{"status 700", "SIP/2.0 700 X\n\n", ErrNotSIP},
-		{"start line only", "OPTIONS sip:a@b SIP/2.0", ErrTruncated},
-		{"no blank line", minimalReq, ErrTruncated},
-		{"cut in header", "OPTIONS sip:a@b SIP/2.0\nCall-I", ErrTruncated},
-		{"cut in body", minimalReq + "Content-Length: 10\n\n12345", ErrTruncated},
-		{"header without colon", minimalReq + "Bogus\n\n", ErrMalformed},
-		{"space in name", minimalReq + "Call ID: y\n\n", ErrMalformed},
-		{"leading continuation", "OPTIONS sip:a@b SIP/2.0\n folded: x\n\n", ErrMalformed},
-		{"bare CR line", minimalReq + "\rX: y\n\n", ErrMalformed},
-		{"bad cseq", "OPTIONS sip:a@b SIP/2.0\nCSeq: one OPTIONS\n\n", ErrMalformed},
-		{"cseq without method", "OPTIONS sip:a@b SIP/2.0\nCSeq: 1\n\n", ErrMalformed},
-		{"bad content-length", minimalReq + "Content-Length: 1x\n\n", ErrMalformed},
-		{"huge content-length", minimalReq + "Content-Length: 99999999999999999999\n\n", ErrMalformed},
-		{"unterminated display", minimalReq + "From: \"Bob <sip:b@c>\n\n", ErrMalformed},
-		{"unterminated angle", minimalReq + "To: Bob <sip:b@c\n\n", ErrMalformed},
-		{"empty from", minimalReq + "From:\n\n", ErrMalformed},
-		{"empty call-id", "OPTIONS sip:a@b SIP/2.0\ni:\n\n", ErrMalformed},
+		{"empty", "", errNotSIP},
+		{"only CRLF", "\n\n\n", errNotSIP},
+		{"binary", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", errNotSIP},
+		{"http", "GET / HTTP/1.1\nHost: x\n\n", errNotSIP},
+		{"no version", "INVITE sip:a@b\n\n", errNotSIP},
+		{"version 3", "INVITE sip:a@b SIP/3.0\n\n", errNotSIP},
+		{"trailing junk", "INVITE sip:a@b SIP/2.0 x\n\n", errNotSIP},
+		{"uri without scheme", "INVITE ab SIP/2.0\n\n", errNotSIP},
+		{"method not token", "INV(TE sip:a@b SIP/2.0\n\n", errNotSIP},
+		{"status 2 digits", "SIP/2.0 20 OK\n\n", errNotSIP},
+		{"status 4 digits", "SIP/2.0 2000 OK\n\n", errNotSIP},
+		{"status 099", "SIP/2.0 099 X\n\n", errNotSIP},
+		{"status 700", "SIP/2.0 700 X\n\n", errNotSIP},
+		{"start line only", "OPTIONS sip:a@b SIP/2.0", errTruncated},
+		{"no blank line", minimalReq, errTruncated},
+		{"cut in header", "OPTIONS sip:a@b SIP/2.0\nCall-I", errTruncated},
+		{"cut in body", minimalReq + "Content-Length: 10\n\n12345", errTruncated},
+		{"header without colon", minimalReq + "Bogus\n\n", errMalformed},
+		{"space in name", minimalReq + "Call ID: y\n\n", errMalformed},
+		{"leading continuation", "OPTIONS sip:a@b SIP/2.0\n folded: x\n\n", errMalformed},
+		{"bare CR line", minimalReq + "\rX: y\n\n", errMalformed},
+		{"bad cseq", "OPTIONS sip:a@b SIP/2.0\nCSeq: one OPTIONS\n\n", errMalformed},
+		{"cseq without method", "OPTIONS sip:a@b SIP/2.0\nCSeq: 1\n\n", errMalformed},
+		{"bad content-length", minimalReq + "Content-Length: 1x\n\n", errMalformed},
+		{"huge content-length", minimalReq + "Content-Length: 99999999999999999999\n\n", errMalformed},
+		{"unterminated display", minimalReq + "From: \"Bob <sip:b@c>\n\n", errMalformed},
+		{"unterminated angle", minimalReq + "To: Bob <sip:b@c\n\n", errMalformed},
+		{"empty from", minimalReq + "From:\n\n", errMalformed},
+		{"empty call-id", "OPTIONS sip:a@b SIP/2.0\ni:\n\n", errMalformed},
 		{"too many headers", many, ErrTooLarge},
-		{"max headers ok", minimalReq + strings.Repeat("X-H: 1\n", MaxHeaders-2) + "\n", nil},
+		{"max headers ok", minimalReq + strings.Repeat("X-H: 1\n", maxHeaders-2) + "\n", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +64,7 @@ func TestParseErrors(t *testing.T) {
 func TestParseKeepsGoingAfterBadValue(t *testing.T) {
 	var m Msg
 	err := Parse(crlf("BYE sip:a@b SIP/2.0\nFrom: <sip:x\nCall-ID: still-here\nCSeq: 5 BYE\n\n"), &m)
-	if err != ErrMalformed {
+	if err != errMalformed {
 		t.Fatalf("err = %v", err)
 	}
 	if string(m.CallID) != "still-here" || m.CSeq != 5 {

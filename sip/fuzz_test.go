@@ -102,7 +102,7 @@ func FuzzMessageLen(f *testing.F) {
 		}
 		// A framed message never reports "more bytes needed" to Parse.
 		var m Msg
-		if err := Parse(b[:n], &m); err == ErrTruncated || err == ErrNotSIP {
+		if err := Parse(b[:n], &m); err == errTruncated || err == errNotSIP {
 			t.Fatalf("Parse(framed message) = %v", err)
 		}
 	})

@@ -98,7 +98,7 @@ func (p *parser) callID(v []byte) {
 		return
 	}
 	if len(v) == 0 {
-		p.fail(ErrMalformed)
+		p.fail(errMalformed)
 		return
 	}
 	p.m.CallID = v
@@ -110,7 +110,7 @@ func (p *parser) nameAddr(v []byte, a *NameAddr) {
 		return
 	}
 	if _, ok := parseNameAddr(v, a, false); !ok {
-		p.fail(ErrMalformed)
+		p.fail(errMalformed)
 	}
 }
 
@@ -122,7 +122,7 @@ func (p *parser) contact(v []byte) {
 	}
 	exp, ok := parseNameAddr(v, &m.Contact, true)
 	if !ok {
-		p.fail(ErrMalformed)
+		p.fail(errMalformed)
 		return
 	}
 	m.ContactExpires = exp
@@ -157,13 +157,13 @@ func (p *parser) cseq(v []byte) {
 	p.haveCSeq = true
 	n, i, ok := digits(v, 0)
 	if !ok {
-		p.fail(ErrMalformed)
+		p.fail(errMalformed)
 		return
 	}
 	s := skipWS(v, i)
 	e := skipTok(v, s)
 	if s == i || e == s || e != len(v) {
-		p.fail(ErrMalformed)
+		p.fail(errMalformed)
 		return
 	}
 	p.m.CSeq, p.m.CSeqMethod = uint32(n), v[s:e]
@@ -181,7 +181,7 @@ func (p *parser) contentLength(v []byte) {
 	}
 	n, ok := atoi(v)
 	if !ok {
-		p.fail(ErrMalformed)
+		p.fail(errMalformed)
 		return
 	}
 	p.m.ContentLength = n

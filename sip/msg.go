@@ -1,10 +1,3 @@
-// Package sip parses SIP messages for tracking: the start line, the headers a
-// sensor needs (Call-ID, From, To, CSeq, Via, Contact, Expires, User-Agent,
-// Authorization) and the SDP body's media addresses and codecs.
-//
-// It is written for capture rates, not for a SIP stack: Parse works on the
-// packet's bytes without allocating and every field of Msg is a sub-slice of
-// the input, valid only as long as that buffer.
 package sip
 
 // Msg is one parsed SIP message. Byte slices point into the parsed buffer.

@@ -8,25 +8,25 @@ import (
 // Errors returned by Parse and MessageLen. They are plain sentinels (compare
 // with == or errors.Is) so that the parsers never allocate.
 var (
-	// ErrNotSIP: the start line is neither a SIP request nor a SIP response.
-	ErrNotSIP = errors.New("sip: not a SIP message")
-	// ErrTruncated: the message ends before its header block or its
+	// errNotSIP: the start line is neither a SIP request nor a SIP response.
+	errNotSIP = errors.New("sip: not a SIP message")
+	// errTruncated: the message ends before its header block or its
 	// Content-Length body is complete.
-	ErrTruncated = errors.New("sip: truncated message")
-	// ErrMalformed: a header line or a header value the sensor relies on
+	errTruncated = errors.New("sip: truncated message")
+	// errMalformed: a header line or a header value the sensor relies on
 	// (From, To, Contact, CSeq, Call-ID, Content-Length) is invalid.
-	ErrMalformed = errors.New("sip: malformed message")
-	// ErrTooLarge: more than MaxHeaders header fields, or (MessageLen) a
+	errMalformed = errors.New("sip: malformed message")
+	// ErrTooLarge: more than maxHeaders header fields, or (MessageLen) a
 	// header block longer than maxHeader or a Content-Length above
-	// MaxContentLength.
+	// maxContentLength.
 	ErrTooLarge = errors.New("sip: message too large")
 )
 
 const (
-	// MaxHeaders is the most header fields Parse accepts in one message.
-	MaxHeaders = 256
-	// MaxContentLength is the largest Content-Length MessageLen accepts.
-	MaxContentLength = 1 << 24
+	// maxHeaders is the most header fields Parse accepts in one message.
+	maxHeaders = 256
+	// maxContentLength is the largest Content-Length MessageLen accepts.
+	maxContentLength = 1 << 24
 )
 
 // Parse parses one SIP message from b into m (m is reset first). All slices
@@ -34,13 +34,13 @@ const (
 //
 // Empty lines before the start line are skipped (RFC 3261 §7.5). Lines may
 // end in CRLF or a bare LF. When Content-Length is present the body is
-// exactly that many bytes (ErrTruncated if fewer are there; bytes after it
+// exactly that many bytes (errTruncated if fewer are there; bytes after it
 // are ignored), otherwise it is the rest of b.
 //
-// Errors: ErrNotSIP for a bad start line; ErrTruncated if the header block
-// or the body is incomplete; ErrMalformed for a broken header line, or for
+// Errors: errNotSIP for a bad start line; errTruncated if the header block
+// or the body is incomplete; errMalformed for a broken header line, or for
 // an invalid From, To, Contact, CSeq, Call-ID or Content-Length value;
-// ErrTooLarge for more than MaxHeaders fields. A broken header value does
+// ErrTooLarge for more than maxHeaders fields. A broken header value does
 // not stop the parse: m holds every other field and the first such error is
 // returned at the end. Parse does not require any header to be present: a
 // caller keying on Call-ID must check that it is not empty.
@@ -87,10 +87,10 @@ func (p *parser) startLine(b []byte, i int) (int, error) {
 	}
 	s, ok := scanStartLine(trimCR(line))
 	if !ok {
-		return 0, ErrNotSIP
+		return 0, errNotSIP
 	}
 	if e < 0 {
-		return 0, ErrTruncated
+		return 0, errTruncated
 	}
 	m := p.m
 	m.IsRequest = s.req
@@ -108,11 +108,11 @@ func (p *parser) headers(b []byte, i int) (int, error) {
 		case fieldEnd:
 			return next, nil
 		case fieldMore:
-			return 0, ErrTruncated
+			return 0, errTruncated
 		case fieldBad:
-			return 0, ErrMalformed
+			return 0, errMalformed
 		}
-		if n == MaxHeaders {
+		if n == maxHeaders {
 			return 0, ErrTooLarge
 		}
 		p.header(name, val)
@@ -140,7 +140,7 @@ func (p *parser) body(rest []byte) error {
 	if m.ContentLength >= 0 {
 		if len(rest) < m.ContentLength {
 			m.Body = rest
-			return ErrTruncated
+			return errTruncated
 		}
 		rest = rest[:m.ContentLength]
 	}

@@ -11,12 +11,12 @@ import "bytes"
 // It returns 0, nil while the message is incomplete, and an error when the
 // stream cannot be framed, so that a reassembler can resynchronise or drop
 // it:
-//   - ErrNotSIP: the start line (or, while incomplete, its beginning) is not
+//   - errNotSIP: the start line (or, while incomplete, its beginning) is not
 //     a SIP request or status line;
 //   - ErrTooLarge: the bytes up to the end of the header block, counted from
 //     b[0], exceed maxHeader (maxHeader <= 0 means no limit), or
-//     Content-Length exceeds MaxContentLength;
-//   - ErrMalformed: a header line is not "name: value" or Content-Length is
+//     Content-Length exceeds maxContentLength;
+//   - errMalformed: a header line is not "name: value" or Content-Length is
 //     not a number.
 //
 // Once it has returned n > 0 for b, it returns the same n for any b that
@@ -34,7 +34,7 @@ func MessageLen(b []byte, maxHeader int) (int, error) {
 		name, val, next, st := nextField(b, i)
 		switch {
 		case st == fieldBad:
-			return 0, ErrMalformed
+			return 0, errMalformed
 		case next > maxHeader || (st == fieldMore && len(b) > maxHeader):
 			return 0, ErrTooLarge
 		case st == fieldMore:
@@ -45,7 +45,7 @@ func MessageLen(b []byte, maxHeader int) (int, error) {
 		if cl < 0 && isContentLength(name) {
 			n, ok := atoi(val)
 			if !ok {
-				return 0, ErrMalformed
+				return 0, errMalformed
 			}
 			cl = n
 		}
@@ -60,7 +60,7 @@ func streamStartLine(b []byte, maxHeader int) (int, error) {
 	e := bytes.IndexByte(b[s:], '\n')
 	if e < 0 {
 		if !startPrefixOK(b[s:]) {
-			return 0, ErrNotSIP
+			return 0, errNotSIP
 		}
 		if len(b) > maxHeader {
 			return 0, ErrTooLarge
@@ -68,7 +68,7 @@ func streamStartLine(b []byte, maxHeader int) (int, error) {
 		return 0, nil
 	}
 	if _, ok := scanStartLine(trimCR(b[s : s+e])); !ok {
-		return 0, ErrNotSIP
+		return 0, errNotSIP
 	}
 	if s+e+1 > maxHeader {
 		return 0, ErrTooLarge
@@ -79,7 +79,7 @@ func streamStartLine(b []byte, maxHeader int) (int, error) {
 // bodyEnd returns the message length given the body offset and the
 // Content-Length (-1 when absent, which means no body on a stream).
 func bodyEnd(b []byte, body, cl int) (int, error) {
-	if cl > MaxContentLength {
+	if cl > maxContentLength {
 		return 0, ErrTooLarge
 	}
 	if cl < 0 {

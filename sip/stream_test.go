@@ -88,13 +88,13 @@ func TestMessageLen(t *testing.T) {
 		{"complete start line over the limit", "INVITE sip:" + strings.Repeat("a", 200) + " SIP/2.0\r\n", 100, 0, ErrTooLarge},
 		{"keep-alives count against the limit", strings.Repeat("\r\n", 60), 100, 0, ErrTooLarge},
 		{"content-length too large", "SIP/2.0 200 OK\r\nl: 16777217\r\n\r\n", 0, 0, ErrTooLarge},
-		{"garbage start line", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 100, 0, ErrNotSIP},
-		{"garbage before newline", "\x16\x03\x01\x00", 100, 0, ErrNotSIP},
-		{"garbage after method", "INVITE\x00", 100, 0, ErrNotSIP},
-		{"bad status prefix", "SIP/2.0 2x", 100, 0, ErrNotSIP},
-		{"bad version prefix", "SIP/2.1", 100, 0, ErrNotSIP},
-		{"bad header line", "SIP/2.0 200 OK\r\nno colon here\r\n\r\n", 100, 0, ErrMalformed},
-		{"bad content-length", "SIP/2.0 200 OK\r\nContent-Length: ten\r\n\r\n", 100, 0, ErrMalformed},
+		{"garbage start line", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 100, 0, errNotSIP},
+		{"garbage before newline", "\x16\x03\x01\x00", 100, 0, errNotSIP},
+		{"garbage after method", "INVITE\x00", 100, 0, errNotSIP},
+		{"bad status prefix", "SIP/2.0 2x", 100, 0, errNotSIP},
+		{"bad version prefix", "SIP/2.1", 100, 0, errNotSIP},
+		{"bad header line", "SIP/2.0 200 OK\r\nno colon here\r\n\r\n", 100, 0, errMalformed},
+		{"bad content-length", "SIP/2.0 200 OK\r\nContent-Length: ten\r\n\r\n", 100, 0, errMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

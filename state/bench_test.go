@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"tapline/capture"
 	"tapline/sip"
 )
 
@@ -18,7 +17,7 @@ import (
 // their Call-ID at a fresh id, so Ingest is measured without the parser.
 type callTemplate struct {
 	msgs []sip.Msg
-	pkts []capture.Packet
+	pkts []sip.Packet
 	id   []byte
 }
 
@@ -50,7 +49,7 @@ func newCallTemplate(tb testing.TB, withBye bool) *callTemplate {
 		if err := sip.Parse([]byte(r.raw), &m); err != nil {
 			tb.Fatal(err)
 		}
-		p := capture.Packet{Src: uac, Dst: uas, VLAN: -1, Payload: []byte(r.raw)}
+		p := sip.Packet{Src: uac, Dst: uas, VLAN: -1, Payload: []byte(r.raw)}
 		if !r.fromCaller {
 			p.Src, p.Dst = uas, uac
 		}

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"time"
 
-	"tapline/capture"
+	"tapline/sip"
 )
 
 // CallState is where a call's INVITE dialog is.
@@ -58,8 +58,8 @@ type Call struct {
 	VLAN         int // 802.1Q id of the initial INVITE, -1 untagged
 }
 
-// Answered reports whether the call got a 2xx.
-func (c *Call) Answered() bool { return !c.Connect.IsZero() }
+// answered reports whether the call got a 2xx.
+func (c *Call) answered() bool { return !c.Connect.IsZero() }
 
 // until is the end of the call's running time at clock now: End for an
 // ended call, else now (never before LastPacket).
@@ -80,9 +80,9 @@ func (c *Call) Duration(now time.Time) int64 {
 	return max(int64(c.until(now).Sub(c.Start)/time.Second), 0)
 }
 
-// ConnectDuration is the listed connect_duration: whole seconds since the
+// connectDuration is the listed connect_duration: whole seconds since the
 // answer, 0 if unanswered.
-func (c *Call) ConnectDuration(now time.Time) int64 {
+func (c *Call) connectDuration(now time.Time) int64 {
 	if c.Connect.IsZero() {
 		return 0
 	}
@@ -93,6 +93,6 @@ func (c *Call) ConnectDuration(now time.Time) int64 {
 type SIPMessage struct {
 	TS        time.Time
 	Src, Dst  netip.AddrPort
-	Transport capture.Transport
+	Transport sip.Transport
 	Data      string // the message bytes as captured
 }

@@ -1,21 +1,18 @@
 package state
 
 import (
-	"slices"
 	"sync"
 
-	"tapline/capture"
+	"tapline/sip"
 )
 
-// callShard is one slice of the call table. live holds the published
-// records densely (snapshots copy it with one append); slots is parallel to
-// it and holds the mutable tracking state.
+// callShard is one slice of the call table: the dense table (live holds
+// the published records, slots the mutable tracking state) and the Call-ID
+// index.
 type callShard struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	table[*Call, *callSlot]
 	byID   map[string]*callSlot
-	live   []*Call
-	slots  []*callSlot
-	due    []int64 // per call: store clock (unix ns) at which the sweeper removes it
 	intern interner
 	stats  shardStats
 	_      [64]byte // keep neighbouring shards' locks off this cache line
@@ -34,6 +31,8 @@ type callSlot struct {
 	msgBytes   int
 }
 
+func (sl *callSlot) setIdx(i int) { sl.idx = i }
+
 func (sh *callShard) init() {
 	sh.byID = make(map[string]*callSlot)
 	sh.intern.m = make(map[string]string)
@@ -41,11 +40,8 @@ func (sh *callShard) init() {
 
 // add inserts a new call, due for removal at due.
 func (sh *callShard) add(sl *callSlot, due int64) {
-	sl.idx = len(sh.live)
+	sl.idx = sh.push(sl.c, sl, due)
 	sh.byID[sl.c.CallID] = sl
-	sh.live = append(sh.live, sl.c)
-	sh.slots = append(sh.slots, sl)
-	sh.due = append(sh.due, due)
 	sh.stats.created++
 }
 
@@ -56,27 +52,17 @@ func (sh *callShard) publish(sl *callSlot, c *Call, due int64) {
 	sh.due[sl.idx] = due
 }
 
-// remove drops the call at index i (swap with the last one).
+// remove drops the call at index i.
 func (sh *callShard) remove(i int) {
-	sl := sh.slots[i]
-	delete(sh.byID, sl.c.CallID)
-	last := len(sh.live) - 1
-	sh.live[i], sh.slots[i], sh.due[i] = sh.live[last], sh.slots[last], sh.due[last]
-	sh.slots[i].idx = i
-	sh.live[last], sh.slots[last] = nil, nil
-	sh.live, sh.slots, sh.due = sh.live[:last], sh.slots[:last], sh.due[:last]
+	delete(sh.byID, sh.slots[i].c.CallID)
+	sh.removeAt(i)
 }
 
-// sweep removes calls whose linger or timeout has passed. It scans the
-// dense due slice, so a second's sweep of a million calls is a memory scan.
+// sweep removes calls whose linger or timeout has passed.
 func (sh *callShard) sweep(s *Store, now int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for i := 0; i < len(sh.due); {
-		if sh.due[i] > now {
-			i++
-			continue
-		}
+	sh.sweepDue(now, func(i int) bool {
 		if sh.live[i].State == CallEnded {
 			sh.stats.closed++
 		} else {
@@ -84,37 +70,16 @@ func (sh *callShard) sweep(s *Store, now int64) {
 		}
 		sh.remove(i)
 		s.nCalls.Add(-1)
-	}
-	sh.shrink()
-}
-
-// shrink releases memory after a large drop (Go maps never shrink by
-// themselves), so a burst of a million calls does not pin it forever.
-func (sh *callShard) shrink() {
-	if c := cap(sh.live); c > shrinkMin && len(sh.live) < c/4 {
-		sh.live = slices.Clone(sh.live)
-		sh.slots = slices.Clone(sh.slots)
-		sh.due = slices.Clone(sh.due)
+		return true
+	})
+	if sh.shrinkSlices() {
 		sh.byID = rebuild(sh.byID)
 	}
 }
 
-// shrinkMin: tables smaller than this are not worth shrinking.
-const shrinkMin = 1024
-
-// rebuild copies m into a map sized for its current length (maps.Clone
-// keeps the old capacity).
-func rebuild[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 // keep stores a copy of the message for active_call_info, within the
 // per-call limits (the first messages are kept: they set the call up).
-func (sh *callShard) keep(s *Store, sl *callSlot, p *capture.Packet) {
+func (sh *callShard) keep(s *Store, sl *callSlot, p *sip.Packet) {
 	if s.cfg.MaxSIPPerCall < 0 {
 		return
 	}

@@ -4,12 +4,11 @@ import (
 	"net/netip"
 	"time"
 
-	"tapline/capture"
 	"tapline/sip"
 )
 
 // ingestCall routes a non-REGISTER message to its call by Call-ID.
-func (s *Store) ingestCall(p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (s *Store) ingestCall(p *sip.Packet, m *sip.Msg, ts time.Time) {
 	meth := methodOf(m.Method)
 	id := clip(m.CallID, maxCallIDLen)
 	shard := shardOf(id)
@@ -40,7 +39,7 @@ func (s *Store) ingestCall(p *capture.Packet, m *sip.Msg, ts time.Time) {
 
 // newCall creates a call from its first INVITE, or counts it as dropped
 // when MaxCalls calls are tracked.
-func (s *Store) newCall(sh *callShard, shard int, p *capture.Packet, m *sip.Msg, ts time.Time) *callSlot {
+func (s *Store) newCall(sh *callShard, shard int, p *sip.Packet, m *sip.Msg, ts time.Time) *callSlot {
 	if s.nCalls.Add(1) > int64(s.cfg.MaxCalls) {
 		s.nCalls.Add(-1)
 		sh.stats.dropped++
@@ -67,7 +66,7 @@ func (s *Store) newCall(sh *callShard, shard int, p *capture.Packet, m *sip.Msg,
 
 // updateCall applies a message to an existing call: it builds the next
 // record from a copy of the published one and publishes it.
-func (s *Store) updateCall(sh *callShard, sl *callSlot, p *capture.Packet, m *sip.Msg, meth method, ts time.Time) {
+func (s *Store) updateCall(sh *callShard, sl *callSlot, p *sip.Packet, m *sip.Msg, meth method, ts time.Time) {
 	next := *sl.c
 	c := &next
 	if ts.After(c.LastPacket) {
@@ -90,7 +89,7 @@ func (s *Store) updateCall(sh *callShard, sl *callSlot, p *capture.Packet, m *si
 // sentByCaller tells the direction by the initial INVITE's From tag: the
 // caller's requests carry it, and so do the called side's responses to
 // them. Without a tag it falls back to the caller's address.
-func (sl *callSlot) sentByCaller(c *Call, p *capture.Packet, m *sip.Msg) bool {
+func (sl *callSlot) sentByCaller(c *Call, p *sip.Packet, m *sip.Msg) bool {
 	if sl.callerTag == "" {
 		return p.Src.Addr().Unmap() == c.CallerIP && p.Src.Port() == c.CallerPort
 	}
@@ -116,7 +115,7 @@ func (sh *callShard) request(sl *callSlot, c *Call, m *sip.Msg, meth method, byC
 		switch {
 		case byCaller && m.CSeq == sl.inviteCSeq:
 			sh.stats.retrans++
-		case byCaller && !c.Answered() && !sl.bye:
+		case byCaller && !c.answered() && !sl.bye:
 			// The authenticated retry after 401/407 (or a new attempt
 			// after a redirect): it becomes the call's INVITE
 			// transaction and reopens the call if it lingers.
@@ -130,7 +129,7 @@ func (sh *callShard) request(sl *callSlot, c *Call, m *sip.Msg, meth method, byC
 		sl.bye = true
 		c.end(ts)
 	case mCancel:
-		if !c.Answered() {
+		if !c.answered() {
 			c.end(ts)
 		}
 	}
@@ -152,7 +151,7 @@ func (sh *callShard) response(sl *callSlot, c *Call, m *sip.Msg, meth method, ts
 			c.State = CallRinging
 		}
 	case st < 300:
-		if c.Answered() || sl.bye {
+		if c.answered() || sl.bye {
 			sh.stats.retrans++ // retransmission or another fork's 2xx
 			return false
 		}
@@ -161,7 +160,7 @@ func (sh *callShard) response(sl *callSlot, c *Call, m *sip.Msg, meth method, ts
 		sl.answerTag = string(m.To.Tag)
 		return true
 	default:
-		if c.Answered() {
+		if c.answered() {
 			return false // a late error from another fork
 		}
 		c.LastResponse, sl.final = st, true

@@ -32,16 +32,16 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultCallLinger     = 5 * time.Second
-	DefaultCallTimeout    = 300 * time.Second
-	DefaultRegTimeout     = 32 * time.Second
+	defaultCallLinger     = 5 * time.Second
+	defaultCallTimeout    = 300 * time.Second
+	defaultRegTimeout     = 32 * time.Second
 	DefaultRegExpireGrace = 30 * time.Second
-	DefaultRegKeep        = 2 * time.Hour
-	DefaultRegKeepFailed  = 60 * time.Second
-	DefaultMaxCalls       = 1_000_000
-	DefaultMaxRegisters   = 1_000_000
-	DefaultMaxSIPPerCall  = 32
-	DefaultMaxSIPBytes    = 16 << 10
+	defaultRegKeep        = 2 * time.Hour
+	defaultRegKeepFailed  = 60 * time.Second
+	defaultMaxCalls       = 1_000_000
+	defaultMaxRegisters   = 1_000_000
+	defaultMaxSIPPerCall  = 32
+	defaultMaxSIPBytes    = 16 << 10
 )
 
 // withDefaults fills zero fields.
@@ -51,12 +51,12 @@ func (c Config) withDefaults() Config {
 			*d = def
 		}
 	}
-	dur(&c.CallLinger, DefaultCallLinger)
-	dur(&c.CallTimeout, DefaultCallTimeout)
-	dur(&c.RegTimeout, DefaultRegTimeout)
+	dur(&c.CallLinger, defaultCallLinger)
+	dur(&c.CallTimeout, defaultCallTimeout)
+	dur(&c.RegTimeout, defaultRegTimeout)
 	dur(&c.RegExpireGrace, DefaultRegExpireGrace)
-	dur(&c.RegKeep, DefaultRegKeep)
-	dur(&c.RegKeepFailed, DefaultRegKeepFailed)
+	dur(&c.RegKeep, defaultRegKeep)
+	dur(&c.RegKeepFailed, defaultRegKeepFailed)
 	if c.RegExpireGrace < 0 {
 		c.RegExpireGrace = 0
 	}
@@ -65,10 +65,10 @@ func (c Config) withDefaults() Config {
 			*n = def
 		}
 	}
-	num(&c.MaxCalls, DefaultMaxCalls)
-	num(&c.MaxRegisters, DefaultMaxRegisters)
-	num(&c.MaxSIPPerCall, DefaultMaxSIPPerCall)
-	num(&c.MaxSIPBytesPerCall, DefaultMaxSIPBytes)
+	num(&c.MaxCalls, defaultMaxCalls)
+	num(&c.MaxRegisters, defaultMaxRegisters)
+	num(&c.MaxSIPPerCall, defaultMaxSIPPerCall)
+	num(&c.MaxSIPBytesPerCall, defaultMaxSIPBytes)
 	if c.FirstRef == 0 {
 		// Looks like VoIPmonitor's heap pointers (0x55…000) and is random.
 		c.FirstRef = 0x5500_0000_0000 + rand.Uint64N(1<<40)

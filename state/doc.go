@@ -1,11 +1,17 @@
 // Package state holds the sensor's live tables — calls (INVITE dialogs) and
-// registrations — fed by parsed SIP messages, and encodes them in
-// VoIPmonitor's listcalls / listregisters formats.
+// registrations — fed by parsed SIP messages (sip.Packet, sip.Msg), and
+// encodes them in VoIPmonitor's listcalls / listregisters formats.
+//
+// It imports sip and jsonobj of tapline. It must not import capture (packet
+// sources and their decoding: the packet type it needs is sip's) nor
+// gopacket, so that the manager commands that list the tables do not pull in
+// packet decoding; a test in the sensor package checks this.
 //
 // # Concurrency and snapshots
 //
 // Both tables are split into 64 shards, each a map plus a dense slice of
-// published records under one mutex. Published records (*Call, *Register)
+// published records under one mutex (table, in shard.go, is the part the two
+// kinds of shard share). Published records (*Call, *Register)
 // are immutable: every update builds a new record and swaps the pointer
 // (copy-on-write). A snapshot (Store.Calls, Store.Registers) therefore only
 // copies pointers, shard by shard, holding each lock for a memmove; the
@@ -86,7 +92,11 @@
 // WriteListCalls and WriteListRegisters produce VoIPmonitor's array of
 // arrays byte for byte (see listcalls.go and listregisters.go for the
 // columns and value encodings); WriteCallObjects / WriteRegisterObjects give
-// the JSON-session form {"total":N,"rows":[{...}]}. They append bytes by
+// the JSON-session form {"total":N,"rows":[{...}]}. Selection (filters,
+// sort, offset/limit) and the row loops are one generic implementation
+// (listing, in listing.go and sort.go); what differs per record type is
+// small: columns and sort keys (callcols.go, regcols.go), the row encoders
+// and summaries (listcalls.go, listregisters.go). They append bytes by
 // hand into a pooled buffer written in chunks of at most 64 KiB: no
 // encoding/json, no allocation per row.
 package state

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"tapline/capture"
 	"tapline/sip"
 )
 
@@ -48,7 +47,7 @@ func (n *wire) send(src, dst netip.AddrPort, raw string) {
 	if err := sip.Parse([]byte(raw), &n.m); err != nil {
 		n.t.Fatalf("parse: %v\n%s", err, raw)
 	}
-	n.s.Ingest(&capture.Packet{TS: n.now, Src: src, Dst: dst, VLAN: n.vlan, Payload: []byte(raw)}, &n.m)
+	n.s.Ingest(&sip.Packet{TS: n.now, Src: src, Dst: dst, VLAN: n.vlan, Payload: []byte(raw)}, &n.m)
 }
 
 // dialog builds sipp-like messages of one call.

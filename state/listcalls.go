@@ -103,7 +103,7 @@ func (e *callEnc) appendCallRow(b []byte, c *Call) []byte {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, c.Duration(e.now), 10)
 	b = append(b, ',')
-	b = strconv.AppendInt(b, c.ConnectDuration(e.now), 10)
+	b = strconv.AppendInt(b, c.connectDuration(e.now), 10)
 	b = append(b, ',')
 	b = appendStrOrNull(b, c.Caller)
 	b = append(b, ',')
@@ -162,7 +162,7 @@ func appendCallSummary(b []byte, total, idSensor int) []byte {
 func WriteListCalls(w io.Writer, calls []*Call, p ListParams, idSensor int) error {
 	callListParams(calls, &p)
 	cw := newChunkWriter(w)
-	sel, total := selectCalls(calls, &p, 0)
+	sel, total := callListing.selectRows(calls, &p, 0)
 	defer sel.release()
 	if p.Given && p.Limit == 0 {
 		cw.buf = appendCallSummary(cw.buf, total, idSensor)
@@ -176,17 +176,7 @@ func WriteListCalls(w io.Writer, calls []*Call, p ListParams, idSensor int) erro
 		cw.buf = append(cw.buf, ']')
 	}
 	e := newCallEnc(&p, idSensor)
-	for i, c := range sel.rows {
-		if i+touchAhead < len(sel.rows) {
-			touchCall(sel.rows[i+touchAhead])
-			touchStrings(sel.rows[i+touchAhead/2])
-		}
-		cw.buf = append(cw.buf, ',')
-		cw.buf = e.appendCallRow(cw.buf, c)
-		if cw.rowDone() != nil {
-			break
-		}
-	}
+	callListing.writeRows(cw, sel.rows, e.appendCallRow)
 	cw.buf = append(cw.buf, ']')
 	return cw.close()
 }

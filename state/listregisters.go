@@ -37,12 +37,13 @@ const (
 
 // regEnc carries what rows share.
 type regEnc struct {
-	head  []byte // ID is per row; this is ,id_sensor,0,
-	dates dateCache
+	idSensor int
+	head     []byte // ID is per row; this is ,id_sensor,0,
+	dates    dateCache
 }
 
 func newRegEnc(p *ListParams, idSensor int) *regEnc {
-	e := &regEnc{dates: newDateCache(p.Location)}
+	e := &regEnc{idSensor: idSensor, dates: newDateCache(p.Location)}
 	e.head = append(strconv.AppendInt([]byte{','}, int64(idSensor), 10), ",0,"...)
 	return e
 }
@@ -110,7 +111,7 @@ func WriteListRegisters(w io.Writer, regs []*Register, p ListParams, idSensor in
 	if p.Limit == 0 {
 		p.Limit = -1
 	}
-	sel, total := selectRegisters(regs, &p, 0)
+	sel, total := registerListing.selectRows(regs, &p, 0)
 	defer sel.release()
 	cw := newChunkWriter(w)
 	cw.buf = append(cw.buf, '[')
@@ -121,13 +122,7 @@ func WriteListRegisters(w io.Writer, regs []*Register, p ListParams, idSensor in
 		cw.buf = append(cw.buf, "}]"...)
 	}
 	e := newRegEnc(&p, idSensor)
-	for _, r := range sel.rows {
-		cw.buf = append(cw.buf, ',')
-		cw.buf = e.appendRegisterRow(cw.buf, r)
-		if cw.rowDone() != nil {
-			break
-		}
-	}
+	registerListing.writeRows(cw, sel.rows, e.appendRegisterRow)
 	cw.buf = append(cw.buf, ']')
 	return cw.close()
 }

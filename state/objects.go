@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"tapline/capture"
 	"tapline/jsonobj"
+	"tapline/sip"
 )
 
 // The JSON-session form of the listings is an object per row, keyed by the
@@ -27,17 +27,7 @@ func WriteCallObjects(w io.Writer, calls []*Call, p ListParams, idSensor int) er
 		return err
 	}
 	callListParams(calls, &p)
-	sel, total := selectCalls(calls, &p, p.Offset)
-	defer sel.release()
-	e := newCallEnc(&p, idSensor)
-	keys := objectKeys(callColumns[:], cols)
-	return writeObjects(w, total, sel.rows, func(b []byte, c *Call) []byte {
-		for i, col := range cols {
-			b = append(b, keys[i]...)
-			b = e.appendCol(b, col, c)
-		}
-		return b
-	})
+	return callListing.writeObjects(w, calls, &p, cols, newCallEnc(&p, idSensor).appendCol)
 }
 
 // WriteRegisterObjects is WriteCallObjects for registrations.
@@ -49,17 +39,7 @@ func WriteRegisterObjects(w io.Writer, regs []*Register, p ListParams, idSensor 
 	if !p.Given {
 		p = ListParams{Limit: -1, Location: p.Location}
 	}
-	sel, total := selectRegisters(regs, &p, p.Offset)
-	defer sel.release()
-	e := newRegEnc(&p, idSensor)
-	keys := objectKeys(registerColumns[:], cols)
-	return writeObjects(w, total, sel.rows, func(b []byte, r *Register) []byte {
-		for i, col := range cols {
-			b = append(b, keys[i]...)
-			b = e.appendCol(b, col, r, idSensor)
-		}
-		return b
-	})
+	return registerListing.writeObjects(w, regs, &p, cols, newRegEnc(&p, idSensor).appendCol)
 }
 
 // fieldIndexes maps field names to column indexes (all columns if none).
@@ -129,7 +109,7 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 	case colDuration:
 		return strconv.AppendInt(b, c.Duration(e.now), 10)
 	case colConnDuration:
-		return strconv.AppendInt(b, c.ConnectDuration(e.now), 10)
+		return strconv.AppendInt(b, c.connectDuration(e.now), 10)
 	case 11, 12: // *_international
 		return append(b, "true"...)
 	case 22, 23: // *_encaps
@@ -159,12 +139,12 @@ func (e *callEnc) appendCol(b []byte, col int, c *Call) []byte {
 }
 
 // appendCol appends the value of one listregisters column.
-func (e *regEnc) appendCol(b []byte, col int, r *Register, idSensor int) []byte {
+func (e *regEnc) appendCol(b []byte, col int, r *Register) []byte {
 	switch col {
 	case rcID:
 		return strconv.AppendUint(b, r.ID, 10)
 	case 1:
-		return strconv.AppendInt(b, int64(idSensor), 10)
+		return strconv.AppendInt(b, int64(e.idSensor), 10)
 	case 2, 26: // fname, spool_index
 		return append(b, '0')
 	case rcCalldate:
@@ -249,7 +229,7 @@ func noZone(ap netip.AddrPort) netip.AddrPort {
 }
 
 func transportName(m *SIPMessage) string {
-	if m.Transport == capture.TCP {
+	if m.Transport == sip.TCP {
 		return "tcp"
 	}
 	return "udp"

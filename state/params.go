@@ -335,7 +335,7 @@ func setStates(p *ListParams, v json.RawMessage) error {
 		return err
 	}
 	for _, n := range names {
-		st, ok := ParseRegState(n)
+		st, ok := parseRegState(n)
 		if !ok {
 			return fmt.Errorf("unknown state %q (OK, Failed, UnknownMessageOK, ManyRegMessages, Expired, Unregister)", n)
 		}

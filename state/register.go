@@ -28,8 +28,8 @@ func (s RegState) String() string {
 	return fmt.Sprintf("RegState(%d)", int(s))
 }
 
-// ParseRegState maps VoIPmonitor's state names (as in the "states" param).
-func ParseRegState(name string) (RegState, bool) {
+// parseRegState maps VoIPmonitor's state names (as in the "states" param).
+func parseRegState(name string) (RegState, bool) {
 	for i, n := range regStateNames {
 		if i > 0 && n == name {
 			return RegState(i), true

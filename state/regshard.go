@@ -1,7 +1,6 @@
 package state
 
 import (
-	"slices"
 	"sync"
 	"time"
 )
@@ -9,13 +8,14 @@ import (
 // regShard is one slice of the registration table, chosen by the AOR (To
 // user@host) so that a REGISTER and its responses, and all bindings of one
 // AOR, meet in one shard.
+//
+// Its table's live records are nil until the slot has a state; due is the
+// slot's next timer.
 type regShard struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	table[*Register, *regSlot]
 	byKey    map[string]*regSlot
 	byCallID map[string]*regSlot // newest REGISTER's Call-ID: responses find their slot
-	live     []*Register         // published records; nil until the slot has a state
-	slots    []*regSlot
-	due      []int64 // per slot: store clock (unix ns) of its next timer
 	intern   interner
 	stats    shardStats
 	_        [64]byte
@@ -44,6 +44,8 @@ type regSlot struct {
 	rttSum   time.Duration
 }
 
+func (sl *regSlot) setIdx(i int) { sl.idx = i }
+
 func (sh *regShard) init() {
 	sh.byKey = make(map[string]*regSlot)
 	sh.byCallID = make(map[string]*regSlot)
@@ -51,11 +53,8 @@ func (sh *regShard) init() {
 }
 
 func (sh *regShard) add(sl *regSlot) {
-	sl.idx = len(sh.slots)
+	sl.idx = sh.push(nil, sl, 0)
 	sh.byKey[sl.key] = sl
-	sh.live = append(sh.live, nil)
-	sh.slots = append(sh.slots, sl)
-	sh.due = append(sh.due, 0)
 	sh.stats.created++
 }
 
@@ -95,11 +94,7 @@ func (sh *regShard) remove(i int) {
 	if sh.live[i] != nil {
 		sh.stats.listed--
 	}
-	last := len(sh.slots) - 1
-	sh.live[i], sh.slots[i], sh.due[i] = sh.live[last], sh.slots[last], sh.due[last]
-	sh.slots[i].idx = i
-	sh.live[last], sh.slots[last] = nil, nil
-	sh.live, sh.slots, sh.due = sh.live[:last], sh.slots[:last], sh.due[:last]
+	sh.removeAt(i)
 	sh.stats.removed++
 }
 
@@ -108,27 +103,15 @@ func (sh *regShard) remove(i int) {
 func (sh *regShard) sweep(s *Store, now int64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for i := 0; i < len(sh.due); {
-		if sh.due[i] > now {
-			i++
-			continue
+	sh.sweepDue(now, func(i int) bool {
+		if !s.regTimers(sh, sh.slots[i], now) {
+			return false
 		}
-		if s.regTimers(sh, sh.slots[i], now) {
-			sh.remove(i)
-			s.nRegs.Add(-1)
-			continue
-		}
-		i++
-	}
-	sh.shrink()
-}
-
-// shrink is callShard.shrink for registrations.
-func (sh *regShard) shrink() {
-	if c := cap(sh.slots); c > shrinkMin && len(sh.slots) < c/4 {
-		sh.live = slices.Clone(sh.live)
-		sh.slots = slices.Clone(sh.slots)
-		sh.due = slices.Clone(sh.due)
+		sh.remove(i)
+		s.nRegs.Add(-1)
+		return true
+	})
+	if sh.shrinkSlices() {
 		sh.byKey = rebuild(sh.byKey)
 		sh.byCallID = rebuild(sh.byCallID)
 	}

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"time"
 
-	"tapline/capture"
 	"tapline/sip"
 )
 
@@ -22,7 +21,7 @@ const (
 const regKeyBuf = 2*maxFieldLen + maxCallIDLen + 24
 
 // ingestRegister applies a REGISTER or a response to one.
-func (s *Store) ingestRegister(p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (s *Store) ingestRegister(p *sip.Packet, m *sip.Msg, ts time.Time) {
 	ua := p.Src.Addr() // the UA sends the REGISTER, receives the response
 	if !m.IsRequest {
 		ua = p.Dst.Addr()
@@ -54,7 +53,7 @@ func regKey(b []byte, m *sip.Msg, ua netip.Addr) ([]byte, int) {
 	return append(b, a[:]...), aor
 }
 
-func (s *Store) regRequest(sh *regShard, key []byte, aorLen int, p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (s *Store) regRequest(sh *regShard, key []byte, aorLen int, p *sip.Packet, m *sip.Msg, ts time.Time) {
 	sl := sh.byKey[string(key)]
 	if sl == nil {
 		if sl = s.newReg(sh, key, aorLen, ts); sl == nil {
@@ -93,7 +92,7 @@ func (s *Store) newReg(sh *regShard, key []byte, aorLen int, ts time.Time) *regS
 
 // fill copies the REGISTER's fields into the working record. Strings are
 // only replaced when they changed, so refreshes do not allocate.
-func (sh *regShard) fill(sl *regSlot, p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (sh *regShard) fill(sl *regSlot, p *sip.Packet, m *sip.Msg, ts time.Time) {
 	r := &sl.cur
 	setStr(&r.From, m.From.User)
 	setStr(&r.FromName, m.From.Display)
@@ -146,7 +145,7 @@ func requestExpires(m *sip.Msg) int {
 	return defaultExpires
 }
 
-func (s *Store) regResponse(sh *regShard, key []byte, aorLen int, p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (s *Store) regResponse(sh *regShard, key []byte, aorLen int, p *sip.Packet, m *sip.Msg, ts time.Time) {
 	sl := sh.byCallID[string(clip(m.CallID, maxCallIDLen))]
 	if sl == nil {
 		if m.Status/100 == 2 {
@@ -237,7 +236,7 @@ func (sh *regShard) unregisterAll(s *Store, wild *regSlot, ts time.Time) {
 
 // unknownOK records a 2xx whose REGISTER we did not see (capture started
 // mid-transaction, or the UA changed Call-ID unseen).
-func (s *Store) unknownOK(sh *regShard, key []byte, aorLen int, p *capture.Packet, m *sip.Msg, ts time.Time) {
+func (s *Store) unknownOK(sh *regShard, key []byte, aorLen int, p *sip.Packet, m *sip.Msg, ts time.Time) {
 	sl := sh.byKey[string(key)]
 	if sl == nil {
 		if sl = s.newReg(sh, key, aorLen, ts); sl == nil {
@@ -247,7 +246,7 @@ func (s *Store) unknownOK(sh *regShard, key []byte, aorLen int, p *capture.Packe
 	if sl.wild {
 		return
 	}
-	sh.fill(sl, &capture.Packet{Src: p.Dst, Dst: p.Src, VLAN: p.VLAN}, m, ts)
+	sh.fill(sl, &sip.Packet{Src: p.Dst, Dst: p.Src, VLAN: p.VLAN}, m, ts)
 	sl.cur.UA = "" // the Server header is the registrar's
 	sh.bindCallID(sl, clip(m.CallID, maxCallIDLen))
 	exp := requestExpires(m)

@@ -4,7 +4,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tapline/capture"
 	"tapline/sip"
 )
 
@@ -146,7 +145,7 @@ func (s *Store) Advance(now time.Time) {
 
 // Ingest applies one parsed SIP message seen in packet p. m's slices may
 // point into p.Payload: everything kept is copied. Safe for concurrent use.
-func (s *Store) Ingest(p *capture.Packet, m *sip.Msg) {
+func (s *Store) Ingest(p *sip.Packet, m *sip.Msg) {
 	now := s.observe(p.TS)
 	ts := p.TS
 	if ts.IsZero() {

@@ -2,6 +2,8 @@ package state
 
 import "time"
 
+// The per-type parts of the call listings: column indexes, sort keys.
+
 // Indexes of the listcalls columns the code refers to (checked by a test).
 const (
 	colRef          = 0
@@ -28,33 +30,27 @@ const (
 	colVLAN         = 67
 )
 
-var (
-	callIntKeys  slicePool[sortKey[int64, *Call]]
-	callStrKeys  slicePool[sortKey[string, *Call]]
-	callRowsPool slicePool[*Call]
-)
-
-// selectCalls filters, sorts and windows calls for a listing. Secondary
-// order is calldate_num as in VoIPmonitor, then creation order. Duration
-// columns sort at p.Now (set by callListParams).
-func selectCalls(calls []*Call, p *ListParams, offset int) (rowSel[*Call], int) {
-	col := columnIndex(callColumns[:], p.SortField)
-	if col < 0 {
-		col = colCalldateNum
-	}
-	sp := &sortSpec[*Call]{filters: compileFilters(p.Filters, callFilterFields), field: callField,
-		desc: !p.SortAsc, offset: offset, limit: p.Limit, touch: touchCall}
-	if s := callStrField(col); s != nil {
-		key := func(c *Call) sortKey[string, *Call] {
-			return sortKey[string, *Call]{k: s(c), k2: c.Start.Unix(), ref: c.Ref, r: c}
-		}
-		return selectRows(calls, sp, key, &callStrKeys, &callRowsPool)
-	}
-	now := p.Now
-	key := func(c *Call) sortKey[int64, *Call] {
+// callListing is the listing code's view of calls. Default order is
+// calldate_num descending (sort_dir asc reverses it); the secondary order is
+// calldate_num as in VoIPmonitor, then creation order.
+var callListing = &listing[*Call]{
+	columns:      callColumns[:],
+	defaultCol:   colCalldateNum,
+	filterFields: callFilterFields,
+	field:        callField,
+	strCol:       callStrField,
+	tie:          func(c *Call) (int64, uint64) { return c.Start.Unix(), c.Ref },
+	intKey: func(col int, c *Call, now time.Time) sortKey[int64, *Call] {
 		return sortKey[int64, *Call]{k: callIntKey(col, c, now), k2: c.Start.Unix(), ref: c.Ref, r: c}
-	}
-	return selectRows(calls, sp, key, &callIntKeys, &callRowsPool)
+	},
+	descDefault: true,
+	touch:       touchCall,
+	touchRow: func(rows []*Call, i int) {
+		if i+touchAhead < len(rows) {
+			touchCall(rows[i+touchAhead])
+			touchStrings(rows[i+touchAhead/2])
+		}
+	},
 }
 
 // callListParams sets up p for a call listing: without params, every row
@@ -115,7 +111,7 @@ func callIntKey(col int, c *Call, now time.Time) int64 {
 	case colDuration:
 		return c.Duration(now)
 	case colConnDuration:
-		return c.ConnectDuration(now)
+		return c.connectDuration(now)
 	case colCallerIP:
 		return ipKey(c.CallerIP)
 	case colCalledIP:

@@ -1,6 +1,9 @@
 package state
 
-import "slices"
+import "time"
+
+// The per-type parts of the registration listings: column indexes, sort
+// keys.
 
 // Indexes of the listregisters columns the code refers to (checked by a
 // test).
@@ -28,37 +31,24 @@ const (
 	rcVLAN          = 28
 )
 
-var (
-	regIntKeys  slicePool[sortKey[int64, *Register]]
-	regStrKeys  slicePool[sortKey[string, *Register]]
-	regRowsPool slicePool[*Register]
-)
-
-// selectRegisters filters by state and filters, sorts and windows. Without
-// a sort field the order is VoIPmonitor's table order (to_num, then ID);
-// the secondary order is ID, as VoIPmonitor's.
-func selectRegisters(regs []*Register, p *ListParams, offset int) (rowSel[*Register], int) {
-	col := columnIndex(registerColumns[:], p.SortField)
-	if col < 0 {
-		col = rcToNum
-	}
-	sp := &sortSpec[*Register]{filters: compileFilters(p.Filters, regFilterFields), field: registerField,
-		desc: p.SortDesc, offset: offset, limit: p.Limit}
-	if states := p.States; len(states) > 0 {
-		sp.keep = func(r *Register) bool { return slices.Contains(states, r.State) }
-	}
-	if s := regStrField(col); s != nil {
-		key := func(r *Register) sortKey[string, *Register] {
-			return sortKey[string, *Register]{k: s(r), k2: int64(r.ID), ref: r.ID, r: r}
-		}
-		return selectRows(regs, sp, key, &regStrKeys, &regRowsPool)
-	}
-	key := func(r *Register) sortKey[int64, *Register] {
+// registerListing is the listing code's view of registrations. Without a
+// sort field the order is VoIPmonitor's table order (to_num, then ID),
+// ascending unless sort_dir is desc; the secondary order is ID, as
+// VoIPmonitor's. "states" keeps only rows in those states.
+var registerListing = &listing[*Register]{
+	columns:      registerColumns[:],
+	defaultCol:   rcToNum,
+	filterFields: regFilterFields,
+	field:        registerField,
+	strCol:       regStrField,
+	tie:          func(r *Register) (int64, uint64) { return int64(r.ID), r.ID },
+	intKey: func(col int, r *Register, _ time.Time) sortKey[int64, *Register] {
 		return sortKey[int64, *Register]{k: regIntKey(col, r), k2: int64(r.ID), ref: r.ID, r: r}
-	}
-	return selectRows(regs, sp, key, &regIntKeys, &regRowsPool)
+	},
+	state: func(r *Register) RegState { return r.State },
 }
 
+// regStrField returns the accessor of a string column, nil for others.
 func regStrField(col int) func(*Register) string {
 	switch col {
 	case rcFromNum:
@@ -85,6 +75,7 @@ func regStrField(col int) func(*Register) string {
 	return nil
 }
 
+// regIntKey is the sort value of a numeric column.
 func regIntKey(col int, r *Register) int64 {
 	switch col {
 	case rcID:

@@ -1,34 +1,9 @@
-// Package capture turns packet sources (live AF_PACKET capture, pcap and
-// pcapng replay, HEPv3 over UDP) into SIP payloads with their addresses and
-// timestamps, reassembling SIP over TCP.
 package capture
 
-import (
-	"net/netip"
-	"time"
-)
-
-// Transport of a SIP payload.
-type Transport uint8
-
-const (
-	UDP Transport = iota
-	TCP
-)
-
-// Packet is one SIP message (UDP datagram, or one complete message cut out
-// of a TCP stream) with its network context. Payload is only valid during
-// the Handler call.
-type Packet struct {
-	TS        time.Time // capture time: the sensor's clock follows it during replay
-	Src, Dst  netip.AddrPort
-	Transport Transport
-	VLAN      int // 802.1Q VLAN id, -1 when untagged
-	Payload   []byte
-}
+import "tapline/sip"
 
 // Handler receives packets; it must not keep Payload.
-type Handler func(*Packet)
+type Handler func(*sip.Packet)
 
 // Stats are a source's counters; every dropped packet is counted somewhere.
 type Stats struct {

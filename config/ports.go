@@ -1,4 +1,4 @@
-package capture
+package config
 
 import (
 	"errors"
@@ -14,9 +14,10 @@ import (
 // "5060-5070", or any comma-separated mix; blanks around a port, a comma or a
 // '-' are ignored. Several config lines merge with Add. The zero value is the
 // empty set. Copies share the bitmap (Add on a copy is seen by the original);
-// NewDecoder takes its own copy.
+// a capture decoder takes its own copy with Clone.
 //
-// ParsePorts is the one sipport parser: config validates the key with it.
+// ParsePorts is the one sipport parser: config validates the key with it and
+// the sensor builds its decoders' set with it.
 type PortSet struct {
 	bits *[1024]uint64
 }
@@ -121,9 +122,9 @@ func (p PortSet) String() string {
 	return b.String()
 }
 
-// clone returns an independent copy, so a Decoder is not affected (or raced)
+// Clone returns an independent copy, so a decoder is not affected (or raced)
 // by later Adds on the caller's set.
-func (p PortSet) clone() PortSet {
+func (p PortSet) Clone() PortSet {
 	c := PortSet{bits: new([1024]uint64)}
 	if p.bits != nil {
 		*c.bits = *p.bits
