@@ -13,25 +13,26 @@ import (
 
 var update = flag.Bool("update", false, "rewrite docs/COMMANDS.md from the command table")
 
-// stubHost is a real Host over fixed data: handlers only read from it.
+// stubHost is a real Server over fixed data, and the Env beside it:
+// handlers only read from them.
 type stubHost struct {
 	t         *Table
 	listeners []string
+	clients   []ClientInfo
 	store     *state.Store
 }
 
 func (h stubHost) Table() *Table { return h.t }
 func (h stubHost) Stats() Stats {
 	return Stats{Started: time.Now().Add(-3 * time.Second), ConnsOpen: 2, ConnsTotal: 5, Requests: make([]int64, h.t.Len()),
-		Capture: []byte("null"), Listeners: h.listeners}
+		Listeners: h.listeners}
 }
-func (h stubHost) Clients() []ClientInfo                             { return nil }
+func (h stubHost) Clients() []ClientInfo                             { return h.clients }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
-func (h stubHost) HasKey() bool                                      { return false }
-func (h stubHost) KeyStatus() []byte                                 { return []byte(`{"source":"none"}`) }
-func (h stubHost) State() *state.Store                               { return h.store }
-func (h stubHost) IDSensor() int                                     { return 0 }
+
+// env is the Env of a sensor with h's store (nil: no capture source).
+func (h stubHost) env() *Env { return &Env{Store: h.store} }
 
 func run(t *testing.T, line string) *Reply {
 	t.Helper()
@@ -43,7 +44,7 @@ func run(t *testing.T, line string) *Reply {
 		NotFound(rep)
 		return rep
 	}
-	Run(&Request{Cmd: c, Args: args, Host: stubHost{t: tbl}}, rep)
+	Run(&Request{Cmd: c, Args: args, Server: stubHost{t: tbl}}, rep)
 	return rep
 }
 
@@ -109,7 +110,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if !strings.HasPrefix(body, "List of commands:\n\n") {
 		t.Fatalf("help does not start like VoIPmonitor's: %q", body[:min(40, len(body))])
 	}
-	for _, c := range Default().Sorted() {
+	for _, c := range Default().sorted() {
 		if !strings.Contains(body, "\n"+c.Name+" ... ") {
 			t.Errorf("help misses %s", c.Name)
 		}
@@ -152,14 +153,14 @@ func TestRegisterRejectsDuplicates(t *testing.T) {
 			t.Fatal("duplicate registration did not panic")
 		}
 	}()
-	tbl := NewTable()
+	tbl := newTable()
 	tbl.Register(Command{Name: "a", Handler: ping})
 	tbl.Register(Command{Name: "a", Handler: ping})
 }
 
 func TestCommandsDoc(t *testing.T) {
 	const path = "../docs/COMMANDS.md"
-	want := Markdown(Default())
+	want := markdown(Default())
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
@@ -191,7 +192,7 @@ func FuzzJSONArgs(f *testing.F) {
 func BenchmarkDispatchPing(b *testing.B) {
 	tbl := Default()
 	line := []byte("ping")
-	req := &Request{Host: stubHost{t: tbl}}
+	req := &Request{Server: stubHost{t: tbl}}
 	rep := &Reply{Body: make([]byte, 0, 64)}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -16,13 +16,13 @@ import (
 	"unicode/utf8"
 )
 
-// MaxDepth bounds nesting inside a value, so a hostile line cannot recurse
+// maxDepth bounds nesting inside a value, so a hostile line cannot recurse
 // without limit.
-const MaxDepth = 512
+const maxDepth = 512
 
 // Errors.
 var (
-	ErrSyntax  = errors.New("invalid JSON")
+	errSyntax  = errors.New("invalid JSON")
 	ErrNotObj  = errors.New("not a JSON object")
 	ErrTooDeep = errors.New("JSON nested too deeply")
 	ErrUTF8    = errors.New("JSON string is not valid UTF-8")
@@ -44,10 +44,10 @@ func Members(b []byte) Iter {
 	it.i = skipSpace(b, 0)
 	switch {
 	case it.i >= len(b):
-		it.fail(ErrSyntax)
+		it.fail(errSyntax)
 	case b[it.i] != '{':
 		if end, err := skipValue(b, it.i, 0); err != nil || skipSpace(b, end) != len(b) {
-			it.fail(ErrSyntax)
+			it.fail(errSyntax)
 		} else {
 			it.fail(ErrNotObj)
 		}
@@ -76,7 +76,7 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 	}
 	if it.n > 0 {
 		if i >= len(b) {
-			it.fail(ErrSyntax)
+			it.fail(errSyntax)
 			return nil, nil, false
 		}
 		if b[i] == '}' {
@@ -84,13 +84,13 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 			return nil, nil, false
 		}
 		if b[i] != ',' {
-			it.fail(ErrSyntax)
+			it.fail(errSyntax)
 			return nil, nil, false
 		}
 		i = skipSpace(b, i+1)
 	}
 	if i >= len(b) || b[i] != '"' {
-		it.fail(ErrSyntax)
+		it.fail(errSyntax)
 		return nil, nil, false
 	}
 	kend, err := skipString(b, i)
@@ -101,7 +101,7 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 	key = b[i+1 : kend-1]
 	i = skipSpace(b, kend)
 	if i >= len(b) || b[i] != ':' {
-		it.fail(ErrSyntax)
+		it.fail(errSyntax)
 		return nil, nil, false
 	}
 	i = skipSpace(b, i+1)
@@ -118,7 +118,7 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 func (it *Iter) finish(end int) {
 	it.done = true
 	if skipSpace(it.b, end) != len(it.b) {
-		it.err = ErrSyntax
+		it.err = errSyntax
 	}
 }
 

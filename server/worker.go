@@ -248,7 +248,7 @@ func (s *Server) runText(j *job, line []byte, items []outItem) []outItem {
 func (j *job) prepare(s *Server) {
 	c := j.c
 	j.req.Ctx = s.ctx
-	j.req.Host = s
+	j.req.Server, j.req.Env = s, s.env
 	j.req.Conn = commands.ConnInfo{ID: c.id, Listener: c.listener, Peer: c.peer, Engine: c.eng}
 }
 
