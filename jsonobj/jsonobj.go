@@ -1,13 +1,24 @@
-// Package jsonobj reads the top level of one JSON object in a single
-// validating pass, without allocating, and writes JSON strings.
+// Package jsonobj reads and writes JSON on tapline's per-request paths,
+// without allocating: it is the one way JSON is read from a request line
+// and the one way JSON built by hand is written.
 //
-// JSON-session requests and replies are small flat objects on the
-// per-request path of both the server and the clients. gjson validates a
-// line and then walks it again for every field it is asked for (four or
-// five passes per request); Members walks it once, validating as it goes,
-// and hands out each member's raw key and value. It is its own package
-// because the server and the client library both need it, and it is a
-// parser, with its own fuzz test against encoding/json.
+// Reading: Members walks the top level of one object, Elements the values
+// of one array, each in a single validating pass, handing out raw keys and
+// values (KeyIs and String read them). JSON-session requests and replies
+// are small flat objects on the per-request path of both the server and
+// the clients; gjson validates a line and then walks it again for every
+// field it is asked for (four or five passes per request).
+//
+// Writing: AppendStringS quotes any bytes as a JSON string in valid UTF-8
+// (invalid bytes become U+FFFD); AppendKey, AppendSep and the
+// AppendMember* functions build objects and arrays around it. Replies
+// (sniffer_stat, clients, the envelope of JSON sessions) use them instead
+// of strconv quoting, which writes escapes that are not JSON.
+//
+// It is its own package because the server, the commands and the client
+// library all need it, and it is a parser, with its own fuzz tests against
+// encoding/json. It imports only the standard library, and must stay so:
+// every layer above uses it.
 package jsonobj
 
 import (
