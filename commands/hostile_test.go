@@ -96,7 +96,9 @@ func hostileHost(t *testing.T) (stubHost, *Env, []string) {
 			return KeyStatus{Source: "redis", State: hostile[0], Fingerprint: hostile[3], LoadedAt: time.Now(),
 				LastError: last, Reason: hostile[2], StateError: hostile[4]}
 		},
-		Capture: func() CaptureStats { return CaptureStats{Drops: 3, Counters: []Counter{{hostile[0], 1}, {hostile[3], 2}}} },
+		Capture: func() CaptureStats {
+			return CaptureStats{Drops: 3, Counters: []Counter{{hostile[0], 1}, {hostile[3], 2}}}
+		},
 	}
 	return h, env, refs
 }
