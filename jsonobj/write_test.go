@@ -106,7 +106,6 @@ func TestMemberWriters(t *testing.T) {
 	}
 	var got struct {
 		S    string    `json:"s"`
-		K    int64     `json:"k\"ey\n"`
 		U    uint64    `json:"u"`
 		T    bool      `json:"t"`
 		At   time.Time `json:"at"`
