@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"unsafe"
 
 	"tapline/jsonobj"
@@ -53,7 +54,7 @@ func (r *Request) splitArgs() {
 		a.splitText(r.Args)
 		return
 	}
-	switch raw := r.Args; {
+	switch raw := bytes.Trim(r.Args, " \t\r\n"); {
 	case len(raw) == 0:
 	case raw[0] == '"':
 		if s, ok := jsonobj.String(nil, raw); ok {
