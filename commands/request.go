@@ -28,7 +28,7 @@ type Request struct {
 	Server Server // the manager that runs the request
 	Env    *Env   // the sensor's data; nil reads as an Env with nothing in it
 
-	argv argv // Args split by Run, read by Arg
+	argv argv // Args split once per request, on first use, read by Arg
 }
 
 // Reset clears r for reuse from a pool.
@@ -50,6 +50,7 @@ func (r *Request) checkArgs() error {
 	case 'n': // null: no args
 		return nil
 	case '[':
+		r.splitArgs()
 		if n := r.argv.n; n > len(r.Cmd.Params) {
 			return fmt.Errorf("args: %d values for %d params (%s)", n, len(r.Cmd.Params), r.paramNames())
 		}
@@ -58,6 +59,7 @@ func (r *Request) checkArgs() error {
 		if r.Cmd.JSONParams {
 			return nil
 		}
+		r.splitArgs()
 		return r.badArgName()
 	}
 	return errors.New(`args: want a string, an array or an object, not ` + truncate(string(r.Args), 32))

@@ -28,8 +28,8 @@ func Split(line []byte) (name, args []byte) {
 	return name, line[j:end]
 }
 
-// Run executes req.Cmd into rep: it splits the arguments once, checks them,
-// and calls the handler. A panicking handler fails its one request instead
+// Run executes req.Cmd into rep: it checks the arguments (splitting them
+// once, for this request) and calls the handler. A panicking handler fails its one request instead
 // of taking the process down.
 func Run(req *Request, rep *Reply) {
 	defer func() {
@@ -38,7 +38,7 @@ func Run(req *Request, rep *Reply) {
 			rep.Fail(CodeFailed, "internal error in "+req.Cmd.Name)
 		}
 	}()
-	req.splitArgs()
+	req.argv.valid = false // split on first use: most requests have no arguments
 	if err := req.checkArgs(); err != nil {
 		rep.Fail(CodeInvalid, req.Cmd.Name+": "+err.Error())
 		return
