@@ -18,13 +18,13 @@ const maxArgs = 8
 type argv struct {
 	valid bool   // split from the current request (Run clears it)
 	src   []byte // the Args they were split from
-	json bool
-	cmd  *Command
-	v    [maxArgs][]byte
-	used int    // v[used:] are nil: only v[:used] need clearing
-	n    int    // JSON array: its element count (may exceed maxArgs)
-	bad  []byte // JSON object: the first raw key that names no param
-	seen uint8  // JSON object: the params already given a value
+	json  bool
+	cmd   *Command
+	v     [maxArgs][]byte
+	used  int    // v[used:] are nil: only v[:used] need clearing
+	n     int    // JSON array: its element count (may exceed maxArgs)
+	bad   []byte // JSON object: the first raw key that names no param
+	seen  uint8  // JSON object: the params already given a value
 }
 
 // Arg returns positional argument i, or nil when absent. In text mode words
