@@ -13,9 +13,9 @@
 // data (the calls and registrations store, the capture counters, the key
 // ring's status, the sensor id), built by cmd/tapline and passed through
 // the server untouched. Handlers encode both themselves, with jsonobj's
-// writers: nothing JSON is quoted any other way here. Run splits a
-// request's arguments once (text words, or a JSON string, array or object)
-// into a fixed array, so Arg allocates nothing.
+// writers: nothing JSON is quoted any other way here. A request's
+// arguments (text words, or a JSON string, array or object) are split at
+// most once, into a fixed array, so Arg allocates nothing.
 //
 // It owns: the table, the handlers, argument splitting and the reply
 // shape. It must not import server (which imports it), sensor or capture
