@@ -20,12 +20,16 @@ import (
 
 // hostile are the texts a client or a SIP peer may send: quotes,
 // backslashes, control bytes, invalid UTF-8 (a lone continuation byte, a
-// surrogate, a cut sequence), a plane-15 rune and a megabyte string.
+// surrogate, a cut sequence), a plane-15 rune, and (the last) a megabyte
+// string of all of them.
 var hostile = []string{
 	`q"uote`, `back\slash\`, "ctl\x00\x01\x08\x1b\x1f\x7f\t\r", "bad\xff\xfe\x80utf8\xc3",
 	"\xed\xa0\x80surrogate", "\U000f0000plane15", "<html>&\u2028\u2029",
-	strings.Repeat("A\"\\\x01\xff ", 1<<20/6),
+	strings.Repeat("A\"\\\x01\xff\xed\xa0\x80 ", 1<<20/9),
 }
+
+// small is hostile without the megabyte string.
+var small = hostile[:len(hostile)-1]
 
 // sipSafe makes s usable inside one SIP header: the parser ends a header
 // at CR or LF, so those become spaces (everything else goes through).
@@ -80,17 +84,16 @@ func hostileStore(t *testing.T) (*state.Store, []string) {
 	return st, refs
 }
 
-// hostileHost is a server whose listeners and clients carry hostile
-// names, beside an Env whose store and key status do.
-func hostileHost(t *testing.T) (stubHost, *Env, []string) {
-	st, refs := hostileStore(t)
+// hostileHost is a server whose listeners and clients carry the texts
+// as names, beside an Env whose key status does.
+func hostileHost(st *state.Store, texts []string) (stubHost, *Env) {
 	h := stubHost{t: Default()}
-	for i, s := range hostile {
+	for i, s := range texts {
 		h.listeners = append(h.listeners, "unix "+s)
-		small := hostile[i%(len(hostile)-1)] // one megabyte field per client is enough
-		h.clients = append(h.clients, ClientInfo{ID: uint64(i), Peer: s, Listener: small, Mode: small, State: small})
+		h.clients = append(h.clients, ClientInfo{ID: uint64(i), Peer: s, Listener: small[i%len(small)],
+			Mode: small[(i+1)%len(small)], State: small[(i+2)%len(small)]})
 	}
-	last := hostile[len(hostile)-1]
+	last := texts[len(texts)-1]
 	env := &Env{Store: st, IDSensor: 7,
 		Keys: func() KeyStatus {
 			return KeyStatus{Source: "redis", State: hostile[0], Fingerprint: hostile[3], LoadedAt: time.Now(),
@@ -100,31 +103,36 @@ func hostileHost(t *testing.T) (stubHost, *Env, []string) {
 			return CaptureStats{Drops: 3, Counters: []Counter{{hostile[0], 1}, {hostile[3], 2}}}
 		},
 	}
-	return h, env, refs
+	return h, env
 }
 
-// textArgs are the text-mode argument lines every command is run with.
-func textArgs(refs []string) []string {
-	out := []string{"", "plain", "start", "stop", "0", refs[0], `{"limit":"3"}`, `{"zip":"yes"}`,
+// textArgs are the text-mode argument lines every command is run with:
+// well-formed ones, then each text in each place a command reads one (the
+// megabyte string in the first only, to keep the run short: under -race
+// each megabyte costs).
+func textArgs(refs []string) (plain, hostileArgs []string) {
+	plain = []string{"", "plain", "start", "stop", "0", refs[0], `{"limit":"3"}`, `{"zip":"yes"}`,
 		`{"callreference":"` + refs[1] + `","zip":"yes"}`, `{"callreference":"` + refs[2] + `"}`}
-	for _, h := range hostile {
-		out = append(out, h, "start /tmp/"+h, `{"filter":{"caller":"`+h+`"}}`, `{"sort_field":"`+h+`"}`)
+	for i, h := range hostile {
+		forms := []string{h, "start /tmp/" + h, `{"filter":{"caller":"` + h + `"}}`, `{"sort_field":"` + h + `"}`}
+		hostileArgs = append(hostileArgs, forms[:map[bool]int{true: 1, false: len(forms)}[i == len(small)]]...)
 	}
-	return out
+	return plain, hostileArgs
 }
 
-// jsonArgs are the JSON-session "args" values: valid JSON (the server
-// validated the request), hostile inside.
-func jsonArgs(refs []string) []string {
+// jsonArgs are the JSON-session "args" values, as textArgs: valid JSON
+// (the server validated the request), hostile inside.
+func jsonArgs(refs []string) (plain, hostileArgs []string) {
 	q := func(s string) string { return string(jsonobj.AppendStringS(nil, s)) }
-	out := []string{"", "null", `"plain"`, `["start"]`, `{"limit":2,"fields":["callreference","caller"]}`,
+	plain = []string{"", "null", `"plain"`, `["start"]`, `{"limit":2,"fields":["callreference","caller"]}`,
 		`{"callreference":"` + refs[0] + `"}`, `[` + q(refs[1]) + `]`, `{"params":{"limit":"1"}}`}
-	for _, h := range hostile {
-		out = append(out, q(h), "["+q("start")+","+q("/tmp/"+h)+"]", "{"+q(h)+":1}", `{"command":`+q(h)+`}`,
-			`{"filter":{"caller":`+q(h)+`}}`, `{"sort_field":`+q(h)+`,"limit":1}`, `{"callreference":`+q(h)+`}`,
-			"["+q(h)+","+q(h)+","+q(h)+"]")
+	for i, h := range hostile {
+		forms := []string{q(h), "[" + q("start") + "," + q("/tmp/"+h) + "]", "{" + q(h) + ":1}",
+			`{"command":` + q(h) + `}`, `{"filter":{"caller":` + q(h) + `}}`, `{"sort_field":` + q(h) + `,"limit":1}`,
+			`{"callreference":` + q(h) + `}`, "[" + q(h) + "," + q(h) + "," + q(h) + "]"}
+		hostileArgs = append(hostileArgs, forms[:map[bool]int{true: 1, false: len(forms)}[i == len(small)]]...)
 	}
-	return out
+	return plain, hostileArgs
 }
 
 // TestEveryCommandHostile runs every command of the table, hidden test
@@ -133,24 +141,34 @@ func jsonArgs(refs []string) []string {
 // of kind JSON is valid JSON in valid UTF-8, as is every error message a
 // JSON session quotes.
 func TestEveryCommandHostile(t *testing.T) {
-	h, env, refs := hostileHost(t)
-	ran := map[string]int{}
-	modes := []struct {
+	st, refs := hostileStore(t)
+	// Every argument against small hostile names; no arguments (or "plain")
+	// against megabyte names too (each such reply is megabytes to check).
+	names, huge := hostileHost(st, small)
+	namesHuge, hugeEnv := hostileHost(st, hostile)
+	textPlain, textHostile := textArgs(refs)
+	jsonPlain, jsonHostile := jsonArgs(refs)
+	type run struct {
 		json bool
 		args []string
-	}{{false, textArgs(refs)}, {true, jsonArgs(refs)}}
-	for _, c := range h.t.list {
-		for _, mode := range modes {
-			for _, args := range mode.args {
-				req := &Request{Cmd: c, Args: []byte(args), JSON: mode.json, Server: h, Env: env, Ctx: t.Context()}
+		h    stubHost
+		env  *Env
+	}
+	runs := []run{{false, append(textPlain, textHostile...), names, huge}, {true, append(jsonPlain, jsonHostile...), names, huge},
+		{false, textPlain[:2], namesHuge, hugeEnv}, {true, jsonPlain[:3], namesHuge, hugeEnv}}
+	ran := map[string]int{}
+	for _, c := range names.t.list {
+		for _, r := range runs {
+			for _, args := range r.args {
+				req := &Request{Cmd: c, Args: []byte(args), JSON: r.json, Server: r.h, Env: r.env, Ctx: t.Context()}
 				rep := &Reply{}
 				Run(req, rep)
-				checkReply(t, c.Name, mode.json, args, rep)
-				ran[c.Name+map[bool]string{false: " text", true: " json"}[mode.json]]++
+				checkReply(t, c.Name, r.json, args, rep)
+				ran[c.Name+map[bool]string{false: " text", true: " json"}[r.json]]++
 			}
 		}
 	}
-	for _, c := range h.t.list {
+	for _, c := range names.t.list {
 		for _, mode := range []string{" text", " json"} {
 			if ran[c.Name+mode] == 0 {
 				t.Errorf("%s%s was not run", c.Name, mode)
