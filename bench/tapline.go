@@ -42,7 +42,7 @@ func StartTapline(key crypto.Key) (*Tapline, error) {
 	cfg.ManagerSocket = sock
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
-	s := server.New(cfg, commands.Default(), ring)
+	s := server.New(cfg, commands.Default(), ring, nil)
 	if err := s.Start(); err != nil {
 		_ = s.Shutdown(context.Background())
 		_ = os.RemoveAll(dir)

@@ -27,7 +27,7 @@ func start(t *testing.T) (string, string) {
 	cfg := config.Default()
 	cfg.ManagerPort = port
 	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
-	s := server.New(cfg, commands.Default(), nil)
+	s := server.New(cfg, commands.Default(), nil, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -108,8 +108,8 @@ func list(req *Request, rep *Reply, l listing) {
 		rep.Fail(CodeInvalid, l.name+": "+err.Error())
 		return
 	}
-	st := req.Host.State() // nil without a capture source: the empty listing, as an idle VoIPmonitor
-	id := req.Host.IDSensor()
+	st := req.Env.store() // nil without a capture source: the empty listing, as an idle VoIPmonitor
+	id := req.Env.idSensor()
 	enc := l.arrays
 	if req.JSON {
 		enc = l.objects
@@ -165,7 +165,7 @@ func totalRegisters(req *Request, rep *Reply) {
 // total replies with one of the store's counts, 0 when nothing is captured.
 func total(req *Request, rep *Reply, count func(state.Counts) int) {
 	n := 0
-	if st := req.Host.State(); st != nil {
+	if st := req.Env.store(); st != nil {
 		n = count(st.Counts())
 	}
 	rep.Body = strconv.AppendInt(rep.Body, int64(n), 10)
@@ -216,7 +216,7 @@ func activeCallInfo(req *Request, rep *Reply) {
 			rep.Body = gzipBody(rep.Body)
 		}
 	}()
-	st := req.Host.State()
+	st := req.Env.store()
 	ref, err := parseRef(a.Ref)
 	if err != nil {
 		rep.FailText(CodeInvalid, "bad callreference", "call not found")
@@ -232,7 +232,7 @@ func activeCallInfo(req *Request, rep *Reply) {
 		return
 	}
 	rep.Kind = JSON
-	rep.Body = state.AppendCallInfo(rep.Body, c, msgs, req.Host.IDSensor())
+	rep.Body = state.AppendCallInfo(rep.Body, c, msgs, req.Env.idSensor())
 }
 
 // gzipBody compresses a small reply body (VoIPmonitor: real gzip, and a

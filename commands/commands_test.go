@@ -13,25 +13,26 @@ import (
 
 var update = flag.Bool("update", false, "rewrite docs/COMMANDS.md from the command table")
 
-// stubHost is a real Host over fixed data: handlers only read from it.
+// stubHost is a real Server over fixed data, and the Env beside it:
+// handlers only read from them.
 type stubHost struct {
 	t         *Table
 	listeners []string
+	clients   []ClientInfo
 	store     *state.Store
 }
 
 func (h stubHost) Table() *Table { return h.t }
 func (h stubHost) Stats() Stats {
 	return Stats{Started: time.Now().Add(-3 * time.Second), ConnsOpen: 2, ConnsTotal: 5, Requests: make([]int64, h.t.Len()),
-		Capture: []byte("null"), Listeners: h.listeners}
+		Listeners: h.listeners}
 }
-func (h stubHost) Clients() []ClientInfo                             { return nil }
+func (h stubHost) Clients() []ClientInfo                             { return h.clients }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
-func (h stubHost) HasKey() bool                                      { return false }
-func (h stubHost) KeyStatus() []byte                                 { return []byte(`{"source":"none"}`) }
-func (h stubHost) State() *state.Store                               { return h.store }
-func (h stubHost) IDSensor() int                                     { return 0 }
+
+// env is the Env of a sensor with h's store (nil: no capture source).
+func (h stubHost) env() *Env { return &Env{Store: h.store} }
 
 func run(t *testing.T, line string) *Reply {
 	t.Helper()
@@ -43,7 +44,7 @@ func run(t *testing.T, line string) *Reply {
 		NotFound(rep)
 		return rep
 	}
-	Run(&Request{Cmd: c, Args: args, Host: stubHost{t: tbl}}, rep)
+	Run(&Request{Cmd: c, Args: args, Server: stubHost{t: tbl}}, rep)
 	return rep
 }
 
@@ -78,6 +79,14 @@ func TestArgs(t *testing.T) {
 		{`{"action":"start","path":"/tmp/s"}`, true, "start", "/tmp/s"},
 		{`{"action":7}`, true, "7", ""},
 		{`null`, true, "", ""},
+		{`"  start   /tmp/my socket  "`, true, "start", "/tmp/my socket"},
+		{`"start /tmp/q\"uote"`, true, "start", `/tmp/q"uote`},
+		{`["st\u0061rt","/tmp/\\s"]`, true, "start", `/tmp/\s`},
+		{`["start",null]`, true, "start", ""},
+		{`[{"a":1},[2]]`, true, `{"a":1}`, "[2]"},
+		{`{"path":"/p","action":"start","action":"stop"}`, true, "start", "/p"},
+		{`{"action":null,"action":"stop"}`, true, "", ""},
+		{`{"\u0061ction":"start"}`, true, "start", ""},
 	}
 	for _, tt := range tests {
 		r := &Request{Cmd: cmd, Args: []byte(tt.args), JSON: tt.json}
@@ -109,7 +118,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if !strings.HasPrefix(body, "List of commands:\n\n") {
 		t.Fatalf("help does not start like VoIPmonitor's: %q", body[:min(40, len(body))])
 	}
-	for _, c := range Default().Sorted() {
+	for _, c := range Default().sorted() {
 		if !strings.Contains(body, "\n"+c.Name+" ... ") {
 			t.Errorf("help misses %s", c.Name)
 		}
@@ -152,14 +161,14 @@ func TestRegisterRejectsDuplicates(t *testing.T) {
 			t.Fatal("duplicate registration did not panic")
 		}
 	}()
-	tbl := NewTable()
+	tbl := newTable()
 	tbl.Register(Command{Name: "a", Handler: ping})
 	tbl.Register(Command{Name: "a", Handler: ping})
 }
 
 func TestCommandsDoc(t *testing.T) {
 	const path = "../docs/COMMANDS.md"
-	want := Markdown(Default())
+	want := markdown(Default())
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
 			t.Fatal(err)
@@ -191,7 +200,7 @@ func FuzzJSONArgs(f *testing.F) {
 func BenchmarkDispatchPing(b *testing.B) {
 	tbl := Default()
 	line := []byte("ping")
-	req := &Request{Host: stubHost{t: tbl}}
+	req := &Request{Server: stubHost{t: tbl}}
 	rep := &Reply{Body: make([]byte, 0, 64)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -203,11 +212,28 @@ func BenchmarkDispatchPing(b *testing.B) {
 	}
 }
 
+// BenchmarkArgs: a request's arguments are split once (as Run does) and
+// read by position, without allocating, in each form they come in.
 func BenchmarkArgs(b *testing.B) {
 	cmd := &Command{Name: "x", Params: []Param{{Name: "action"}, {Name: "path", Rest: true}}}
-	r := &Request{Cmd: cmd, Args: []byte("start /run/tapline.sock")}
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = r.Arg(1)
+	for _, bc := range []struct {
+		name, args string
+		json       bool
+	}{
+		{"text", "start /run/tapline.sock", false},
+		{"json-string", `"start /run/tapline.sock"`, true},
+		{"json-array", `["start","/run/tapline.sock"]`, true},
+		{"json-object", `{"action":"start","path":"/run/tapline.sock"}`, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := &Request{Cmd: cmd, Args: []byte(bc.args), JSON: bc.json}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.splitArgs()
+				if len(r.Arg(0)) != 5 || len(r.Arg(1)) != 17 {
+					b.Fatal("bad split")
+				}
+			}
+		})
 	}
 }

@@ -10,7 +10,7 @@ func registerCrypto(t *Table) {
 func supportAES(_ *Request, rep *Reply) { rep.WriteString("yes") }
 
 func existsAESKey(req *Request, rep *Reply) {
-	if req.Host.HasKey() {
+	if req.Env.keys().Loaded {
 		rep.WriteString("yes")
 		return
 	}

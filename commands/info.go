@@ -35,7 +35,7 @@ func quit(req *Request, rep *Reply) {
 // help keeps VoIPmonitor's layout ("List of commands:\n\n" then
 // "name ... text.\n\n") so GUIs that scrape it keep working.
 func help(req *Request, rep *Reply) {
-	tbl := req.Host.Table()
+	tbl := req.Server.Table()
 	if name := req.Arg(0); len(name) > 0 {
 		c := tbl.Lookup(name)
 		if c == nil || c.Hidden {
@@ -46,17 +46,33 @@ func help(req *Request, rep *Reply) {
 		return
 	}
 	rep.WriteString("List of commands:\n\n")
-	for _, c := range tbl.Sorted() {
+	for _, c := range tbl.sorted() {
 		rep.WriteString(c.Name + " ... " + c.Summary + ".\n\n")
 	}
 }
 
 func helpOne(rep *Reply, c *Command) {
 	rep.WriteString(c.Name + " ... " + c.Summary + ".\n\n")
-	rep.WriteString("usage: " + c.Usage() + "\n")
+	rep.WriteString("usage: " + c.usage() + "\n")
 	for _, p := range c.Params {
 		rep.WriteString("  " + p.Name + ": " + p.Help + "\n")
 	}
 	plain := plaintextCell(c)
 	rep.WriteString("access: " + c.Level.String() + "; plaintext allowed when encrypted: " + plain + "\n")
+}
+
+// yesNo writes a flag as help and the docs show it.
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
+}
+
+// plaintextCell is the plaintext column of help and docs/COMMANDS.md.
+func plaintextCell(c *Command) string {
+	if c.NoPlaintextTCP {
+		return "never"
+	}
+	return yesNo(c.Plaintext)
 }

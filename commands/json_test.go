@@ -35,7 +35,7 @@ func statJSON(listeners []string) *Reply {
 	tbl := Default()
 	h := stubHost{t: tbl, listeners: listeners}
 	rep := &Reply{}
-	Run(&Request{Cmd: tbl.Lookup([]byte("sniffer_stat")), Host: h}, rep)
+	Run(&Request{Cmd: tbl.Lookup([]byte("sniffer_stat")), Server: h, Env: h.env()}, rep)
 	return rep
 }
 
@@ -106,7 +106,7 @@ func runJSON(t *testing.T, h stubHost, name, args string) *Reply {
 	if c == nil {
 		t.Fatalf("no command %s", name)
 	}
-	req := &Request{Cmd: c, JSON: true, Host: h}
+	req := &Request{Cmd: c, JSON: true, Server: h, Env: h.env()}
 	if args != "" {
 		req.Args = []byte(args)
 	}
@@ -238,7 +238,7 @@ func TestQueuedListingPinsNoSnapshot(t *testing.T) {
 			rep = runJSON(t, h, "listcalls", "")
 		} else {
 			rep = &Reply{}
-			Run(&Request{Cmd: h.t.Lookup([]byte("listcalls")), Host: h}, rep)
+			Run(&Request{Cmd: h.t.Lookup([]byte("listcalls")), Server: h, Env: h.env()}, rep)
 		}
 		if rep.Failed() || rep.Stream == nil {
 			t.Fatalf("listcalls (json %v): %s", json, rep.Msg)
@@ -264,7 +264,7 @@ func TestActiveCallInfoZip(t *testing.T) {
 	c := tbl.Lookup([]byte("active_call_info"))
 	do := func(args string) []byte {
 		rep := &Reply{}
-		Run(&Request{Cmd: c, Args: []byte(args), Host: h}, rep)
+		Run(&Request{Cmd: c, Args: []byte(args), Server: h, Env: h.env()}, rep)
 		return rep.Body
 	}
 	plain := do(ref)

@@ -1,8 +1,6 @@
 package commands
 
-import (
-	"encoding/json"
-)
+import "tapline/jsonobj"
 
 func registerManager(t *Table) {
 	t.Register(Command{Name: "manager_file", Level: ReadWrite, NoPlaintextTCP: true, Handler: managerFile,
@@ -22,9 +20,9 @@ func managerFile(req *Request, rep *Reply) {
 	)
 	switch string(req.Arg(0)) {
 	case "start":
-		text, err = req.Host.ManagerFileStart(string(req.Arg(1)), req.Conn)
+		text, err = req.Server.ManagerFileStart(string(req.Arg(1)), req.Conn)
 	case "stop":
-		text, err = req.Host.ManagerFileStop(req.Conn)
+		text, err = req.Server.ManagerFileStop(req.Conn)
 	default:
 		rep.Fail(CodeInvalid, "usage: manager_file start [path] | manager_file stop")
 		return
@@ -37,15 +35,27 @@ func managerFile(req *Request, rep *Reply) {
 }
 
 func clients(req *Request, rep *Reply) {
-	list := req.Host.Clients()
-	if list == nil {
-		list = []ClientInfo{}
-	}
-	b, err := json.Marshal(list)
-	if err != nil {
-		rep.Fail(CodeFailed, "encode clients: "+err.Error())
-		return
-	}
 	rep.Kind = JSON
-	rep.Body = append(append(rep.Body, b...), '\n')
+	b := append(rep.Body, '[')
+	for _, c := range req.Server.Clients() {
+		b = appendClient(jsonobj.AppendSep(b), c)
+	}
+	rep.Body = append(b, "]\n"...)
+}
+
+// appendClient writes one connection; its peer is a client's address or
+// socket path, any bytes.
+func appendClient(b []byte, c ClientInfo) []byte {
+	b = append(b, '{')
+	b = jsonobj.AppendMemberUint(b, "id", c.ID)
+	b = jsonobj.AppendMemberString(b, "peer", c.Peer)
+	b = jsonobj.AppendMemberString(b, "listener", c.Listener)
+	b = jsonobj.AppendMemberString(b, "mode", c.Mode)
+	b = jsonobj.AppendMemberString(b, "state", c.State)
+	b = jsonobj.AppendMemberInt(b, "age_ms", c.AgeMS)
+	b = jsonobj.AppendMemberInt(b, "requests", c.Requests)
+	b = jsonobj.AppendMemberInt(b, "bytes_in", c.BytesIn)
+	b = jsonobj.AppendMemberInt(b, "bytes_out", c.BytesOut)
+	b = jsonobj.AppendMemberInt(b, "streams", c.Streams)
+	return append(b, '}')
 }

@@ -68,8 +68,8 @@ type Command struct {
 	Index      int // dense position, used by per-command counters
 }
 
-// Usage is "name <p1> [p2]" built from the param spec.
-func (c *Command) Usage() string {
+// usage is "name <p1> [p2]" built from the param spec.
+func (c *Command) usage() string {
 	u := c.Name
 	for _, p := range c.Params {
 		n := p.Name
@@ -92,13 +92,13 @@ type Table struct {
 	list   []*Command
 }
 
-// NewTable returns an empty table.
-func NewTable() *Table { return &Table{byName: map[string]*Command{}} }
+// newTable returns an empty table.
+func newTable() *Table { return &Table{byName: map[string]*Command{}} }
 
 // Register adds c. Like http.ServeMux it panics on programmer errors (empty
-// name, nil handler, duplicate) because they can only come from code.
+// name, nil handler, more than maxArgs params, duplicate) because they can only come from code.
 func (t *Table) Register(c Command) {
-	if c.Name == "" || c.Handler == nil {
+	if c.Name == "" || c.Handler == nil || len(c.Params) > maxArgs {
 		panic(fmt.Sprintf("commands: bad registration %q", c.Name))
 	}
 	if _, dup := t.byName[c.Name]; dup {
@@ -117,11 +117,11 @@ func (t *Table) Lookup(name []byte) *Command { return t.byName[string(name)] }
 // Len is the number of commands, the size of per-command counter arrays.
 func (t *Table) Len() int { return len(t.list) }
 
-// ByIndex returns the command with the given Index.
-func (t *Table) ByIndex(i int) *Command { return t.list[i] }
+// byIndex returns the command with the given Index.
+func (t *Table) byIndex(i int) *Command { return t.list[i] }
 
-// Sorted returns the visible commands by name, for help and docs.
-func (t *Table) Sorted() []*Command {
+// sorted returns the visible commands by name, for help and docs.
+func (t *Table) sorted() []*Command {
 	out := make([]*Command, 0, len(t.list))
 	for _, c := range t.list {
 		if !c.Hidden {
@@ -137,7 +137,7 @@ var extras []func(*Table)
 
 // Default returns the table of every built-in command.
 func Default() *Table {
-	t := NewTable()
+	t := newTable()
 	registerInfo(t)
 	registerStats(t)
 	registerManager(t)

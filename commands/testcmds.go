@@ -31,14 +31,14 @@ func testBlob(req *Request, rep *Reply) {
 	rep.Kind, rep.Size = Binary, size
 	rep.Stream = func(w io.Writer) error {
 		time.Sleep(time.Duration(delay) * time.Millisecond)
-		return WriteBlob(w, size)
+		return writeBlob(w, size)
 	}
 }
 
-// WriteBlob writes size bytes of records fmt.Sprintf("%015d\n", k). The
+// writeBlob writes size bytes of records fmt.Sprintf("%015d\n", k). The
 // digits are written by hand: end-to-end tests stream hundreds of MiB of it,
 // and fmt would make the generator, not the server, the bottleneck.
-func WriteBlob(w io.Writer, size int64) error {
+func writeBlob(w io.Writer, size int64) error {
 	buf := make([]byte, 64<<10)
 	var k int64
 	for size > 0 {

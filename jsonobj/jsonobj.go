@@ -1,13 +1,24 @@
-// Package jsonobj reads the top level of one JSON object in a single
-// validating pass, without allocating, and writes JSON strings.
+// Package jsonobj reads and writes JSON on tapline's per-request paths,
+// without allocating: it is the one way JSON is read from a request line
+// and the one way JSON built by hand is written.
 //
-// JSON-session requests and replies are small flat objects on the
-// per-request path of both the server and the clients. gjson validates a
-// line and then walks it again for every field it is asked for (four or
-// five passes per request); Members walks it once, validating as it goes,
-// and hands out each member's raw key and value. It is its own package
-// because the server and the client library both need it, and it is a
-// parser, with its own fuzz test against encoding/json.
+// Reading: Members walks the top level of one object, Elements the values
+// of one array, each in a single validating pass, handing out raw keys and
+// values (KeyIs and String read them). JSON-session requests and replies
+// are small flat objects on the per-request path of both the server and
+// the clients; gjson validates a line and then walks it again for every
+// field it is asked for (four or five passes per request).
+//
+// Writing: AppendStringS quotes any bytes as a JSON string in valid UTF-8
+// (invalid bytes become U+FFFD); AppendKey, AppendSep and the
+// AppendMember* functions build objects and arrays around it. Replies
+// (sniffer_stat, clients, the envelope of JSON sessions) use them instead
+// of strconv quoting, which writes escapes that are not JSON.
+//
+// It is its own package because the server, the commands and the client
+// library all need it, and it is a parser, with its own fuzz tests against
+// encoding/json. It imports only the standard library, and must stay so:
+// every layer above uses it.
 package jsonobj
 
 import (
@@ -16,13 +27,13 @@ import (
 	"unicode/utf8"
 )
 
-// MaxDepth bounds nesting inside a value, so a hostile line cannot recurse
+// maxDepth bounds nesting inside a value, so a hostile line cannot recurse
 // without limit.
-const MaxDepth = 512
+const maxDepth = 512
 
 // Errors.
 var (
-	ErrSyntax  = errors.New("invalid JSON")
+	errSyntax  = errors.New("invalid JSON")
 	ErrNotObj  = errors.New("not a JSON object")
 	ErrTooDeep = errors.New("JSON nested too deeply")
 	ErrUTF8    = errors.New("JSON string is not valid UTF-8")
@@ -44,10 +55,10 @@ func Members(b []byte) Iter {
 	it.i = skipSpace(b, 0)
 	switch {
 	case it.i >= len(b):
-		it.fail(ErrSyntax)
+		it.fail(errSyntax)
 	case b[it.i] != '{':
 		if end, err := skipValue(b, it.i, 0); err != nil || skipSpace(b, end) != len(b) {
-			it.fail(ErrSyntax)
+			it.fail(errSyntax)
 		} else {
 			it.fail(ErrNotObj)
 		}
@@ -76,7 +87,7 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 	}
 	if it.n > 0 {
 		if i >= len(b) {
-			it.fail(ErrSyntax)
+			it.fail(errSyntax)
 			return nil, nil, false
 		}
 		if b[i] == '}' {
@@ -84,13 +95,13 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 			return nil, nil, false
 		}
 		if b[i] != ',' {
-			it.fail(ErrSyntax)
+			it.fail(errSyntax)
 			return nil, nil, false
 		}
 		i = skipSpace(b, i+1)
 	}
 	if i >= len(b) || b[i] != '"' {
-		it.fail(ErrSyntax)
+		it.fail(errSyntax)
 		return nil, nil, false
 	}
 	kend, err := skipString(b, i)
@@ -101,7 +112,7 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 	key = b[i+1 : kend-1]
 	i = skipSpace(b, kend)
 	if i >= len(b) || b[i] != ':' {
-		it.fail(ErrSyntax)
+		it.fail(errSyntax)
 		return nil, nil, false
 	}
 	i = skipSpace(b, i+1)
@@ -118,7 +129,7 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 func (it *Iter) finish(end int) {
 	it.done = true
 	if skipSpace(it.b, end) != len(it.b) {
-		it.err = ErrSyntax
+		it.err = errSyntax
 	}
 }
 

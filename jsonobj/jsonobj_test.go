@@ -38,24 +38,24 @@ func TestMembers(t *testing.T) {
 		{`{"a":1,"a":2}`, []member{{"a", "1"}, {"a", "2"}}, nil},
 		{`[1,2]`, nil, ErrNotObj},
 		{`"cmd"`, nil, ErrNotObj},
-		{``, nil, ErrSyntax},
-		{`{`, nil, ErrSyntax},
-		{`{"a"}`, nil, ErrSyntax},
-		{`{"a":1,}`, []member{{"a", "1"}}, ErrSyntax},
-		{`{"a":1}x`, []member{{"a", "1"}}, ErrSyntax},
-		{`{"a":01}`, []member{{"a", "0"}}, ErrSyntax}, // members before the error are returned
-		{`{"a":1.}`, nil, ErrSyntax},
-		{`{"a":"x` + "\x01" + `"}`, nil, ErrSyntax},
-		{`{"a":"\x"}`, nil, ErrSyntax},
-		{`{"a":tru}`, nil, ErrSyntax},
+		{``, nil, errSyntax},
+		{`{`, nil, errSyntax},
+		{`{"a"}`, nil, errSyntax},
+		{`{"a":1,}`, []member{{"a", "1"}}, errSyntax},
+		{`{"a":1}x`, []member{{"a", "1"}}, errSyntax},
+		{`{"a":01}`, []member{{"a", "0"}}, errSyntax}, // members before the error are returned
+		{`{"a":1.}`, nil, errSyntax},
+		{`{"a":"x` + "\x01" + `"}`, nil, errSyntax},
+		{`{"a":"\x"}`, nil, errSyntax},
+		{`{"a":tru}`, nil, errSyntax},
 		{"{\"id\":\"a\xffb\",\"cmd\":\"ping\"}", nil, ErrUTF8}, // echoed ids must stay UTF-8
 		{"{\"id\":[\"\xed\xa0\x80\"],\"cmd\":\"ping\"}", nil, ErrUTF8},
 		{"{\"a\xc3\":1}", nil, ErrUTF8},
 		{"{\"id\":\"é😀\U000f0000\"}", []member{{"id", "\"é😀\U000f0000\""}}, nil},
-		{"{\"id\":\xff}", nil, ErrSyntax},
-		{`{"a":` + strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}`, nil, ErrTooDeep},
-		{`{"a":` + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + `}`,
-			[]member{{"a", strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1)}}, nil},
+		{"{\"id\":\xff}", nil, errSyntax},
+		{`{"a":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`, nil, ErrTooDeep},
+		{`{"a":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `}`,
+			[]member{{"a", strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1)}}, nil},
 	}
 	for _, tc := range cases {
 		got, err := walk([]byte(tc.in))

@@ -19,13 +19,13 @@ func skipSpace(b []byte, i int) int {
 
 func skipValue(b []byte, i, depth int) (int, error) {
 	if i >= len(b) {
-		return 0, ErrSyntax
+		return 0, errSyntax
 	}
 	switch c := b[i]; {
 	case c == '"':
 		return skipString(b, i)
 	case c == '{' || c == '[':
-		if depth >= MaxDepth {
+		if depth >= maxDepth {
 			return 0, ErrTooDeep
 		}
 		return skipContainer(b, i, depth+1)
@@ -38,12 +38,12 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	case c == 'n':
 		return skipLiteral(b, i, "null")
 	}
-	return 0, ErrSyntax
+	return 0, errSyntax
 }
 
 func skipLiteral(b []byte, i int, lit string) (int, error) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return 0, ErrSyntax
+		return 0, errSyntax
 	}
 	return i + len(lit), nil
 }
@@ -67,23 +67,23 @@ func skipString(b []byte, i int) (int, error) {
 		case c == '\\':
 			i++
 			if i >= len(b) {
-				return 0, ErrSyntax
+				return 0, errSyntax
 			}
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if _, ok := hex4(b, i+1); !ok {
-					return 0, ErrSyntax
+					return 0, errSyntax
 				}
 				i += 4
 			default:
-				return 0, ErrSyntax
+				return 0, errSyntax
 			}
 		case c < 0x20:
-			return 0, ErrSyntax
+			return 0, errSyntax
 		}
 	}
-	return 0, ErrSyntax
+	return 0, errSyntax
 }
 
 // skipNumber follows RFC 8259's grammar: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?
@@ -97,12 +97,12 @@ func skipNumber(b []byte, i int) (int, error) {
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
 		i = digits(b, i)
 	default:
-		return 0, ErrSyntax
+		return 0, errSyntax
 	}
 	if i < len(b) && b[i] == '.' {
 		j := digits(b, i+1)
 		if j == i+1 {
-			return 0, ErrSyntax
+			return 0, errSyntax
 		}
 		i = j
 	}
@@ -113,7 +113,7 @@ func skipNumber(b []byte, i int) (int, error) {
 		}
 		j := digits(b, i)
 		if j == i {
-			return 0, ErrSyntax
+			return 0, errSyntax
 		}
 		i = j
 	}
@@ -142,14 +142,14 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 		var err error
 		if obj {
 			if i >= len(b) || b[i] != '"' {
-				return 0, ErrSyntax
+				return 0, errSyntax
 			}
 			if i, err = skipString(b, i); err != nil {
 				return 0, err
 			}
 			i = skipSpace(b, i)
 			if i >= len(b) || b[i] != ':' {
-				return 0, ErrSyntax
+				return 0, errSyntax
 			}
 			i = skipSpace(b, i+1)
 		}
@@ -158,7 +158,7 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
-			return 0, ErrSyntax
+			return 0, errSyntax
 		}
 		switch b[i] {
 		case ',':
@@ -166,7 +166,7 @@ func skipContainer(b []byte, i, depth int) (int, error) {
 		case closer:
 			return i + 1, nil
 		default:
-			return 0, ErrSyntax
+			return 0, errSyntax
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package jsonobj
 
 import (
+	"strconv"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -88,4 +90,51 @@ func appendEscape(b []byte, c byte) []byte {
 		return append(b, '\\', 't')
 	}
 	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// The member writers below build objects and arrays by appending to a
+// byte slice: the separator before a member or an element is a comma
+// unless it is the first, which they see from the byte before it (a value
+// never ends in '{' or '['). With AppendStringS they are the one way
+// tapline writes JSON it builds by hand.
+
+// AppendSep appends the comma that separates a value from the one before
+// it, unless b ends where an object or an array opens.
+func AppendSep(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
+		b = append(b, ',')
+	}
+	return b
+}
+
+// AppendKey appends a member's key and its colon, after AppendSep.
+func AppendKey(b []byte, key string) []byte {
+	return append(AppendStringS(AppendSep(b), key), ':')
+}
+
+// AppendMemberString appends "key":"s".
+func AppendMemberString(b []byte, key, s string) []byte {
+	return AppendStringS(AppendKey(b, key), s)
+}
+
+// AppendMemberInt appends "key":v.
+func AppendMemberInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(AppendKey(b, key), v, 10)
+}
+
+// AppendMemberUint appends "key":v.
+func AppendMemberUint(b []byte, key string, v uint64) []byte {
+	return strconv.AppendUint(AppendKey(b, key), v, 10)
+}
+
+// AppendMemberBool appends "key":true or "key":false.
+func AppendMemberBool(b []byte, key string, v bool) []byte {
+	return strconv.AppendBool(AppendKey(b, key), v)
+}
+
+// AppendMemberTime appends "key":"<RFC 3339 with nanoseconds>", the form
+// encoding/json gives a time.Time.
+func AppendMemberTime(b []byte, key string, t time.Time) []byte {
+	b = append(AppendKey(b, key), '"')
+	return append(t.AppendFormat(b, time.RFC3339Nano), '"')
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -80,5 +81,47 @@ func TestSpecial8(t *testing.T) {
 		if special8(x) != slow(x) {
 			t.Fatalf("%#x: %v", x, special8(x))
 		}
+	}
+}
+
+// TestMemberWriters: the member writers build objects and arrays whose
+// separators follow from what came before, and encoding/json reads back
+// what went in, hostile keys and values included.
+func TestMemberWriters(t *testing.T) {
+	at := time.Date(2026, 12, 2, 8, 0, 0, 123456789, time.FixedZone("x", 3600))
+	b := append([]byte(nil), '{')
+	b = AppendMemberString(b, "s", "q\"\\\x01\xff")
+	b = AppendMemberInt(b, "k\"ey\n", -7)
+	b = AppendMemberUint(b, "u", 1<<63)
+	b = AppendMemberBool(b, "t", true)
+	b = AppendMemberTime(b, "at", at)
+	b = append(AppendKey(b, "empty"), "{}"...)
+	b = append(AppendKey(b, "list"), '[')
+	for _, s := range []string{"a", "", "\xed\xa0\x80"} {
+		b = AppendStringS(AppendSep(b), s)
+	}
+	b = append(append(b, ']'), '}')
+	if !json.Valid(b) || !utf8.Valid(b) {
+		t.Fatalf("not valid JSON in UTF-8: %s", b)
+	}
+	var got struct {
+		S    string    `json:"s"`
+		U    uint64    `json:"u"`
+		T    bool      `json:"t"`
+		At   time.Time `json:"at"`
+		List []string  `json:"list"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(at)
+	if got.S != "q\"\\\x01\uFFFD" || got.U != 1<<63 || !got.T || !got.At.Equal(at) || len(got.List) != 3 ||
+		!strings.Contains(string(b), `"at":`+string(want)) {
+		t.Fatalf("read back %+v from %s", got, b)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	if m["k\"ey\n"] != float64(-7) {
+		t.Fatalf("escaped key: %s", b)
 	}
 }

@@ -52,7 +52,7 @@ func BenchmarkReplyCrypto(b *testing.B) {
 	cfg.ManagerSocket = filepath.Join(b.TempDir(), "m.sock")
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
-	s := New(cfg, blobTable(), ring)
+	s := New(cfg, blobTable(), ring, nil)
 	if err := s.Start(); err != nil {
 		b.Fatal(err)
 	}

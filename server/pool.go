@@ -140,7 +140,7 @@ func (s *Server) runJob(j *job) {
 func (s *Server) execJob(j *job) {
 	c := j.c
 	j.req.Ctx = s.ctx
-	j.req.Host = s
+	j.req.Server, j.req.Env = s, s.env
 	j.req.Conn = commands.ConnInfo{ID: c.id, Listener: c.listener, Peer: c.peer, Engine: c.eng}
 	c.wire().exec(s, j)
 }

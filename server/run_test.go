@@ -20,7 +20,7 @@ func TestRunPolicy(t *testing.T) {
 	cfg := config.Default()
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
-	s := New(cfg, commands.Default(), ring)
+	s := New(cfg, commands.Default(), ring, nil)
 	t.Cleanup(s.pool.close)
 	tests := []struct {
 		listener string
@@ -39,7 +39,7 @@ func TestRunPolicy(t *testing.T) {
 	for _, tt := range tests {
 		c := &conn{eng: &engine{srv: s}, listener: tt.listener, mode: tt.mode}
 		j := newJob(c)
-		j.req.Ctx, j.req.Host = s.ctx, s
+		j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
 		q := s.textRequest([]byte(tt.cmd))
 		s.run(j, c.identity(), &q)
 		if j.rep.Code != tt.want {

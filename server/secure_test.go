@@ -33,7 +33,7 @@ func startKeyedServer(t *testing.T) (*Server, string, crypto.Key) {
 	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
-	s := New(cfg, commands.Default(), ring)
+	s := New(cfg, commands.Default(), ring, nil)
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestReplayFullCounted(t *testing.T) {
 	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
-	s := New(cfg, commands.Default(), ring)
+	s := New(cfg, commands.Default(), ring, nil)
 	s.replay = crypto.NewReplayCache(cfg.FrameWindow, 4, 2)
 	s.opener = crypto.NewOpener(ring.Lookup, cfg.FrameWindow, s.replay)
 	if err := s.Start(); err != nil {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,7 +19,6 @@ import (
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
-	"tapline/sensor"
 )
 
 // Server owns the manager listeners, the worker pool and the counters.
@@ -30,7 +28,7 @@ type Server struct {
 	keys   *keyring.Ring
 	opener *crypto.Opener
 	replay *crypto.ReplayCache // the opener's; its counters are in sniffer_stat
-	sensor *sensor.Sensor
+	env    *commands.Env       // the sensor's data, handed to every request
 	pool   *pool
 	ctx    context.Context
 	stop   context.CancelFunc
@@ -81,11 +79,14 @@ const (
 
 // New prepares a server; Start opens the listeners. keys may be nil (no
 // encryption key: plaintext is accepted, as in VoIPmonitor without a key).
-func New(cfg config.Config, table *commands.Table, keys *keyring.Ring) *Server {
+// env is what handlers read of the sensor (its tables and counters, the
+// key ring's status); the server only hands it on. It may be nil (no
+// sensor: empty listings, no key shown).
+func New(cfg config.Config, table *commands.Table, keys *keyring.Ring, env *commands.Env) *Server {
 	if keys == nil {
 		keys = keyring.New(cfg.KeyGrace)
 	}
-	s := &Server{cfg: cfg, table: table, keys: keys, started: time.Now(), fatal: make(chan error, 4), perIP: map[netip.Addr]int{}}
+	s := &Server{cfg: cfg, table: table, keys: keys, env: env, started: time.Now(), fatal: make(chan error, 4), perIP: map[netip.Addr]int{}}
 	s.limits = computeLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.UnixReserved, 0, 0)
 	s.replay = crypto.NewReplayCache(cfg.FrameWindow, replayPerKey, replayKeys)
 	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, s.replay)
@@ -368,10 +369,10 @@ func (e *engine) closeIdle() {
 	}
 }
 
-// Table implements commands.Host.
+// Table implements commands.Server.
 func (s *Server) Table() *commands.Table { return s.table }
 
-// Stats implements commands.Host.
+// Stats implements commands.Server.
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
@@ -379,7 +380,6 @@ func (s *Server) Stats() commands.Stats {
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}
-	st.Drops, st.Capture = s.captureStats()
 	for i := range s.reqs {
 		st.Requests[i] = s.reqs[i].Load()
 	}
@@ -393,7 +393,7 @@ func (s *Server) Stats() commands.Stats {
 	return st
 }
 
-// Clients implements commands.Host.
+// Clients implements commands.Server.
 func (s *Server) Clients() []commands.ClientInfo {
 	s.mu.Lock()
 	engines := []*engine{s.tcp, s.file}
@@ -414,19 +414,4 @@ func (s *Server) Clients() []commands.ClientInfo {
 	}
 	sortClients(out)
 	return out
-}
-
-// HasKey implements commands.Host.
-func (s *Server) HasKey() bool {
-	_, ok := s.keys.Current()
-	return ok
-}
-
-// KeyStatus implements commands.Host.
-func (s *Server) KeyStatus() []byte {
-	b, err := json.Marshal(s.keys.Status())
-	if err != nil {
-		return []byte("null")
-	}
-	return b
 }

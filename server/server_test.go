@@ -32,7 +32,7 @@ func startServerTable(t testing.TB, table *commands.Table, mutate func(*config.C
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s := New(cfg, table, nil)
+	s := New(cfg, table, nil, nil)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -195,7 +195,7 @@ func TestEnvelope(t *testing.T) {
 
 // benchConn is a connection object good enough to run jobs without a network.
 func benchConn(b *testing.B, mode wireMode) *conn {
-	s := New(config.Default(), commands.Default(), nil)
+	s := New(config.Default(), commands.Default(), nil, nil)
 	b.Cleanup(func() { s.pool.close() })
 	return &conn{eng: &engine{srv: s}, mode: mode}
 }
@@ -354,12 +354,12 @@ func TestReusePortRefusesSecondServer(t *testing.T) {
 	if !cfg.ReusePort {
 		t.Fatal("manager_reuseport should default to yes")
 	}
-	first := New(cfg, commands.Default(), nil)
+	first := New(cfg, commands.Default(), nil, nil)
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer first.Shutdown(context.Background())
-	second := New(cfg, commands.Default(), nil)
+	second := New(cfg, commands.Default(), nil, nil)
 	err := second.Start()
 	if err == nil {
 		_ = second.Shutdown(context.Background())
@@ -378,7 +378,7 @@ func TestReusePortRefusesSecondServer(t *testing.T) {
 	}
 	defer l.Close()
 	cfg.ManagerPort = l.Addr().(*net.TCPAddr).Port
-	third := New(cfg, commands.Default(), nil)
+	third := New(cfg, commands.Default(), nil, nil)
 	if err := third.Start(); err == nil {
 		_ = third.Shutdown(context.Background())
 		t.Fatal("started on a port another socket holds")

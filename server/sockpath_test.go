@@ -235,7 +235,7 @@ func TestConfiguredSocketPath(t *testing.T) {
 	cfg := config.Default()
 	cfg.ManagerPort = 0
 	cfg.ManagerSocket = "m.sock"
-	s := New(cfg, commands.Default(), nil)
+	s := New(cfg, commands.Default(), nil, nil)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start with a relative managersocket: %v", err)
 	}
@@ -252,7 +252,7 @@ func TestConfiguredSocketPath(t *testing.T) {
 		cfg := config.Default()
 		cfg.ManagerPort = 0
 		cfg.ManagerSocket = bad
-		s := New(cfg, commands.Default(), nil)
+		s := New(cfg, commands.Default(), nil, nil)
 		if err := s.Start(); err == nil {
 			_ = s.Shutdown(context.Background())
 			t.Errorf("managersocket %q accepted", bad)

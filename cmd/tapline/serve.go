@@ -147,13 +147,12 @@ func serve(cfg config.Config) error {
 	if st != nil {
 		defer st.Close()
 	}
-	srv := server.New(cfg, commands.Default(), keys)
 	sen, err := sensor.New(cfg)
 	if err != nil {
 		return &exitError{2, err}
 	}
+	srv := server.New(cfg, commands.Default(), keys, commandEnv(cfg, keys, sen))
 	if sen.Active() {
-		srv.SetSensor(sen)
 		go func() {
 			if err := sen.Run(bg); err != nil {
 				slog.Error("capture stopped", "err", err)

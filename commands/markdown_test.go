@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// Markdown renders the visible commands as docs/COMMANDS.md. The doc is
+// markdown renders the visible commands as docs/COMMANDS.md. The doc is
 // generated from the table (and a test fails when the file is stale) so the
 // documentation cannot drift from what the server does.
-func Markdown(t *Table) []byte {
+func markdown(t *Table) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Manager commands\n\n")
 	b.WriteString("Generated from the command table by `make docs`; do not edit by hand.\n\n")
@@ -17,12 +17,12 @@ func Markdown(t *Table) []byte {
 	b.WriteString("(VoIPmonitor's notNeedAes list); \"never\" marks a command refused unencrypted on TCP even without a key ")
 	b.WriteString("(use the Unix socket or an encrypted request; `manager_file_plaintext = yes` allows it while no key exists).\n\n")
 	b.WriteString("| command | access | plaintext | summary |\n|---|---|---|---|\n")
-	for _, c := range t.Sorted() {
-		b.WriteString("| `" + c.Usage() + "` | " + c.Level.String() + " | " + plaintextCell(c) + " | " + c.Summary + " |\n")
+	for _, c := range t.sorted() {
+		b.WriteString("| `" + c.usage() + "` | " + c.Level.String() + " | " + plaintextCell(c) + " | " + c.Summary + " |\n")
 	}
-	for _, c := range t.Sorted() {
+	for _, c := range t.sorted() {
 		b.WriteString("\n## " + c.Name + "\n\n" + c.Summary + ".\n\n")
-		b.WriteString("Usage: `" + c.Usage() + "`\n")
+		b.WriteString("Usage: `" + c.usage() + "`\n")
 		if len(c.Params) > 0 {
 			b.WriteString("\n| param | required | meaning |\n|---|---|---|\n")
 			for _, p := range c.Params {
@@ -31,18 +31,4 @@ func Markdown(t *Table) []byte {
 		}
 	}
 	return b.Bytes()
-}
-
-func yesNo(v bool) string {
-	if v {
-		return "yes"
-	}
-	return "no"
-}
-
-func plaintextCell(c *Command) string {
-	if c.NoPlaintextTCP {
-		return "never"
-	}
-	return yesNo(c.Plaintext)
 }
