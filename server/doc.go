@@ -2,8 +2,10 @@
 // and Unix listeners, per-connection state, request framing and
 // decryption, limits, timeouts, a bounded worker pool, and one ordered
 // delivery path per connection. It is a transport: what a command does is
-// in package commands, which it reaches only through commands.Run. It must
-// not import cmd/tapline, bench, clients or e2e.
+// in package commands, which it reaches only through commands.Run, and the
+// sensor's data reaches handlers through the commands.Env that cmd/tapline
+// builds. It must not import cmd/tapline, bench, clients or e2e, nor
+// sensor, state, capture, sip or redisstore (internal/layering checks it).
 //
 // The request path, one way for every wire mode:
 //
