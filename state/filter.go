@@ -66,7 +66,7 @@ func sortedNames(lists ...[]string) []string {
 
 // flagValues are the values each flag takes (an empty value is skipped):
 // "OR" a boolean, the types "0" (either side) or "1" (this side only),
-// as VoIPmonitor's filter_call.cpp compares them. Any other value is an
+// as VoIPmonitor's call filter compares them. Any other value is an
 // error: read as a default, "OR":"maybe" would AND the conditions and
 // list other calls than asked for.
 var flagValues = map[string][]string{

@@ -11,8 +11,8 @@ import (
 	"tapline/jsonobj"
 )
 
-// callColumns is VoIPmonitor's listcalls header (calltable.cpp callFields),
-// exactly as the real sniffer sends it: 68 columns.
+// callColumns is VoIPmonitor's listcalls header (its call fields), exactly
+// as the real sniffer sends it: 68 columns.
 var callColumns = [...]string{
 	"callreference", "callid", "calldate", "calldate_num", "lastpackettime", "duration",
 	"connect_duration", "caller", "called", "caller_country", "called_country",

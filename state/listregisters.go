@@ -8,9 +8,8 @@ import (
 	"time"
 )
 
-// registerColumns is VoIPmonitor's listregisters header (register.cpp
-// registerFields, with the four country columns of the 2026 sniffer): 33
-// columns.
+// registerColumns is VoIPmonitor's listregisters header (its register
+// fields, with the four country columns of the 2026 sniffer): 33 columns.
 var registerColumns = [...]string{
 	"ID", "id_sensor", "fname", "calldate", "sipcallerip", "sipcalledip", "sipcallerip_encaps",
 	"sipcalledip_encaps", "sipcallerip_encaps_prot", "sipcalledip_encaps_prot", "sipcallerport",
