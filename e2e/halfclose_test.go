@@ -36,19 +36,7 @@ func TestJSONHalfCloseAnswersAll(t *testing.T) {
 			}
 			for _, network := range []string{"tcp", "unix"} {
 				t.Run(fmt.Sprintf("%s/%s/%d", network, cmd, n), func(t *testing.T) {
-					nc := "nc -N 127.0.0.1 " + strconv.Itoa(s.port)
-					if network == "unix" {
-						nc = "nc -N -U " + shellQuote(s.sock)
-					}
-					out := filepath.Join(dir, "out")
-					stderr, err := runShell(60*time.Second, nc+" < "+shellQuote(in), out)
-					if err != nil {
-						t.Fatalf("%s: %v (stderr %q)", nc, err, stderr)
-					}
-					got, err := os.ReadFile(out)
-					if err != nil {
-						t.Fatal(err)
-					}
+					got := ncHalfClose(t, s, network, in, filepath.Join(dir, "out"))
 					if ids, err := replyIDs(got); err != nil || len(ids) != n || !inOrder(ids) {
 						t.Fatalf("%d requests of %q, half-closed: %d replies (in order: %v, parse error: %v); want %d in request order",
 							n, cmd, len(ids), inOrder(ids), err, n)
@@ -81,20 +69,9 @@ func TestHardenedHalfCloseAnswersAll(t *testing.T) {
 					if err := os.WriteFile(in, req.Bytes(), 0o600); err != nil {
 						t.Fatal(err)
 					}
-					nc := "nc -N 127.0.0.1 " + strconv.Itoa(s.port)
-					if network == "unix" {
-						nc = "nc -N -U " + shellQuote(s.sock)
-					}
-					out := filepath.Join(dir, "out")
-					stderr, err := runShell(60*time.Second, nc+" < "+shellQuote(in), out)
-					if err != nil {
-						t.Fatalf("%s: %v (stderr %q)", nc, err, stderr)
-					}
-					raw, err := os.ReadFile(out)
-					if err != nil {
-						t.Fatal(err)
-					}
+					raw := ncHalfClose(t, s, network, in, filepath.Join(dir, "out"))
 					var plain []byte
+					var err error
 					for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
 						if len(line) == 0 {
 							continue
@@ -147,4 +124,24 @@ func inOrder(ids []int) bool {
 		}
 	}
 	return true
+}
+
+// ncHalfClose sends the file in to s with real `nc -N` over network (it
+// half-closes after the input) and returns everything the server sent
+// before it closed, written to out.
+func ncHalfClose(t *testing.T, s *server, network, in, out string) []byte {
+	t.Helper()
+	nc := "nc -N 127.0.0.1 " + strconv.Itoa(s.port)
+	if network == "unix" {
+		nc = "nc -N -U " + shellQuote(s.sock)
+	}
+	stderr, err := runShell(60*time.Second, nc+" < "+shellQuote(in), out)
+	if err != nil {
+		t.Fatalf("%s: %v (stderr %q)", nc, err, stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -243,6 +243,41 @@ func dialFrom(ip, addr string, limit time.Duration) (net.Conn, error) {
 	return d.Dial("tcp", addr)
 }
 
+// pingFrom sends a one-shot text ping to addr from the local address ip,
+// half-closes, and returns the whole reply.
+func pingFrom(ip, addr string) ([]byte, error) {
+	c, err := dialFrom(ip, addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "ping\n")
+	_ = c.(*net.TCPConn).CloseWrite()
+	return io.ReadAll(c)
+}
+
+// openHogs opens n JSON sessions to s, the i-th from the local address
+// from(i), each sending one ping and then holding its place until the test
+// ends. It counts the served sessions and the refusals by their text.
+func openHogs(t *testing.T, s *server, n int, from func(int) string) (served int, refused map[string]int) {
+	t.Helper()
+	refused = map[string]int{}
+	for i := range n {
+		c, err := dialFrom(from(i), s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("hog %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if r := hogPing(c, 5*time.Second); r == "" {
+			served++
+		} else {
+			refused[r]++
+		}
+	}
+	return served, refused
+}
+
 // hogPing sends a JSON ping; it returns what the hog connection saw: "" when it was served (a ping
 // answered, or nothing sent and the connection still open), else what the
 // server sent before closing.
@@ -287,35 +322,13 @@ func TestPerAddressLimit(t *testing.T) {
 	const perIP, hogs = 128, 140
 	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-connections", "136", "--manager-unix-reserved", "4",
 		"--manager-max-connections-per-ip", strconv.Itoa(perIP), "--manager-read-timeout", "60s", "--manager-idle-timeout", "60s"}})
-	served, refused := 0, map[string]int{}
-	for i := range hogs {
-		c, err := dialFrom("127.0.0.2", s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("hog %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if r := hogPing(c, 5*time.Second); r == "" {
-			served++
-		} else {
-			refused[r]++
-		}
-	}
+	served, refused := openHogs(t, s, hogs, func(int) string { return "127.0.0.2" })
 	const msg = "error: too many connections from your address\n"
 	if served != perIP || refused[msg] != hogs-perIP {
 		t.Fatalf("%d sessions from 127.0.0.2: %d served, refusals %v; want %d served and %d refused with %q",
 			hogs, served, refused, perIP, hogs-perIP, msg)
 	}
-	got, err := func() ([]byte, error) {
-		c, err := dialFrom("127.0.0.3", s.addr, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.WriteString(c, "ping\n")
-		_ = c.(*net.TCPConn).CloseWrite()
-		return io.ReadAll(c)
-	}()
+	got, err := pingFrom("127.0.0.3", s.addr)
 	if err != nil || string(got) != "pong\n" {
 		t.Fatalf("a client from 127.0.0.3 while 127.0.0.2 holds %d sessions: got %q, err %v; want pong", perIP, got, err)
 	}
@@ -331,19 +344,7 @@ func TestUnixReserved(t *testing.T) {
 	const maxConns, reserved, hogs = 40, 16, 45
 	s := startTestServer(t, serverConfig{flags: []string{"--manager-max-connections", strconv.Itoa(maxConns),
 		"--manager-read-timeout", "60s", "--manager-idle-timeout", "60s"}})
-	served, refused := 0, map[string]int{}
-	for i := range hogs {
-		c, err := dialFrom(fmt.Sprintf("127.0.0.%d", 4+i%5), s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("hog %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if r := hogPing(c, 5*time.Second); r == "" {
-			served++
-		} else {
-			refused[r]++
-		}
-	}
+	served, refused := openHogs(t, s, hogs, func(i int) string { return fmt.Sprintf("127.0.0.%d", 4+i%5) })
 	if served != maxConns-reserved || refused["error: too many connections\n"] != hogs-served {
 		t.Fatalf("%d TCP sessions from 5 addresses: %d served, refusals %v; want %d served, the rest refused with %q",
 			hogs, served, refused, maxConns-reserved, "error: too many connections\n")
