@@ -24,6 +24,13 @@ import (
 // startKeyedServer runs a real server with a static key.
 func startKeyedServer(t *testing.T) (*Server, string, crypto.Key) {
 	t.Helper()
+	return startKeyedServerWith(t, nil)
+}
+
+// startKeyedServerWith is startKeyedServer with setup run on the server
+// before it starts (e.g. to give it a smaller replay cache).
+func startKeyedServerWith(t *testing.T, setup func(*Server, *keyring.Ring)) (*Server, string, crypto.Key) {
+	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +41,9 @@ func startKeyedServer(t *testing.T) (*Server, string, crypto.Key) {
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
 	s := New(cfg, commands.Default(), ring, nil)
+	if setup != nil {
+		setup(s, ring)
+	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -242,24 +252,11 @@ func TestHardenedSessionPipelineOverFrame(t *testing.T) {
 // dated far in the future (which cannot be made room for) may take half of
 // it, so the third hits it.
 func TestReplayFullCounted(t *testing.T) {
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.ManagerPort = freePort(t)
-	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
-	ring := keyring.New(cfg.KeyGrace)
-	ring.Static(key)
-	s := New(cfg, commands.Default(), ring, nil)
-	s.replay = crypto.NewReplayCache(cfg.FrameWindow, 4, 2)
-	s.opener = crypto.NewOpener(ring.Lookup, cfg.FrameWindow, s.replay)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	addr := fmt.Sprintf("127.0.0.1:%d", cfg.ManagerPort)
-	future := time.Now().Add(cfg.FrameWindow / 2)
+	s, addr, key := startKeyedServerWith(t, func(s *Server, ring *keyring.Ring) {
+		s.replay = crypto.NewReplayCache(s.cfg.FrameWindow, 4, 2)
+		s.opener = crypto.NewOpener(ring.Lookup, s.cfg.FrameWindow, s.replay)
+	})
+	future := time.Now().Add(s.cfg.FrameWindow / 2)
 	for i := range 3 {
 		got := rawExchange(t, addr, crypto.Seal(nil, key.Hardened(), crypto.FlagFinal, future, 0, crypto.NewRef(), []byte("ping")))
 		if refused := string(got) == "error: bad frame\n"; refused != (i == 2) {
@@ -273,7 +270,7 @@ func TestReplayFullCounted(t *testing.T) {
 			ReplayFull *int64 `json:"replay_full"`
 		} `json:"manager"`
 	}
-	out := do(t, "unix", cfg.ManagerSocket, "sniffer_stat")
+	out := do(t, "unix", s.cfg.ManagerSocket, "sniffer_stat")
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Manager.ReplayFull == nil || *st.Manager.ReplayFull < 1 {
 		t.Fatalf("sniffer_stat manager.replay_full missing or 0 (%v): %s", err, out)
 	}
