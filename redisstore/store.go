@@ -183,11 +183,19 @@ func (s *Store) getJSON(ctx context.Context, key string, v any) (ok bool, err er
 	if err != nil {
 		return false, fmt.Errorf("redisstore: get %s: %w", key, err)
 	}
+	if len(b) > maxValue {
+		return false, fmt.Errorf("%w: %s holds %d bytes (at most %d)", ErrBadValue, key, len(b), maxValue)
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, fmt.Errorf("%w: %s holds invalid JSON: %w", ErrBadValue, key, err)
 	}
 	return true, nil
 }
+
+// maxValue bounds a value tapline parses from Redis: its own values are a
+// few hundred bytes, and a writer of the tapline:* keys must not make every
+// watcher tick parse megabytes.
+const maxValue = 64 << 10
 
 func (s *Store) logger() *slog.Logger {
 	if s.log != nil {

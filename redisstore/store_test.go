@@ -286,3 +286,17 @@ func TestCallerContextIsHonoured(t *testing.T) {
 		t.Fatalf("Ping with a cancelled context: %v", err)
 	}
 }
+
+// TestGetOversizedValue: a value larger than tapline ever writes is a bad
+// value (the keyring then reports bad_key and stays closed), not parsed.
+func TestGetOversizedValue(t *testing.T) {
+	srv, s := setup(t)
+	ctx := tctx(t)
+	big := `{"key":"` + strings.Repeat("A", maxValue) + `","iv":"x"}`
+	if err := srv.Client().Set(ctx, KeyManagerKey, big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.GetManagerKey(ctx); ok || !errors.Is(err, ErrBadValue) {
+		t.Fatalf("GetManagerKey of a %d-byte value: ok=%v err=%v; want ErrBadValue", len(big), ok, err)
+	}
+}
