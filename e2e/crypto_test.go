@@ -44,15 +44,11 @@ func opensslLegacy(t *testing.T, s *server, network, label string, enc, dec tkey
 	dir := t.TempDir()
 	rawPath := filepath.Join(dir, "raw")
 	plainPath = filepath.Join(dir, "plain")
-	ncArgs := "nc -N 127.0.0.1 " + strconv.Itoa(s.port)
-	if network == "unix" {
-		ncArgs = "nc -N -U " + shellQuote(s.sock)
-	}
 	script := fmt.Sprintf(`set -o pipefail
 { printf '%%s:' %s; printf '%%s' %s | openssl enc -%s -K %s -iv %s; printf ':sea'; } \
   | timeout 20 %s | tee %s | tail -c +5 | openssl enc -d -%s -K %s -iv %s`,
 		shellQuote(label), shellQuote(cmd), enc.cipherName(), enc.hex, enc.ivHex,
-		ncArgs, shellQuote(rawPath), dec.cipherName(), dec.hex, dec.ivHex)
+		s.ncCmd(network), shellQuote(rawPath), dec.cipherName(), dec.hex, dec.ivHex)
 	stderr, err := runShell(40*time.Second, script, plainPath)
 	raw, _ = os.ReadFile(rawPath)
 	if err != nil {
@@ -123,7 +119,7 @@ func TestCryptoLegacyOpenSSL(t *testing.T) {
 
 	// Every legacy request that does not decrypt to a known command gets
 	// the encrypted "command not found" (no padding oracle, issue 9 item 6).
-	failed := "aes:" + string(cbcEncrypt(k, []byte("command not found\n")))
+	failed := legacyNotFound(k)
 	other := newKey(t)
 	t.Run("wrong key openssl", func(t *testing.T) {
 		for _, network := range []string{"tcp", "unix"} {
@@ -677,7 +673,7 @@ func TestCryptoLegacyNoPaddingOracle(t *testing.T) {
 			}
 		}
 	}
-	want := "aes:" + string(cbcEncrypt(k, []byte("command not found\n")))
+	want := legacyNotFound(k)
 	for _, tt := range []struct{ name, req string }{
 		{"bad padding", random(false)},
 		{"valid padding", random(true)},

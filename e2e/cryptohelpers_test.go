@@ -176,6 +176,12 @@ func openLegacyReply(k tkey, reply []byte) ([]byte, error) {
 	return cbcDecrypt(k, body)
 }
 
+// legacyNotFound is the raw reply, encrypted with k, to every legacy request
+// that does not decrypt to a known command: "command not found\n".
+func legacyNotFound(k tkey) string {
+	return "aes:" + string(cbcEncrypt(k, []byte("command not found\n")))
+}
+
 // legacyCall sends cmd in the legacy framing (encrypted with k) and returns
 // the raw reply.
 func legacyCall(network, addr string, k tkey, cmd string) ([]byte, error) {
@@ -240,6 +246,16 @@ func (s *server) keyState(t testing.TB) keysStatus {
 	return *st.Keys
 }
 
+// waitKeyState waits up to limit for sniffer_stat's keys.state to be state
+// and returns the time it took.
+func (s *server) waitKeyState(t testing.TB, limit time.Duration, what, state string) time.Duration {
+	t.Helper()
+	return waitUntil(t, limit, what, func() (bool, string) {
+		st := s.keyState(t)
+		return st.State == state, fmt.Sprintf("%+v", st)
+	})
+}
+
 // waitUntil polls cond every 20 ms until it returns true or limit passes;
 // then it fails the test with what cond last described. It returns the time
 // it took.
@@ -267,6 +283,16 @@ func (s *server) tryRequest(network, req string) string {
 		return fmt.Sprintf("error %v after %q", err, clip(got, 100))
 	}
 	return string(got)
+}
+
+// waitPong waits up to limit for a one-shot ping over network to get
+// "pong\n".
+func (s *server) waitPong(t testing.TB, network string, limit time.Duration, what string) {
+	t.Helper()
+	waitUntil(t, limit, what, func() (bool, string) {
+		r := s.tryRequest(network, "ping\n")
+		return r == "pong\n", r
+	})
 }
 
 // keysLines parses the "manager_aes_key = …" and "manager_aes_iv = …"

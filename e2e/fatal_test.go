@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +14,7 @@ import (
 // run on without a listener: it reopens the listener, and the Unix socket
 // serves throughout.
 func TestEngineDeathIsNotFatal(t *testing.T) {
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
-	}
-	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=64:64", "--"},
+	s := startTestServer(t, serverConfig{wrap: prlimitNofile(t, 64),
 		flags: []string{"--manager-reuseport=no", "--manager-read-timeout", "30s"}})
 	died := func() bool { return strings.Contains(s.logTail(400), "too many open files") }
 	for round := 0; round < 5 && !died(); round++ {
@@ -30,10 +26,7 @@ func TestEngineDeathIsNotFatal(t *testing.T) {
 	if s.exited() {
 		t.Fatalf("the server exited after accept failed with EMFILE: %s", s.exitStatus())
 	}
-	waitUntil(t, 10*time.Second, "TCP served again after EMFILE", func() (bool, string) {
-		r := s.tryRequest("tcp", "ping\n")
-		return r == "pong\n", r
-	})
+	s.waitPong(t, "tcp", 10*time.Second, "TCP served again after EMFILE")
 	s.expectReply(t, "unix", "ping\n", "pong\n")
 	if !strings.Contains(s.logTail(400), "manager listener restarted") {
 		t.Errorf("no log line about the restarted listener; tail:\n%s", s.logTail(20))
@@ -50,10 +43,7 @@ func TestEngineDeathIsNotFatal(t *testing.T) {
 		t.Logf("5 bursts on the Unix socket did not exhaust the descriptors; the Unix restart is not checked")
 		return
 	}
-	waitUntil(t, 10*time.Second, "Unix socket served again after EMFILE", func() (bool, string) {
-		r := s.tryRequest("unix", "ping\n")
-		return r == "pong\n", r
-	})
+	s.waitPong(t, "unix", 10*time.Second, "Unix socket served again after EMFILE")
 	s.expectReply(t, "tcp", "ping\n", "pong\n")
 	if s.exited() {
 		t.Fatalf("server exited: %s", s.exitStatus())

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -131,10 +130,7 @@ func inOrder(ids []int) bool {
 // before it closed, written to out.
 func ncHalfClose(t *testing.T, s *server, network, in, out string) []byte {
 	t.Helper()
-	nc := "nc -N 127.0.0.1 " + strconv.Itoa(s.port)
-	if network == "unix" {
-		nc = "nc -N -U " + shellQuote(s.sock)
-	}
+	nc := s.ncCmd(network)
 	stderr, err := runShell(60*time.Second, nc+" < "+shellQuote(in), out)
 	if err != nil {
 		t.Fatalf("%s: %v (stderr %q)", nc, err, stderr)

@@ -137,6 +137,16 @@ type serverConfig struct {
 	wrap     []string // a command that execs the server, e.g. "prlimit", "--nofile=256:256", "--"
 }
 
+// prlimitNofile is a serverConfig.wrap that runs the server under a nofile
+// limit of n (soft and hard); it fails the test when prlimit is missing.
+func prlimitNofile(t testing.TB, n int) []string {
+	t.Helper()
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
+	}
+	return []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", n, n), "--"}
+}
+
 // server is one running tapline process.
 type server struct {
 	t       testing.TB
@@ -394,6 +404,26 @@ func runShell(limit time.Duration, script, outPath string) (string, error) {
 		err = fmt.Errorf("killed after %v: %w", limit, err)
 	}
 	return stderr.String(), err
+}
+
+// ncCmd is the netcat-openbsd command that talks to s over network and
+// half-closes after its input: "nc -N 127.0.0.1 PORT" or "nc -N -U SOCK".
+func (s *server) ncCmd(network string) string {
+	if network == "unix" {
+		return "nc -N -U " + shellQuote(s.sock)
+	}
+	return "nc -N 127.0.0.1 " + strconv.Itoa(s.port)
+}
+
+// ncExpect runs the shell script (an nc exchange) with its stdout in the
+// file out and requires that to be exactly want; label prefixes the
+// messages.
+func ncExpect(t testing.TB, label, script, out string, want []byte) {
+	t.Helper()
+	if stderr, err := runShell(20*time.Second, script, out); err != nil {
+		t.Fatalf("%s`%s`: %v, stderr %q", label, script, err, stderr)
+	}
+	compareFile(t, label+"`"+script+"`", out, want)
 }
 
 // shellQuote quotes s for bash.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -18,30 +17,11 @@ import (
 // lingering connections are closed early instead of refusing it), and the
 // Unix socket and another address are still served.
 func TestLingerFloodHoldLimits(t *testing.T) {
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
-	}
 	const perIP, flood, silent = 8, 150, 120
-	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=256:256", "--"},
+	s := startTestServer(t, serverConfig{wrap: prlimitNofile(t, 256),
 		flags: []string{"--manager-linger", "60s", "--manager-read-timeout", "60s", "--manager-idle-timeout", "60s",
 			"--manager-max-connections-per-ip", strconv.Itoa(perIP)}})
-	pongs, other := 0, map[string]int{}
-	for i := range flood {
-		c, err := dialFrom("127.0.3.1", s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("flood connection %d: %v (server: %s)", i, err, s.exitStatus())
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.WriteString(c, "ping\n")
-		b := make([]byte, 64)
-		n, _ := io.ReadAtLeast(c, b, 5)
-		if string(b[:n]) == "pong\n" {
-			pongs++
-		} else {
-			other[string(b[:n])]++
-		}
-	}
+	pongs, other := lingerFlood(t, s, flood)
 	if pongs != flood {
 		t.Errorf("%d lingering one-shot pings from one address: %d answered, others %v; want every one answered (oldest lingering closed early)", flood, pongs, other)
 	}
@@ -72,23 +52,10 @@ func TestLingerFloodHoldLimits(t *testing.T) {
 // TestLingerFloodOtherAddress: an address flooding lingering one-shot
 // connections cannot take the places of another address.
 func TestLingerFloodOtherAddress(t *testing.T) {
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
-	}
 	const flood = 150
-	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=256:256", "--"},
+	s := startTestServer(t, serverConfig{wrap: prlimitNofile(t, 256),
 		flags: []string{"--manager-linger", "60s", "--manager-max-connections-per-ip", "16"}})
-	for i := range flood {
-		c, err := dialFrom("127.0.3.1", s.addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("flood connection %d: %v", i, err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = io.WriteString(c, "ping\n")
-		b := make([]byte, 64)
-		_, _ = io.ReadAtLeast(c, b, 5)
-	}
+	lingerFlood(t, s, flood)
 	for i := range 5 {
 		got, err := pingFrom("127.0.3.2", s.addr)
 		if err != nil || string(got) != "pong\n" {
@@ -96,4 +63,29 @@ func TestLingerFloodOtherAddress(t *testing.T) {
 		}
 	}
 	s.expectReply(t, "unix", "ping\n", "pong\n")
+}
+
+// lingerFlood sends n one-shot text pings from 127.0.3.1, each on its own
+// connection that it never closes (they linger until the test ends). It
+// counts the pongs and, by their text, the other replies.
+func lingerFlood(t *testing.T, s *server, n int) (pongs int, other map[string]int) {
+	t.Helper()
+	other = map[string]int{}
+	for i := range n {
+		c, err := dialFrom("127.0.3.1", s.addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v (server: %s)", i, err, s.exitStatus())
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "ping\n")
+		b := make([]byte, 64)
+		m, _ := io.ReadAtLeast(c, b, 5)
+		if string(b[:m]) == "pong\n" {
+			pongs++
+		} else {
+			other[string(b[:m])]++
+		}
+	}
+	return pongs, other
 }

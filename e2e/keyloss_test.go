@@ -77,10 +77,7 @@ func TestRedisKeyLoss(t *testing.T) {
 		// (1) A stored key is enforced and remembered.
 		k, _ := storeKeyCLI(t, conf)
 		s := startTestServer(t, serverConfig{flags: flags})
-		waitUntil(t, 5*time.Second, "the key from Redis is loaded", func() (bool, string) {
-			st := s.keyState(t)
-			return st.State == "ok", fmt.Sprintf("%+v", st)
-		})
+		s.waitKeyState(t, 5*time.Second, "the key from Redis is loaded", "ok")
 		refusedPlaintext(t, s, "with the key")
 		checkStateFile(t, statedir, k)
 
@@ -88,10 +85,7 @@ func TestRedisKeyLoss(t *testing.T) {
 		if err := rc.FlushAll(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 10*time.Second, "sniffer_stat shows the missing key", func() (bool, string) {
-			st := s.keyState(t)
-			return st.State == "missing", fmt.Sprintf("%+v", st)
-		})
+		s.waitKeyState(t, 10*time.Second, "sniffer_stat shows the missing key", "missing")
 		st := s.keyState(t)
 		if !st.FailClosed || st.Reason == "" || st.Fingerprint != k.key.Fingerprint() {
 			t.Errorf("keys status after FLUSHALL: %+v; want fail_closed, a reason and the last key", st)
@@ -115,10 +109,7 @@ func TestRedisKeyLoss(t *testing.T) {
 		// (2) A restart against the empty Redis with the same statedir.
 		s2 := startTestServer(t, serverConfig{flags: flags})
 		refusedPlaintext(t, s2, "right after the restart")
-		waitUntil(t, 10*time.Second, "restarted: state missing", func() (bool, string) {
-			st := s2.keyState(t)
-			return st.State == "missing", fmt.Sprintf("%+v", st)
-		})
+		s2.waitKeyState(t, 10*time.Second, "restarted: state missing", "missing")
 		if st := s2.keyState(t); !st.FailClosed || st.Reason == "" {
 			t.Errorf("restarted sensor: %+v; want fail_closed with a reason", st)
 		}
@@ -172,10 +163,7 @@ func TestRedisKeyLoss(t *testing.T) {
 		if out, errOut, code := runCLI(t, "keys", "-c", conf, "delete"); code != 0 || out != "deleted\n" {
 			t.Fatalf("keys delete: exit %d stdout %q stderr %q", code, out, errOut)
 		}
-		waitUntil(t, 5*time.Second, "missing after a plain delete", func() (bool, string) {
-			st := s2.keyState(t)
-			return st.State == "missing", fmt.Sprintf("%+v", st)
-		})
+		s2.waitKeyState(t, 5*time.Second, "missing after a plain delete", "missing")
 		refusedPlaintext(t, s2, "after a plain delete of the new key")
 		if got, err := hardenedDo("tcp", s2.addr, k2, "ping"); err != nil || string(got) != "pong\n" {
 			t.Errorf("hardened ping with the deleted key: %q %v; want it kept in force", got, err)
@@ -187,10 +175,7 @@ func TestRedisKeyLoss(t *testing.T) {
 		// flushed, and a stale marker changes nothing.
 		r := redistest.Start(t)
 		s := startTestServer(t, serverConfig{flags: []string{"--redis", r.URL()}})
-		waitUntil(t, 5*time.Second, "the server reads Redis (state no_key)", func() (bool, string) {
-			st := s.keyState(t)
-			return st.State == "no_key", fmt.Sprintf("%+v", st)
-		})
+		s.waitKeyState(t, 5*time.Second, "the server reads Redis (state no_key)", "no_key")
 		servesPlaintext(t, s, "never keyed")
 		if err := r.Client().FlushAll(context.Background()).Err(); err != nil {
 			t.Fatal(err)

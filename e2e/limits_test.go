@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,12 +201,7 @@ func TestStaleSocketAndRegularFile(t *testing.T) {
 		}
 		s := startServer(t, serverConfig{socket: path})
 		s.expectReply(t, "unix", "ping\n", "pong\n")
-		out := dir + "/nc.out"
-		script := "printf 'ping\\n' | timeout 10 nc -N -U " + shellQuote(path)
-		if stderr, err := runShell(20*time.Second, script, out); err != nil {
-			t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
-		}
-		compareFile(t, script, out, []byte("pong\n"))
+		ncExpect(t, "", "printf 'ping\\n' | timeout 10 "+s.ncCmd("unix"), dir+"/nc.out", []byte("pong\n"))
 	})
 	t.Run("regular-file", func(t *testing.T) {
 		dir := shortTempDir(t)
@@ -396,11 +390,8 @@ func TestJSONBlankLinesNotActivity(t *testing.T) {
 // not fit with "too many connections" instead of dying on EMFILE, serves the
 // Unix socket meanwhile, and serves TCP again once the connections close.
 func TestFDLimitClamp(t *testing.T) {
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Fatalf("prlimit (util-linux) is not installed: %v", err)
-	}
 	const hogs = 300
-	s := startTestServer(t, serverConfig{wrap: []string{"prlimit", "--nofile=256:256", "--"},
+	s := startTestServer(t, serverConfig{wrap: prlimitNofile(t, 256),
 		flags: []string{"--manager-read-timeout", "60s"}})
 	conns := make([]net.Conn, 0, hogs)
 	for i := range hogs {
@@ -451,10 +442,7 @@ func TestFDLimitClamp(t *testing.T) {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	waitUntil(t, 10*time.Second, "TCP served again after the connections closed", func() (bool, string) {
-		r := s.tryRequest("tcp", "ping\n")
-		return r == "pong\n", r
-	})
+	s.waitPong(t, "tcp", 10*time.Second, "TCP served again after the connections closed")
 	var limit struct {
 		Msg       string `json:"msg"`
 		Effective int    `json:"effective"`

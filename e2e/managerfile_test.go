@@ -91,12 +91,8 @@ func TestManagerFileCycles(t *testing.T) {
 		}
 		requireSocket0600(t, path)
 
-		out := filepath.Join(dir, "nc.out")
-		script := "printf 'ping\\n' | timeout 10 nc -N -U " + shellQuote(path)
-		if stderr, err := runShell(20*time.Second, script, out); err != nil {
-			t.Fatalf("cycle %d: `%s`: %v, stderr %q", cycle, script, err, stderr)
-		}
-		compareFile(t, fmt.Sprintf("cycle %d: `%s`", cycle, script), out, []byte("pong\n"))
+		ncExpect(t, fmt.Sprintf("cycle %d: ", cycle), "printf 'ping\\n' | timeout 10 nc -N -U "+shellQuote(path),
+			filepath.Join(dir, "nc.out"), []byte("pong\n"))
 		got, err := oneShot("unix", path, "test_blob 1048576\n", true, 20*time.Second)
 		if d := diffBytes(got, blobExpect(1<<20)); err != nil || d != "" {
 			t.Fatalf("cycle %d: 1 MiB over the manager file: err %v; %s", cycle, err, d)
@@ -282,12 +278,8 @@ func TestManagerFilePathTricks(t *testing.T) {
 		}
 	}
 	// The issue's repro, with the real nc.
-	out := filepath.Join(s.dir, "nc.out")
-	script := "echo " + shellQuote("manager_file start "+victim+"?") + " | timeout 10 nc -N 127.0.0.1 " + fmt.Sprint(s.port)
-	if stderr, err := runShell(20*time.Second, script, out); err != nil {
-		t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
-	}
-	compareFile(t, "`"+script+"`", out, []byte(refusedPath))
+	ncExpect(t, "", "echo "+shellQuote("manager_file start "+victim+"?")+" | timeout 10 "+s.ncCmd("tcp"),
+		filepath.Join(s.dir, "nc.out"), []byte(refusedPath))
 	if after := treeSnapshot(t, base); after != before {
 		t.Fatalf("nc repro changed the file system:\nbefore:\n%s\nafter:\n%s", before, after)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -28,11 +29,7 @@ func TestOutputLimitResets(t *testing.T) {
 	if _, err := io.WriteString(c, "test_blob 1073741824\n"); err != nil {
 		t.Fatal(err)
 	}
-	var limited int64
-	for deadline := time.Now().Add(20 * time.Second); limited < 1; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("a client not reading 1 GiB was not reset within 20 s (limit 64 KiB for 1 s)")
-		}
+	waitUntil(t, 20*time.Second, "a client not reading 1 GiB reset (limit 64 KiB for 1 s)", func() (bool, string) {
 		var st struct {
 			Manager struct {
 				Limited int64 `json:"connections_output_limited"`
@@ -41,8 +38,8 @@ func TestOutputLimitResets(t *testing.T) {
 		if err := json.Unmarshal([]byte(s.request(t, "tcp", "sniffer_stat\n")), &st); err != nil {
 			t.Fatalf("sniffer_stat: %v", err)
 		}
-		limited = st.Manager.Limited
-	}
+		return st.Manager.Limited >= 1, fmt.Sprintf("connections_output_limited %d", st.Manager.Limited)
+	})
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	if _, err := io.Copy(io.Discard, c); !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("reading the cut reply: %v; want a connection reset", err)

@@ -98,10 +98,7 @@ func TestRedisRotation(t *testing.T) {
 	const grace = 2 * time.Second
 	s := startTestServer(t, serverConfig{flags: []string{"--redis", r.URL(), "--manager-key-grace", grace.String()}})
 	help := s.request(t, "unix", "help\n")
-	waitUntil(t, 3*time.Second, "the server reads Redis (state no_key)", func() (bool, string) {
-		st := s.keyState(t)
-		return st.State == "no_key", fmt.Sprintf("%+v", st)
-	})
+	s.waitKeyState(t, 3*time.Second, "the server reads Redis (state no_key)", "no_key")
 	s.expectReply(t, "tcp", "exists_aes_key\n", "no")
 	s.expectReply(t, "tcp", "help\n", help)
 
@@ -315,10 +312,7 @@ func TestRedisDown(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := startTestServer(t, serverConfig{flags: []string{"--redis", r.URL()}})
-		waitUntil(t, 3*time.Second, "the key from Redis is loaded", func() (bool, string) {
-			st := s.keyState(t)
-			return st.State == "ok", fmt.Sprintf("%+v", st)
-		})
+		s.waitKeyState(t, 3*time.Second, "the key from Redis is loaded", "ok")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var (
@@ -350,10 +344,7 @@ func TestRedisDown(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		r.Stop()
 		stopped := time.Now()
-		took := waitUntil(t, 4*time.Second, "sniffer_stat shows redis_down", func() (bool, string) {
-			st := s.keyState(t)
-			return st.State == "redis_down", fmt.Sprintf("%+v", st)
-		})
+		took := s.waitKeyState(t, 4*time.Second, "sniffer_stat shows redis_down", "redis_down")
 		t.Logf("state redis_down %v after Redis was killed", took.Round(time.Millisecond))
 		if st := s.keyState(t); st.FailClosed || st.Fingerprint != k.key.Fingerprint() {
 			t.Errorf("keys status with Redis down after a key was loaded: %+v; want the last key, not fail_closed", st)
@@ -364,10 +355,7 @@ func TestRedisDown(t *testing.T) {
 		if v, err := r.Client().Get(context.Background(), redisKeyName).Result(); err != nil || v != k.storedJSON() {
 			t.Fatalf("restarted Redis did not keep the key (%q, %v)", v, err)
 		}
-		took = waitUntil(t, 12*time.Second, "state back to ok after Redis restart", func() (bool, string) {
-			st := s.keyState(t)
-			return st.State == "ok", fmt.Sprintf("%+v", st)
-		})
+		took = s.waitKeyState(t, 12*time.Second, "state back to ok after Redis restart", "ok")
 		t.Logf("state ok %v after Redis restarted", took.Round(time.Millisecond))
 		time.Sleep(200 * time.Millisecond)
 		cancel()

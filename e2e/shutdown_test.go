@@ -137,14 +137,6 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	}
 }
 
-// readToEnd reads c (a client that stopped reading for a while) until EOF or
-// an error, within limit.
-func readToEnd(c net.Conn, limit time.Duration) (int, error) {
-	_ = c.SetReadDeadline(time.Now().Add(limit))
-	n, err := io.Copy(io.Discard, c)
-	return int(n), err
-}
-
 // TestCutReplyResets: a reply that cannot be completed must not end like a
 // complete one. A client that does not read its 64 MiB test_blob loses it at
 // the shutdown timeout (SIGTERM) or the write timeout; either way it must get
@@ -181,7 +173,8 @@ func TestCutReplyResets(t *testing.T) {
 			} else {
 				time.Sleep(3 * time.Second) // past the write timeout
 			}
-			n, err := readToEnd(c, 20*time.Second)
+			got, _, err := readUntilEOF(c, 20*time.Second)
+			n := len(got)
 			if !errors.Is(err, syscall.ECONNRESET) || n >= size {
 				t.Fatalf("client that stopped reading its %d-byte reply (%s): read %d bytes, then %v; want fewer bytes and a connection reset",
 					size, tc.name, n, err)
