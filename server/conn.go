@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,11 +61,10 @@ type conn struct {
 
 	out output
 
-	// set in OnOpen before counted; read by uncount after counted.Swap
-	tcpCounted bool       // holds a place under the TCP limit
-	hasIP      bool       // holds a place under the per-address limit
-	ipKey      netip.Addr // that address (IPv4, or IPv6 /64)
-	hold       holdEntry  // place in Server.hold (hold.go)
+	// Set in OnOpen before counted. A counted TCP connection holds a place
+	// under the TCP limit and, if hold.hasKey, under the per-address limit
+	// for hold.key; uncount reads them after counted.Swap.
+	hold holdEntry // place in Server.hold (hold.go)
 
 	cut       atomic.Bool // the reply was cut short: the socket ends with a reset
 	finalized atomic.Bool
@@ -165,7 +163,6 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	e.mu.Lock()
 	e.conns[c.id] = c
 	e.mu.Unlock()
-	s.open.Add(1)
 	if e.draining.Load() {
 		c.rejected = true
 		return []byte("error: shutting down\n"), gnet.Close

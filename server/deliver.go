@@ -98,7 +98,6 @@ func (c *conn) enqueue(items []outItem) {
 	}
 	c.out.writing = true
 	c.out.mu.Unlock()
-	c.eng.srv.writers.Add(1)
 	c.eng.writers.Add(1)
 	go c.writer()
 }
@@ -130,7 +129,6 @@ func (c *conn) takeDup() error {
 // memory beyond the queued pieces and one stream chunk.
 func (c *conn) writer() {
 	srv := c.eng.srv
-	defer srv.writers.Add(-1)
 	defer c.eng.writers.Add(-1)
 	w := &deadlineWriter{conn: c.out.dup, timeout: srv.cfg.WriteTimeout, c: c}
 	for {
@@ -326,6 +324,7 @@ func (c *conn) lingerOrClose() {
 		return
 	}
 	c.setPhase(phLinger)
+	c.eng.srv.holdLingering(c)
 	c.uncount()
 	c.setDeadline(linger)
 }
@@ -354,9 +353,7 @@ func (c *conn) outputIdle() {
 
 // abort closes the connection after a failure; queued output is dropped. On the loop.
 func (c *conn) abort() {
-	c.aborted = true
-	c.tail, c.tailOver = nil, false
-	c.dropHeld()
+	c.dropPending()
 	c.dropQueue()
 	c.releaseDup()
 	if c.closed {
@@ -364,6 +361,14 @@ func (c *conn) abort() {
 		return
 	}
 	_ = c.loop.Close(c.gc)
+}
+
+// dropPending gives up the input not answered yet (held batch, saved tail)
+// after a failure: later input is not answered either. On the loop.
+func (c *conn) dropPending() {
+	c.aborted = true
+	c.tail, c.tailOver = nil, false
+	c.dropHeld()
 }
 
 func (c *conn) releaseDup() {

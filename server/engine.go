@@ -84,12 +84,7 @@ func (e *engine) forget(c *conn) {
 	e.mu.Lock()
 	delete(e.conns, c.id)
 	e.mu.Unlock()
-	s.open.Add(-1)
-	if c.hold.tcp {
-		s.holdRelease(c)
-	} else if c.hold.unix {
-		s.hold.unix.Add(-1)
-	}
+	s.holdRelease(c)
 	if c.rejectSlot {
 		s.rejectLinger.Add(-1)
 	}
@@ -100,17 +95,14 @@ func (e *engine) forget(c *conn) {
 // merely lingering for the client's EOF (its reply is complete, and lingering
 // is bounded by manager_linger).
 func (c *conn) uncount() {
-	if c.getPhase() == phLinger && c.hold.tcp && !c.finalized.Load() {
-		c.eng.srv.holdLingering(c)
-	}
 	if c.counted.Swap(false) {
 		s := c.eng.srv
 		s.served.Add(-1)
-		if c.tcpCounted {
+		if c.hold.tcp {
 			s.tcpServed.Add(-1)
 		}
-		if c.hasIP {
-			s.releaseIP(c.ipKey)
+		if c.hold.hasKey {
+			s.releaseIP(c.hold.key)
 		}
 	}
 }

@@ -155,8 +155,12 @@ func (e *engine) evict(victims []*conn) {
 }
 
 // holdLingering marks c, which now lingers for its client's EOF, as the
-// first to close when its address or TCP as a whole needs room.
+// first to close when its address or TCP as a whole needs room. Only TCP
+// connections are evicted.
 func (s *Server) holdLingering(c *conn) {
+	if !c.hold.tcp {
+		return
+	}
 	r := &s.hold
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -170,14 +174,16 @@ func (s *Server) holdLingering(c *conn) {
 	}
 }
 
-// holdRelease uncounts c when it is done.
+// holdRelease uncounts c when it is done (forget: once).
 func (s *Server) holdRelease(c *conn) {
-	if !c.hold.tcp {
-		return
+	switch {
+	case c.hold.tcp:
+		s.hold.mu.Lock()
+		s.hold.release(c)
+		s.hold.mu.Unlock()
+	case c.hold.unix:
+		s.hold.unix.Add(-1)
 	}
-	s.hold.mu.Lock()
-	s.hold.release(c)
-	s.hold.mu.Unlock()
 }
 
 // holdTCPCount is the number of TCP connections held.

@@ -109,7 +109,8 @@ func (s *Server) setupLimits() {
 }
 
 // admit decides whether a new connection is served, counting it if so. It
-// returns the refusal message, or nil. On the loop (OnOpen).
+// returns the refusal message, or nil. On the loop (OnOpen), after
+// holdPlace: a TCP connection's address is the one c.hold holds.
 func (e *engine) admit(c *conn) []byte {
 	s := e.srv
 	l := &s.limits
@@ -126,15 +127,12 @@ func (e *engine) admit(c *conn) []byte {
 		s.served.Add(-1)
 		return msgTooMany
 	}
-	key, ok := ipKey(c.gc.RemoteAddr())
-	if ok && !s.takeIP(key) {
+	if c.hold.hasKey && !s.takeIP(c.hold.key) { // the address holdTCP registered
 		s.tcpServed.Add(-1)
 		s.served.Add(-1)
 		s.rejectedPerIP.Add(1)
 		return msgTooManyFromIP
 	}
-	c.ipKey, c.hasIP = key, ok
-	c.tcpCounted = true
 	c.counted.Store(true)
 	return nil
 }

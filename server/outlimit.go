@@ -72,15 +72,11 @@ func (c *conn) outputLimited() {
 	slog.Warn("manager: client leaves its replies unread, connection reset",
 		"conn", c.id, "peer", c.peer, "listener", c.listener,
 		"manager_output_limit", s.cfg.OutputLimit, "manager_output_limit_seconds", s.cfg.OutputLimitTime.Seconds())
-	c.aborted = true
-	c.tail, c.tailOver = nil, false
-	c.dropHeld()
+	c.dropPending()
 	// Marked cut: the writer error that follows is this reset, counted here
 	// and not again as a cut reply (reset.go).
 	c.cut.Store(true)
-	if !c.resetViaDup() && !c.closed {
-		_ = setLingerZero(c.gc.Fd())
-	}
+	c.resetOnLoop()
 	c.out.mu.Lock()
 	writing, dup := c.out.writing, c.out.dup
 	if writing && dup != nil {

@@ -44,23 +44,25 @@ func (c *conn) markCut(reason string) bool {
 
 // resetViaDup sets SO_LINGER 0 through the reply's dup, if any. Safe off the
 // loop: the dup is ours, and a dup closed meanwhile only makes Control fail.
-func (c *conn) resetViaDup() bool {
+func (c *conn) resetViaDup() {
 	c.out.mu.Lock()
 	d := c.out.dup
 	c.out.mu.Unlock()
 	sc, ok := d.(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return false
+	if raw, err := sc.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) { _ = setLingerZero(int(fd)) })
 	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) { serr = setLingerZero(int(fd)) }); err != nil || serr != nil {
-		return false
+}
+
+// resetOnLoop sets SO_LINGER 0 on c's socket: through gnet's descriptor
+// while gnet holds it, else through the dup. On the loop.
+func (c *conn) resetOnLoop() {
+	if c.closed || setLingerZero(c.gc.Fd()) != nil {
+		c.resetViaDup()
 	}
-	return true
 }
 
 // writeFailed handles a writer error, on the writer goroutine: unless the
@@ -86,9 +88,7 @@ func (c *conn) cutOnLoop(reason string) {
 	if !c.markCut(reason) {
 		return
 	}
-	if c.closed || setLingerZero(c.gc.Fd()) != nil {
-		c.resetViaDup()
-	}
+	c.resetOnLoop()
 	// Close the dup under the writer: its write fails at once and it stops.
 	c.out.mu.Lock()
 	d := c.out.dup

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,20 +34,14 @@ func startKeyedServerWith(t *testing.T, setup func(*Server, *keyring.Ring)) (*Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.ManagerPort = freePort(t)
-	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
-	ring := keyring.New(cfg.KeyGrace)
+	ring := keyring.New(config.Default().KeyGrace)
 	ring.Static(key)
-	s := New(cfg, commands.Default(), ring, nil)
+	var run func(*Server)
 	if setup != nil {
-		setup(s, ring)
+		run = func(s *Server) { setup(s, ring) }
 	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	return s, fmt.Sprintf("127.0.0.1:%d", cfg.ManagerPort), key
+	s, addr, _ := startServerWith(t, commands.Default(), ring, nil, run)
+	return s, addr, key
 }
 
 // rawExchange sends req, half-closes and returns everything until EOF.

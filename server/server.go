@@ -43,13 +43,11 @@ type Server struct {
 	bytesIn      atomic.Int64
 	bytesOut     atomic.Int64
 	errors       atomic.Int64
-	writers      atomic.Int64
 	legacyWorker atomic.Int64 // legacy requests sent to a worker (all but known inline commands)
 	reqs         []atomic.Int64
 
 	// connection limits (limits.go) and cut replies (reset.go)
 	limits        connLimits   // set by Start before any listener runs
-	open          atomic.Int64 // registered connections of every kind (limits.hard)
 	tcpServed     atomic.Int64 // TCP connections counted against limits.tcp
 	ipMu          sync.Mutex
 	perIP         map[netip.Addr]int // TCP connections counted per address

@@ -15,6 +15,7 @@ import (
 	"tapline/commands"
 	"tapline/config"
 	"tapline/jsonobj"
+	"tapline/keyring"
 )
 
 // startServer runs a real server (real gnet engines, loopback) in-process.
@@ -26,13 +27,24 @@ func startServer(t testing.TB, mutate func(*config.Config)) (*Server, string, st
 // startServerTable is startServer with a command table of the test's own.
 func startServerTable(t testing.TB, table *commands.Table, mutate func(*config.Config)) (*Server, string, string) {
 	t.Helper()
+	return startServerWith(t, table, nil, mutate, nil)
+}
+
+// startServerWith is the one test server constructor: a free loopback port
+// and a socket in a temporary directory, mutate applied to that config,
+// keys (may be nil) handed to New, setup run on the server before it starts.
+func startServerWith(t testing.TB, table *commands.Table, keys *keyring.Ring, mutate func(*config.Config), setup func(*Server)) (*Server, string, string) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.ManagerPort = freePort(t)
 	cfg.ManagerSocket = filepath.Join(t.TempDir(), "m.sock")
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s := New(cfg, table, nil, nil)
+	s := New(cfg, table, keys, nil)
+	if setup != nil {
+		setup(s)
+	}
 	if err := s.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
