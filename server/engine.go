@@ -38,6 +38,8 @@ type engine struct {
 
 	mu    sync.Mutex
 	conns map[uint64]*conn
+
+	tickConns []*conn // OnTick's scratch copy of conns (ticker goroutine only)
 }
 
 func newEngine(s *Server, name, addr, path string) *engine {
@@ -111,23 +113,24 @@ func (c *conn) uncount() {
 // atomics and hands expired connections to their loops.
 func (e *engine) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now().UnixNano()
+	// Only the pointers are copied under e.mu: the output check takes each
+	// connection's queue lock and may ask the kernel (SIOCOUTQ), which must
+	// not hold up OnOpen on the other loops.
 	e.mu.Lock()
-	var due, over []*conn
+	e.tickConns = e.tickConns[:0]
 	for _, c := range e.conns {
-		if d := c.deadline.Load(); d != 0 && now >= d && c.deadline.CompareAndSwap(d, 0) {
-			due = append(due, c)
-		}
-		if c.outputOverLimit(now) {
-			over = append(over, c)
-		}
+		e.tickConns = append(e.tickConns, c)
 	}
 	e.mu.Unlock()
-	for _, c := range due {
-		e.execute(c, c.onDeadline)
+	for _, c := range e.tickConns {
+		if d := c.deadline.Load(); d != 0 && now >= d && c.deadline.CompareAndSwap(d, 0) {
+			e.execute(c, c.onDeadline)
+		}
+		if c.outputOverLimit(now) {
+			e.execute(c, c.outputLimited)
+		}
 	}
-	for _, c := range over {
-		e.execute(c, c.outputLimited)
-	}
+	clear(e.tickConns) // no references to closed connections until the next tick
 	return tickEvery, gnet.None
 }
 
