@@ -100,15 +100,7 @@ func splitScheme(rawURL string) (scheme, rest string, err error) {
 // (the first of a list), the path and query, and the normalized host list
 // when there are several hosts (nil for one).
 func splitHosts(scheme, rest string) (userinfo, hostlist, tail string, addrs []string, err error) {
-	authEnd := strings.IndexAny(rest, "/?#")
-	if authEnd < 0 {
-		authEnd = len(rest)
-	}
-	authority, tail := rest[:authEnd], rest[authEnd:]
-	hostlist = authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostlist = authority[:i+1], authority[i+1:]
-	}
+	userinfo, hostlist, tail = splitAuthority(rest)
 	if !strings.Contains(hostlist, ",") {
 		return userinfo, hostlist, tail, nil, nil
 	}
@@ -123,6 +115,20 @@ func splitHosts(scheme, rest string) (userinfo, hostlist, tail string, addrs []s
 		addrs = append(addrs, a)
 	}
 	return userinfo, addrs[0], tail, addrs, nil
+}
+
+// splitAuthority cuts what follows "://" into the user info (with its
+// "@", "" when none), the host part and the rest (path, query, fragment).
+func splitAuthority(rest string) (userinfo, hosts, tail string) {
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		return authority[:i+1], authority[i+1:], tail
+	}
+	return "", authority, tail
 }
 
 // takeMaster removes the Sentinel master name (master= or master_name=)
@@ -247,16 +253,10 @@ func redact(rawURL string) (redacted string, secrets []string) {
 	if !ok {
 		return rawURL, nil
 	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, tail := rest[:end], rest[end:]
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		if user, pw, hasPass := strings.Cut(authority[:at], ":"); hasPass {
-			hide(pw)
-			authority = user + ":xxxxx" + authority[at:]
-		}
+	userinfo, hosts, tail := splitAuthority(rest)
+	if user, pw, hasPass := strings.Cut(strings.TrimSuffix(userinfo, "@"), ":"); hasPass {
+		hide(pw)
+		userinfo = user + ":xxxxx@"
 	}
 	if q := strings.IndexByte(tail, '?'); q >= 0 {
 		path, query := tail[:q+1], tail[q+1:]
@@ -273,7 +273,7 @@ func redact(rawURL string) (redacted string, secrets []string) {
 			tail += "#" + frag
 		}
 	}
-	return scheme + "://" + authority + tail, secrets
+	return scheme + "://" + userinfo + hosts + tail, secrets
 }
 
 // secretOption reports whether a query option of a Redis URL holds a
