@@ -55,6 +55,14 @@ func (p *peer) stop() {
 	}
 }
 
+// target is p's address on network ("unix" or "tcp").
+func (p *peer) target(network string) Target {
+	if network == "unix" {
+		return p.unix
+	}
+	return p.tcp
+}
+
 func (p *peer) pid() int {
 	if p == nil || p.cmd == nil || p.cmd.Process == nil {
 		return 0
@@ -395,22 +403,16 @@ func (s *standardRun) compare(section string, cfgs ...Config) {
 // peers are the line-protocol peers of one comparison (the floor first),
 // each a Config for cfg's mode with its own request.
 func (s *standardRun) peers(floor *peer, network string, base Config) []Config {
-	at := func(p *peer) Target {
-		if network == "unix" {
-			return p.unix
-		}
-		return p.tcp
-	}
 	term := "\n"
 	if base.Mode == OneShot {
 		term = ""
 	}
-	out := []Config{withTarget(base, "floor", at(floor), floor.pid(), "ping", term)}
+	out := []Config{withTarget(base, "floor", floor.target(network), floor.pid(), "ping", term)}
 	if s.haproxy != nil && base.Mode == OneShot {
-		out = append(out, withTarget(base, "haproxy", at(s.haproxy), s.haproxy.pid(), "show info", "\n\n"))
+		out = append(out, withTarget(base, "haproxy", s.haproxy.target(network), s.haproxy.pid(), "show info", "\n\n"))
 	}
 	if s.redis != nil {
-		out = append(out, withTarget(base, "redis", at(s.redis), s.redis.pid(), "PING", "\r\n"))
+		out = append(out, withTarget(base, "redis", s.redis.target(network), s.redis.pid(), "PING", "\r\n"))
 	}
 	return out
 }
@@ -426,10 +428,7 @@ func withTarget(base Config, label string, t Target, pid int, line, term string)
 func (s *standardRun) oneShotSection() {
 	for _, network := range []string{"tcp", "unix"} {
 		for _, c := range []int{16, 64} {
-			tl := Config{Label: "tapline", Target: s.tl.tcp, Mode: OneShot, Command: "getversion", Concurrency: c, ServerPID: s.tl.pid()}
-			if network == "unix" {
-				tl.Target = s.tl.unix
-			}
+			tl := Config{Label: "tapline", Target: s.tl.target(network), Mode: OneShot, Command: "getversion", Concurrency: c, ServerPID: s.tl.pid()}
 			s.compare("oneshot", append([]Config{tl}, s.peers(s.floorOne, network, tl)...)...)
 		}
 	}

@@ -48,15 +48,10 @@ func (r *Ring) Remember(f *StateFile) {
 	}
 }
 
-// reason is why plaintext must stay refused without a key: "" when the
-// ring never enforced one (or the operator allowed plaintext since).
-func (g *guard) reason() string {
-	why, _ := g.enforcedSince()
-	return why
-}
-
-// enforcedSince is reason plus when the key in force was first seen (zero
-// when unknown, as after an unreadable state file).
+// enforcedSince is why plaintext must stay refused without a key ("" when
+// the ring never enforced one, or the operator allowed plaintext since) and
+// when the key in force was first seen (zero when unknown, as after an
+// unreadable state file).
 func (g *guard) enforcedSince() (why string, since time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

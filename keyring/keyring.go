@@ -125,7 +125,7 @@ func (r *Ring) Set(k *crypto.Key, now time.Time) {
 // "bad_key" (a key was meant to be in force); SetState also
 // fails closed when the ring has no key but remembers enforcing one.
 func (r *Ring) SetState(state, errText string, failClosed bool) {
-	why := r.guard.reason()
+	why, _ := r.guard.enforcedSince()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snap.Load()
@@ -135,11 +135,7 @@ func (r *Ring) SetState(state, errText string, failClosed bool) {
 			s.FailClosed, s.Reason = true, why+"; no key loaded, plaintext refused"
 		}
 		if state == "bad_key" { // someone meant to set a key: never fall back to plaintext
-			kept := "no key loaded"
-			if old.current != nil {
-				kept = "keeping key " + old.current.key.Fingerprint()
-			}
-			s.FailClosed, s.Reason = true, "the manager key stored in Redis is invalid; "+kept+"; plaintext refused until a valid key is stored"
+			s.FailClosed, s.Reason = true, "the manager key stored in Redis is invalid; "+old.kept("no key loaded")+"; plaintext refused until a valid key is stored"
 		}
 	})
 }
@@ -151,15 +147,20 @@ func (r *Ring) setMissing(why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snap.Load()
-	kept := "no key to serve with"
-	if old.current != nil {
-		kept = "keeping key " + old.current.key.Fingerprint()
-	}
 	r.storeStatus(old, func(s *Status) {
 		s.Source, s.State, s.LastError, s.FailClosed = "redis", "missing", "", true
-		s.Reason = "manager key missing from Redis after " + why + "; " + kept +
+		s.Reason = "manager key missing from Redis after " + why + "; " + old.kept("no key to serve with") +
 			"; plaintext refused until a key is stored or `tapline keys delete --allow-plaintext`"
 	})
+}
+
+// kept names the key that keeps serving while Redis has no usable one, or
+// says none when there is no key.
+func (s *snapshot) kept(none string) string {
+	if s.current == nil {
+		return none
+	}
+	return "keeping key " + s.current.key.Fingerprint()
 }
 
 // setStateError shows a state file problem in the status ("" clears it).

@@ -70,12 +70,7 @@ func TestFailClosed(t *testing.T) {
 // TestWatch runs the watcher against a real redis-server: a stored key takes
 // effect within a second, Redis down keeps it, a delete removes it.
 func TestWatch(t *testing.T) {
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	rs, st := startRedis(t)
 	r := New(time.Minute)
 	r.SetState("loading", "", true)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,10 +78,7 @@ func TestWatch(t *testing.T) {
 	go r.Watch(ctx, st, 200*time.Millisecond)
 	waitFor(t, "no_key after the first read", func() bool { return r.Status().State == "no_key" && !r.RequireAES() })
 	k := mustKey(t)
-	kb, ivb := k.Base64()
-	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
-		t.Fatal(err)
-	}
+	storeKey(t, st, k)
 	waitFor(t, "the stored key", func() bool { cur, ok := r.Current(); return ok && sameKey(cur, k) })
 	rs.Stop()
 	waitFor(t, "redis_down", func() bool { return r.Status().State == "redis_down" })
@@ -98,9 +90,7 @@ func TestWatch(t *testing.T) {
 	if cur, ok := r.Current(); !ok || !sameKey(cur, k) || !r.RequireAES() || !r.Status().FailClosed {
 		t.Fatalf("a key lost by Redis must keep the last key and fail closed: %+v", r.Status())
 	}
-	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
-		t.Fatal(err)
-	}
+	storeKey(t, st, k)
 	waitFor(t, "ok after the key is stored again", func() bool { return r.Status().State == "ok" })
 	if _, err := st.DeleteManagerKey(ctx); err != nil {
 		t.Fatal(err)
@@ -118,6 +108,28 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// startRedis starts a redis-server for the test and opens a store on it,
+// closed when the test ends.
+func startRedis(t *testing.T) (*redistest.Server, *redisstore.Store) {
+	t.Helper()
+	rs := redistest.Start(t)
+	st, err := redisstore.Open(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return rs, st
+}
+
+// storeKey stores k in Redis (SetManagerKey).
+func storeKey(t *testing.T, st *redisstore.Store, k crypto.Key) {
+	t.Helper()
+	kb, ivb := k.Base64()
+	if err := st.SetManagerKey(context.Background(), redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -132,12 +144,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // TestRefreshOnMiss: a key stored in Redis without a publish (as a GUI that
 // writes Redis itself would) is found by Refresh before the next poll.
 func TestRefreshOnMiss(t *testing.T) {
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	rs, st := startRedis(t)
 	r := New(time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -164,22 +171,14 @@ func TestRefreshOnMiss(t *testing.T) {
 // running Redis is state "bad_key" (not "redis_down"), with fail_closed true
 // and a reason, whatever the value is wrong with; the last key stays in force.
 func TestBadKeyState(t *testing.T) {
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	rs, st := startRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := New(time.Minute)
 	r.SetState("loading", "", true)
 	go r.Watch(ctx, st, 100*time.Millisecond)
 	k := mustKey(t)
-	kb, ivb := k.Base64()
-	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
-		t.Fatal(err)
-	}
+	storeKey(t, st, k)
 	waitFor(t, "the stored key", func() bool { cur, ok := r.Current(); return ok && sameKey(cur, k) })
 	for _, bad := range []string{`not json`, `{"key":"","iv":""}`, `{"key":"zz","iv":"zz"}`, `[1,2]`} {
 		if err := rs.Client().Set(ctx, redisstore.KeyManagerKey, bad, 0).Err(); err != nil {
@@ -194,9 +193,7 @@ func TestBadKeyState(t *testing.T) {
 		if cur, ok := r.Current(); !ok || !sameKey(cur, k) {
 			t.Fatalf("Redis up holding %q: the last key is no longer in force", bad)
 		}
-		if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
-			t.Fatal(err)
-		}
+		storeKey(t, st, k)
 		waitFor(t, "ok again", func() bool { s := r.Status(); return s.State == "ok" && !s.FailClosed })
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"tapline/internal/redistest"
 	"tapline/redisstore"
 )
 
@@ -121,19 +120,12 @@ func watched(t *testing.T, st *redisstore.Store, dir string) *Ring {
 // until the operator's marker reopens plaintext (WARN logged).
 func TestMissingKeyAcrossRestart(t *testing.T) {
 	logs := captureSlog(t)
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	rs, st := startRedis(t)
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "state")
 	k := mustKey(t)
-	kb, ivb := k.Base64()
-	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
-		t.Fatal(err)
-	}
+	kb, _ := k.Base64()
+	storeKey(t, st, k)
 	r1 := watched(t, st, dir)
 	waitFor(t, "the key", func() bool { return r1.Status().State == "ok" })
 	if e, ok, err := NewStateFile(dir).Read(); err != nil || !ok || !e.Enforced || e.Fingerprint != k.Fingerprint() {
@@ -200,12 +192,7 @@ func TestMissingKeyAcrossRestart(t *testing.T) {
 // shows the error in the status.
 func TestStateFileTrouble(t *testing.T) {
 	logs := captureSlog(t)
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	_, st := startRedis(t)
 	ctx := context.Background()
 
 	corrupt := t.TempDir()
@@ -227,10 +214,7 @@ func TestStateFileTrouble(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := mustKey(t)
-	kb, ivb := k.Base64()
-	if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
-		t.Fatal(err)
-	}
+	storeKey(t, st, k)
 	w := watched(t, st, filepath.Join(blocker, "state"))
 	waitFor(t, "key with an unwritable statedir", func() bool { return w.Status().State == "ok" && w.Status().StateError != "" })
 	if !strings.Contains(logs.String(), "level=ERROR msg=\"manager key state file cannot be written") {
@@ -253,12 +237,7 @@ func TestStateFileTrouble(t *testing.T) {
 // plaintext with or without the marker and logs no WARN.
 func TestNeverKeyedIgnoresMarker(t *testing.T) {
 	logs := captureSlog(t)
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	_, st := startRedis(t)
 	r := watched(t, st, t.TempDir())
 	waitFor(t, "no_key", func() bool { return r.Status().State == "no_key" && !r.RequireAES() })
 	if _, err := st.AllowPlaintext(context.Background(), time.Now()); err != nil {
@@ -275,12 +254,7 @@ func TestNeverKeyedIgnoresMarker(t *testing.T) {
 // itself, so nothing removed the marker) must not turn a bare DEL of the key
 // into a permission.
 func TestStaleMarker(t *testing.T) {
-	rs := redistest.Start(t)
-	st, err := redisstore.Open(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	rs, st := startRedis(t)
 	ctx := context.Background()
 	if _, err := st.AllowPlaintext(ctx, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)

@@ -168,11 +168,11 @@ func (s *Store) publish(ctx context.Context, msg string) error {
 	return nil
 }
 
-// getJSON GETs key into v. ok is false when the key does not exist.
 // ErrBadValue marks a value Redis returned that cannot be used: Redis
 // answered, so the caller must not report it as Redis being down.
 var ErrBadValue = errors.New("redisstore: invalid stored value")
 
+// getJSON GETs key into v. ok is false when the key does not exist.
 func (s *Store) getJSON(ctx context.Context, key string, v any) (ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()

@@ -38,7 +38,8 @@ const (
 func ParseURL(rawURL string) (*redis.UniversalOptions, error) {
 	opts, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: bad Redis URL %q: %s", scrub(redact(rawURL), rawURL), scrub(err.Error(), rawURL))
+		redacted, secrets := redact(rawURL)
+		return nil, fmt.Errorf("redisstore: bad Redis URL %q: %s", scrub(redacted, secrets), scrub(err.Error(), secrets))
 	}
 	return opts, nil
 }
@@ -99,15 +100,7 @@ func splitScheme(rawURL string) (scheme, rest string, err error) {
 // (the first of a list), the path and query, and the normalized host list
 // when there are several hosts (nil for one).
 func splitHosts(scheme, rest string) (userinfo, hostlist, tail string, addrs []string, err error) {
-	authEnd := strings.IndexAny(rest, "/?#")
-	if authEnd < 0 {
-		authEnd = len(rest)
-	}
-	authority, tail := rest[:authEnd], rest[authEnd:]
-	hostlist = authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostlist = authority[:i+1], authority[i+1:]
-	}
+	userinfo, hostlist, tail = splitAuthority(rest)
 	if !strings.Contains(hostlist, ",") {
 		return userinfo, hostlist, tail, nil, nil
 	}
@@ -122,6 +115,20 @@ func splitHosts(scheme, rest string) (userinfo, hostlist, tail string, addrs []s
 		addrs = append(addrs, a)
 	}
 	return userinfo, addrs[0], tail, addrs, nil
+}
+
+// splitAuthority cuts what follows "://" into the user info (with its
+// "@", "" when none), the host part and the rest (path, query, fragment).
+func splitAuthority(rest string) (userinfo, hosts, tail string) {
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		return authority[:i+1], authority[i+1:], tail
+	}
+	return "", authority, tail
 }
 
 // takeMaster removes the Sentinel master name (master= or master_name=)
@@ -229,28 +236,35 @@ func cleanURLError(err error) error {
 
 // redact hides the passwords of a URL for error messages: the one in the
 // userinfo and the value of every query option named like a password
-// (password=, sentinel_password=, pass=…), which go-redis also accepts.
-func redact(rawURL string) string {
+// (password=, sentinel_password=, pass=…), which go-redis also accepts. It
+// also returns the password values it hid (raw and unescaped, none empty),
+// so an error text that quotes one can be scrubbed.
+func redact(rawURL string) (redacted string, secrets []string) {
+	hide := func(v string) {
+		if v == "" {
+			return
+		}
+		secrets = append(secrets, v)
+		if u, err := url.QueryUnescape(v); err == nil && u != v && u != "" {
+			secrets = append(secrets, u)
+		}
+	}
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return rawURL
+		return rawURL, nil
 	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, tail := rest[:end], rest[end:]
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		if user, _, hasPass := strings.Cut(authority[:at], ":"); hasPass {
-			authority = user + ":xxxxx" + authority[at:]
-		}
+	userinfo, hosts, tail := splitAuthority(rest)
+	if user, pw, hasPass := strings.Cut(strings.TrimSuffix(userinfo, "@"), ":"); hasPass {
+		hide(pw)
+		userinfo = user + ":xxxxx@"
 	}
 	if q := strings.IndexByte(tail, '?'); q >= 0 {
 		path, query := tail[:q+1], tail[q+1:]
 		query, frag, hasFrag := strings.Cut(query, "#")
 		parts := strings.Split(query, "&")
 		for i, p := range parts {
-			if name, _, hasVal := strings.Cut(p, "="); hasVal && secretOption(name) {
+			if name, v, hasVal := strings.Cut(p, "="); hasVal && secretOption(name) {
+				hide(v)
 				parts[i] = name + "=xxxxx"
 			}
 		}
@@ -259,7 +273,7 @@ func redact(rawURL string) string {
 			tail += "#" + frag
 		}
 	}
-	return scheme + "://" + authority + tail
+	return scheme + "://" + userinfo + hosts + tail, secrets
 }
 
 // secretOption reports whether a query option of a Redis URL holds a
@@ -272,46 +286,9 @@ func secretOption(name string) bool {
 	return strings.Contains(n, "pass") || strings.Contains(n, "pwd") || strings.Contains(n, "secret") || strings.Contains(n, "token") || n == "auth"
 }
 
-// urlSecrets lists the password values a URL holds (raw and unescaped), so
-// an error text that quotes one can be scrubbed.
-func urlSecrets(rawURL string) []string {
-	var out []string
-	add := func(v string) {
-		if v == "" {
-			return
-		}
-		out = append(out, v)
-		if u, err := url.QueryUnescape(v); err == nil && u != v && u != "" {
-			out = append(out, u)
-		}
-	}
-	_, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return nil
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		if _, pw, hasPass := strings.Cut(rest[:at], ":"); hasPass {
-			add(pw)
-		}
-	}
-	if q := strings.IndexByte(rest, '?'); q >= 0 {
-		query, _, _ := strings.Cut(rest[q+1:], "#")
-		for _, p := range strings.Split(query, "&") {
-			if name, v, hasVal := strings.Cut(p, "="); hasVal && secretOption(name) {
-				add(v)
-			}
-		}
-	}
-	return out
-}
-
-// scrub replaces every password of rawURL that text quotes.
-func scrub(text, rawURL string) string {
-	for _, s := range urlSecrets(rawURL) {
+// scrub replaces every one of secrets that text quotes.
+func scrub(text string, secrets []string) string {
+	for _, s := range secrets {
 		text = strings.ReplaceAll(text, s, "xxxxx")
 	}
 	return text

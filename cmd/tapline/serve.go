@@ -95,10 +95,11 @@ func logWarnings(warns []config.Warning) {
 	var unknown []string
 	file := ""
 	for _, w := range warns {
-		switch {
-		case !w.Unknown():
+		if !w.Unknown() {
 			slog.Warn("config: line ignored", "file", w.File, "line", w.Line, "reason", w.Msg)
-		case w.Suggest != "":
+			continue
+		}
+		if w.Suggest != "" {
 			lvl, effect := slog.LevelWarn, "ignored"
 			if w.Security {
 				lvl, effect = slog.LevelError, "ignored: the security setting "+w.Suggest+" is not applied"
@@ -106,10 +107,8 @@ func logWarnings(warns []config.Warning) {
 			slog.Log(context.Background(), lvl, "config: unknown key, did you mean "+w.Suggest+"?",
 				"file", w.File, "line", w.Line, "key", w.Key, "did_you_mean", w.Suggest, "effect", effect)
 		}
-		if w.Unknown() {
-			file = w.File
-			unknown = append(unknown, w.Key+":"+strconv.Itoa(w.Line))
-		}
+		file = w.File
+		unknown = append(unknown, w.Key+":"+strconv.Itoa(w.Line))
 	}
 	if len(unknown) > 0 {
 		slog.Warn("config: unknown keys ignored", "file", file, "count", len(unknown), "keys", strings.Join(unknown, " "))
