@@ -30,14 +30,14 @@ func registerCalls(t *Table) {
 		Summary: "one active call with its SIP messages"})
 }
 
-// listParams reads the params: the rest of the text line, or in a JSON
-// session the "args" object itself (or its "params" member).
-func listParams(req *Request, parse func([]byte) (state.ListParams, error)) (state.ListParams, error) {
-	raw := req.Arg(0)
+// paramsArg is the argument of a JSONParams command (the listings,
+// active_call_info): the rest of the text line, or in a JSON session the
+// "args" object itself (a listing's may wrap its params in "params").
+func paramsArg(req *Request) []byte {
 	if req.JSON && len(req.Args) > 0 && req.Args[0] == '{' {
-		raw = req.Args
+		return req.Args
 	}
-	return parse(raw)
+	return req.Arg(0)
 }
 
 // listing describes one listing command for list: its columns and its
@@ -49,8 +49,9 @@ func listParams(req *Request, parse func([]byte) (state.ListParams, error)) (sta
 type listing struct {
 	name    string
 	columns []string
-	parse   func([]byte) (state.ListParams, error) // params, with this listing's filter keys
-	check   func(state.ListParams) error           // filters on fields the table has
+	// parse reads the params with this listing's filter keys, so a filter
+	// on a field the table lacks is an error there.
+	parse func([]byte) (state.ListParams, error)
 	// arrays and objects take the snapshot and encode it; st is nil on a
 	// sensor without a capture source, which lists nothing (VoIPmonitor's
 	// empty listing).
@@ -58,14 +59,14 @@ type listing struct {
 }
 
 var (
-	callListing = listing{"listcalls", state.CallColumns(), state.ParseCallParams, state.CheckCallFilters,
+	callListing = listing{"listcalls", state.CallColumns(), state.ParseCallParams,
 		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
 			return state.WriteListCalls(w, snapCalls(st), p, id)
 		},
 		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
 			return state.WriteCallObjects(w, snapCalls(st), p, id)
 		}}
-	registerListing = listing{"listregisters", state.RegisterColumns(), state.ParseRegisterParams, state.CheckRegisterFilters,
+	registerListing = listing{"listregisters", state.RegisterColumns(), state.ParseRegisterParams,
 		func(w io.Writer, st *state.Store, p state.ListParams, id int) error {
 			return state.WriteListRegisters(w, snapRegisters(st), p, id)
 		},
@@ -97,12 +98,9 @@ func listRegisters(req *Request, rep *Reply) { list(req, rep, registerListing) }
 // list validates the params and leaves the snapshot and its encoding to
 // the reply stream, which runs on the connection's writer goroutine.
 func list(req *Request, rep *Reply, l listing) {
-	p, err := listParams(req, l.parse)
+	p, err := l.parse(paramsArg(req))
 	if err == nil {
 		err = checkFields(p.Fields, l.columns)
-	}
-	if err == nil {
-		err = l.check(p)
 	}
 	if err != nil {
 		rep.Fail(CodeInvalid, l.name+": "+err.Error())
@@ -181,10 +179,7 @@ type callInfoArgs struct {
 // a JSON session's args object). Unknown members are an error, as for
 // every other command.
 func readCallInfoArgs(req *Request) (callInfoArgs, error) {
-	arg := req.Arg(0)
-	if req.JSON && len(req.Args) > 0 && req.Args[0] == '{' {
-		arg = req.Args
-	}
+	arg := paramsArg(req)
 	if len(arg) == 0 || arg[0] != '{' {
 		return callInfoArgs{Ref: string(arg)}, nil
 	}

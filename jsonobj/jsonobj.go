@@ -40,7 +40,12 @@ var (
 )
 
 // Iter walks the members of one object. The zero Iter is empty.
-type Iter struct {
+type Iter struct{ walker }
+
+// walker is the state of a walk over one object or array, shared by Iter
+// and Elems: the text, the offset reached, how many values were handed
+// out, and why it stopped.
+type walker struct {
 	b    []byte
 	i    int
 	err  error
@@ -48,10 +53,44 @@ type Iter struct {
 	n    int
 }
 
+func (w *walker) fail(err error) {
+	w.err, w.done = err, true
+}
+
+// finish checks that only whitespace follows the object or array.
+func (w *walker) finish(end int) {
+	w.done = true
+	if skipSpace(w.b, end) != len(w.b) {
+		w.err = errSyntax
+	}
+}
+
+// advance moves past the separator before the next value: it returns the
+// offset of the next value (a member's key in an object), or false when
+// the container closed with closer or the walk failed.
+func (w *walker) advance(closer byte) (int, bool) {
+	if w.done {
+		return 0, false
+	}
+	b, i := w.b, skipSpace(w.b, w.i)
+	if i < len(b) && b[i] == closer {
+		w.finish(i + 1)
+		return 0, false
+	}
+	if w.n > 0 {
+		if i >= len(b) || b[i] != ',' {
+			w.fail(errSyntax)
+			return 0, false
+		}
+		i = skipSpace(b, i+1)
+	}
+	return i, true
+}
+
 // Members starts a walk over the object in b (surrounding whitespace,
 // including a trailing newline, is allowed).
 func Members(b []byte) Iter {
-	it := Iter{b: b}
+	it := Iter{walker{b: b}}
 	it.i = skipSpace(b, 0)
 	switch {
 	case it.i >= len(b):
@@ -68,38 +107,16 @@ func Members(b []byte) Iter {
 	return it
 }
 
-func (it *Iter) fail(err error) {
-	it.err, it.done = err, true
-}
-
 // Next returns the next member: key is the raw text between the key's
 // quotes (escapes left as written, see KeyIs), val the raw value. ok is
 // false at the end of the object or on an error (see Err). Duplicate keys
 // are all returned, in order.
 func (it *Iter) Next() (key, val []byte, ok bool) {
-	if it.done {
+	i, more := it.advance('}')
+	if !more {
 		return nil, nil, false
 	}
-	b, i := it.b, skipSpace(it.b, it.i)
-	if i < len(b) && b[i] == '}' && it.n == 0 {
-		it.finish(i + 1)
-		return nil, nil, false
-	}
-	if it.n > 0 {
-		if i >= len(b) {
-			it.fail(errSyntax)
-			return nil, nil, false
-		}
-		if b[i] == '}' {
-			it.finish(i + 1)
-			return nil, nil, false
-		}
-		if b[i] != ',' {
-			it.fail(errSyntax)
-			return nil, nil, false
-		}
-		i = skipSpace(b, i+1)
-	}
+	b := it.b
 	if i >= len(b) || b[i] != '"' {
 		it.fail(errSyntax)
 		return nil, nil, false
@@ -123,14 +140,6 @@ func (it *Iter) Next() (key, val []byte, ok bool) {
 	}
 	it.i, it.n = vend, it.n+1
 	return key, b[i:vend], true
-}
-
-// finish checks that only whitespace follows the object.
-func (it *Iter) finish(end int) {
-	it.done = true
-	if skipSpace(it.b, end) != len(it.b) {
-		it.err = errSyntax
-	}
 }
 
 // Err reports why the walk stopped early; nil after a whole, valid object.

@@ -121,26 +121,6 @@ func parseFilter(obj map[string]json.RawMessage, names []string) (Filter, error)
 	return f, nil
 }
 
-// CheckCallFilters rejects a condition on a field calls do not have (a
-// registration's from_num in listcalls): compiled, it would be dropped and
-// the filter would match every call.
-func CheckCallFilters(p ListParams) error { return checkFilterFields(p, callFilterFields) }
-
-// CheckRegisterFilters is CheckCallFilters for listregisters.
-func CheckRegisterFilters(p ListParams) error { return checkFilterFields(p, regFilterFields) }
-
-func checkFilterFields(p ListParams, fields []string) error {
-	for _, f := range p.Filters {
-		for _, c := range f.Conds {
-			if !slices.Contains(fields, c.Field) {
-				return fmt.Errorf("filter: %s is not a filter of this listing (valid: %s, %s)",
-					c.Field, strings.Join(filterFlags, ", "), strings.Join(fields, ", "))
-			}
-		}
-	}
-	return nil
-}
-
 // matcher is a compiled Cond. field and other (the other side's field,
 // for either; -1 if the table has none) index the table's filter fields.
 type matcher struct {
