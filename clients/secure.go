@@ -130,7 +130,9 @@ func (w *frameWriter) Write(p []byte) (int, error) {
 		if end == 0 {
 			break
 		}
-		ts := time.Now()
+		// Round(0) drops the monotonic reading: frames carry the wall
+		// clock, and only a wall-clock comparison sees it step back.
+		ts := time.Now().Round(0)
 		if ts.Before(w.last) {
 			ts = w.last
 		}
