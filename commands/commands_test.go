@@ -162,8 +162,19 @@ func TestRegisterRejectsDuplicates(t *testing.T) {
 		}
 	}()
 	tbl := newTable()
-	tbl.Register(Command{Name: "a", Handler: ping})
-	tbl.Register(Command{Name: "a", Handler: ping})
+	tbl.Register(Command{Name: "a", Level: LimitedRead, Handler: ping})
+	tbl.Register(Command{Name: "a", Level: LimitedRead, Handler: ping})
+}
+
+// TestRegisterRejectsNoLevel: a command without a level cannot be
+// registered, so every command in the table has one.
+func TestRegisterRejectsNoLevel(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a command without a level was registered")
+		}
+	}()
+	newTable().Register(Command{Name: "a", Handler: ping})
 }
 
 func TestCommandsDoc(t *testing.T) {

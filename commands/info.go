@@ -71,8 +71,5 @@ func yesNo(v bool) string {
 
 // plaintextCell is the plaintext column of help and docs/COMMANDS.md.
 func plaintextCell(c *Command) string {
-	if c.NoPlaintextTCP {
-		return "never"
-	}
 	return yesNo(c.Plaintext)
 }

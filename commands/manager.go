@@ -3,7 +3,7 @@ package commands
 import "tapline/jsonobj"
 
 func registerManager(t *Table) {
-	t.Register(Command{Name: "manager_file", Level: ReadWrite, NoPlaintextTCP: true, Handler: managerFile,
+	t.Register(Command{Name: "manager_file", Level: ReadWrite, Handler: managerFile,
 		Params: []Param{
 			{Name: "action", Help: "start or stop"},
 			{Name: "path", Optional: true, Help: "socket path for start (default: a new path under the temp dir)"},
@@ -52,6 +52,9 @@ func appendClient(b []byte, c ClientInfo) []byte {
 	b = jsonobj.AppendMemberString(b, "listener", c.Listener)
 	b = jsonobj.AppendMemberString(b, "mode", c.Mode)
 	b = jsonobj.AppendMemberString(b, "state", c.State)
+	b = jsonobj.AppendMemberString(b, "identity", c.Identity)
+	b = jsonobj.AppendMemberString(b, "level", c.Level)
+	b = jsonobj.AppendMemberString(b, "via", c.Via)
 	b = jsonobj.AppendMemberInt(b, "age_ms", c.AgeMS)
 	b = jsonobj.AppendMemberInt(b, "requests", c.Requests)
 	b = jsonobj.AppendMemberInt(b, "bytes_in", c.BytesIn)

@@ -12,10 +12,11 @@ func markdown(t *Table) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Manager commands\n\n")
 	b.WriteString("Generated from the command table by `make docs`; do not edit by hand.\n\n")
-	b.WriteString("Access levels: `limited_read` < `full_read` < `read_write` (enforcement comes with access control).\n")
+	b.WriteString("Access levels: `limited_read` < `full_read` < `read_write`. A connection runs the commands at or below its level ")
+	b.WriteString("(docs/SECURITY.md says how each connection gets one); above it, text mode answers one line naming the level needed ")
+	b.WriteString("and JSON answers `forbidden` (403), or `unauthenticated` (401) on plaintext TCP without a token.\n")
 	b.WriteString("\"Plaintext\" says whether the command is accepted unencrypted on TCP once an AES key exists ")
-	b.WriteString("(VoIPmonitor's notNeedAes list); \"never\" marks a command refused unencrypted on TCP even without a key ")
-	b.WriteString("(use the Unix socket or an encrypted request; `manager_file_plaintext = yes` allows it while no key exists).\n\n")
+	b.WriteString("(VoIPmonitor's notNeedAes list); levels apply on top of it.\n\n")
 	b.WriteString("| command | access | plaintext | summary |\n|---|---|---|---|\n")
 	for _, c := range t.sorted() {
 		b.WriteString("| `" + c.usage() + "` | " + c.Level.String() + " | " + plaintextCell(c) + " | " + c.Summary + " |\n")

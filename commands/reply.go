@@ -12,18 +12,52 @@ const (
 	Binary             // JSON session: a {"binary":N} header line, then N raw bytes
 )
 
-// Error codes of JSON sessions (docs/PROTOCOL.md lists them).
+// Error codes of JSON sessions (docs/PROTOCOL.md lists them). Each has an
+// HTTP-like status (Status), so a client can act on the class of an error
+// without knowing every keyword (FOSS-Cloud's structured errors).
 const (
-	CodeInvalid        = "invalid"
-	CodeUnknownCommand = "unknown_command"
-	CodeForbidden      = "forbidden"
-	CodeNotFound       = "not_found"
-	CodeTooLarge       = "too_large"
-	CodeBusy           = "busy"
-	CodeFailed         = "failed"
-	CodeTimeout        = "timeout"
-	CodeShuttingDown   = "shutting_down"
+	CodeInvalid         = "invalid"
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeUnknownCommand  = "unknown_command"
+	CodeNotFound        = "not_found"
+	CodeTimeout         = "timeout"
+	CodeTooLarge        = "too_large"
+	CodeRateLimited     = "rate_limited"
+	CodeFailed          = "failed"
+	CodeBusy            = "busy"
+	CodeShuttingDown    = "shutting_down"
 )
+
+// codes lists every code with its status, in the order docs show them.
+var codes = []struct {
+	Code   string
+	Status int
+	Means  string
+}{
+	{CodeInvalid, 400, "the request is malformed: not JSON, bad arguments, unknown filter keys"},
+	{CodeUnauthenticated, 401, "no credential was given and the command needs more than the connection's level; or a token was refused"},
+	{CodeForbidden, 403, "the connection's identity is known but its level is too low, or `need aes!`"},
+	{CodeUnknownCommand, 404, "no such command"},
+	{CodeNotFound, 404, "the command exists but what it names does not (a call id, a token, an allowlist entry)"},
+	{CodeTimeout, 408, "the request or its reply took too long"},
+	{CodeTooLarge, 413, "the request line, pending input or a reply is over its limit"},
+	{CodeRateLimited, 429, "over `manager_rate_limit` for this identity, or the address is in its failure cool-down"},
+	{CodeFailed, 500, "the command ran and failed (an I/O or Redis error)"},
+	{CodeBusy, 503, "the worker queue is full; retry"},
+	{CodeShuttingDown, 503, "the server is stopping"},
+}
+
+// Status is the HTTP-like status of an error code; 500 for a code not in
+// the table (a bug, but still an error).
+func Status(code string) int {
+	for _, c := range codes {
+		if c.Code == code {
+			return c.Status
+		}
+	}
+	return 500
+}
 
 // Reply is what a handler produces. Small replies go in Body; replies whose
 // size grows with data (files, snapshots, test blobs) set Stream, which the

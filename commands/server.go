@@ -46,6 +46,9 @@ type ClientInfo struct {
 	Listener string // "listener"
 	Mode     string // "mode"
 	State    string // "state"
+	Identity string // "identity": "uid:1000", "key:<fingerprint>", "token:<id>", "" for plaintext
+	Level    string // "level": what the connection may run
+	Via      string // "via": how that was decided (plaintext, peercred, legacy_key, hardened_key, token)
 	AgeMS    int64  // "age_ms"
 	Requests int64  // "requests"
 	BytesIn  int64  // "bytes_in"

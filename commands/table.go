@@ -3,29 +3,20 @@ package commands
 import (
 	"fmt"
 	"sort"
+
+	"tapline/access"
 )
 
-// Level is the minimum access level a command needs. Enforcement comes with
-// access control; the levels are recorded now so every command is classified
-// the day it is written.
-type Level uint8
+// Level is the least access level a command needs (access.Level): the
+// server's one request path refuses a command above the connection's level.
+type Level = access.Level
 
+// The levels, as commands name them in the table.
 const (
-	LimitedRead Level = iota // counters and versions: safe for monitoring agents
-	FullRead                 // call data, client lists, files
-	ReadWrite                // anything that changes the sensor
+	LimitedRead = access.LimitedRead // counters and versions: safe for monitoring agents
+	FullRead    = access.FullRead    // the live tables, client lists, events
+	ReadWrite   = access.ReadWrite   // anything that changes the sensor, opens files or listeners
 )
-
-func (l Level) String() string {
-	switch l {
-	case LimitedRead:
-		return "limited_read"
-	case FullRead:
-		return "full_read"
-	default:
-		return "read_write"
-	}
-}
 
 // Param describes one argument. In text mode arguments are positional words;
 // in a JSON session they may also be given by Name in an "args" object.
@@ -46,16 +37,10 @@ type Command struct {
 	Name      string
 	Level     Level
 	Plaintext bool // accepted without encryption when a key exists (VoIPmonitor's notNeedAes)
-	// NoPlaintextTCP refuses the command in plaintext on TCP (text and
-	// JSON modes) even when no key exists: it changes the sensor's file
-	// system, and until access levels exist anyone who can reach the port
-	// could use it. The Unix socket and encrypted requests are unaffected;
-	// manager_file_plaintext lifts it while no key exists.
-	NoPlaintextTCP bool
-	Params         []Param
-	Summary        string
-	Handler        Handler
-	Hidden         bool // test-only: left out of help and docs
+	Params    []Param
+	Summary   string
+	Handler   Handler
+	Hidden    bool // test-only: left out of help and docs
 	// Inline marks a handler that is cheap, bounded and never blocks: it
 	// runs on the event loop, saving the worker round trip that would cost
 	// far more than the handler itself. Anything touching Redis, files or
@@ -96,9 +81,9 @@ type Table struct {
 func newTable() *Table { return &Table{byName: map[string]*Command{}} }
 
 // Register adds c. Like http.ServeMux it panics on programmer errors (empty
-// name, nil handler, more than maxArgs params, duplicate) because they can only come from code.
+// name, nil handler, more than maxArgs params, no level, duplicate) because they can only come from code.
 func (t *Table) Register(c Command) {
-	if c.Name == "" || c.Handler == nil || len(c.Params) > maxArgs {
+	if c.Name == "" || c.Handler == nil || len(c.Params) > maxArgs || c.Level == access.None {
 		panic(fmt.Sprintf("commands: bad registration %q", c.Name))
 	}
 	if _, dup := t.byName[c.Name]; dup {

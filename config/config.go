@@ -19,8 +19,10 @@
 // Port lists use VoIPmonitor's sipport syntax; PortSet is its one parser,
 // used by the sensor too.
 //
-// It imports nothing of tapline (in particular not capture), so that every
-// package can read its configuration without pulling in the pipeline.
+// It imports nothing of tapline but the leaf access (levels and address
+// lists parse with the code that enforces them), in particular not
+// capture, so that every package can read its configuration without
+// pulling in the pipeline.
 package config
 
 import (
@@ -31,6 +33,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"tapline/access"
 )
 
 // Config is tapline's configuration. Default returns it filled with
@@ -58,7 +62,6 @@ type Config struct {
 	AESIV           string        // manager_aes_iv: base64 IV
 	ReusePort       bool          // manager_reuseport: a TCP listener per event loop
 	Unencrypted     bool          // manager_enable_unencrypted: accept every plaintext command on TCP
-	FilePlaintext   bool          // manager_file_plaintext: accept manager_file in plaintext on TCP when no key exists
 	Redis           string        // redis: URL of the Redis holding keys and the sensor registry, "" = none
 	KeyGrace        time.Duration // manager_key_grace: how long a rotated-out key still decrypts
 	StateDir        string        // statedir: where the sensor remembers that it enforced a key from Redis
@@ -79,6 +82,24 @@ type Config struct {
 	// Connection limits beyond manager_max_connections (issue 9).
 	MaxConnectionsPerIP int // manager_max_connections_per_ip: TCP, per IPv4 address or IPv6 /64
 	UnixReserved        int // manager_unix_reserved: places TCP clients may not take
+
+	// Access control (issue 11; docs/SECURITY.md).
+	PlainLevel      access.Level  // manager_plain_level: plaintext TCP without a token
+	LegacyLevel     access.Level  // manager_legacy_level: VoIPmonitor AES requests
+	KeyLevel        access.Level  // manager_key_level: hardened frames under the configured manager key
+	UnixLevels      string        // manager_unix_levels: "user:level, @group:level" for other uids on the Unix socket
+	SocketMode      uint32        // managersocket_mode: permission bits of the Unix sockets
+	SocketGroup     string        // managersocket_group: group owning the Unix sockets, "" = the server's
+	FileDir         string        // manager_file_dir: where manager_file may create sockets, "" = derived
+	RunDir          string        // rundir: runtime directory (default manager_file_dir)
+	ProtectedMode   bool          // manager_protected_mode: refuse non-loopback peers while nothing protects TCP
+	TokensFile      string        // manager_tokens_file: token store without Redis
+	PlainTokens     bool          // manager_plain_tokens: accept bearer tokens in plaintext from non-loopback peers
+	Allow           string        // manager_allow: CIDR list; set = the whole TCP allowlist
+	RateLimit       float64       // manager_rate_limit: requests/s per identity, 0 = off
+	AuthFailLimit   int           // manager_auth_fail_limit: failures per address within the window...
+	AuthFailWindow  time.Duration // manager_auth_fail_window
+	AuthFailCooloff time.Duration // manager_auth_fail_cooldown: ...then refused this long
 }
 
 // Warning is a problem in a config file that does not stop tapline, such as

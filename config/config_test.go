@@ -1,6 +1,8 @@
 package config
 
 import (
+	"tapline/access"
+
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,6 +65,8 @@ func TestLoadSample(t *testing.T) {
 		ShutdownTimeout: 250 * time.Millisecond, Workers: 8, Queue: 16, EventLoops: 2,
 		MaxPending: 8 << 20, OutputLimit: 64 << 20, OutputLimitTime: 10 * time.Second, ReusePort: true, StreamNice: 10, KeyGrace: time.Minute, StateDir: "/var/lib/tapline", FrameWindow: 30 * time.Second, Interface: "eth1", SIPPorts: "5060", SIPRegister: true,
 		ReplaySpeed: 1, CallLinger: 5 * time.Second, CallTimeout: 300 * time.Second, LogFormat: "json", LogLevel: "debug", File: path,
+		PlainLevel: access.FullRead, LegacyLevel: access.ReadWrite, KeyLevel: access.ReadWrite, SocketMode: 0o600, RunDir: "/run/tapline",
+		ProtectedMode: true, AuthFailLimit: 10, AuthFailWindow: time.Minute, AuthFailCooloff: time.Minute,
 	}
 	if c != want {
 		t.Errorf("Load:\n got %+v\nwant %+v", c, want)
@@ -252,6 +256,8 @@ func TestDefault(t *testing.T) {
 		Linger: 5 * time.Second, ShutdownTimeout: 10 * time.Second, Queue: 1024,
 		MaxPending: 4 << 20, OutputLimit: 64 << 20, OutputLimitTime: 10 * time.Second, ReusePort: true, StreamNice: 10, KeyGrace: time.Minute, StateDir: "/var/lib/tapline", FrameWindow: 30 * time.Second, SIPPorts: "5060", SIPRegister: true,
 		ReplaySpeed: 1, CallLinger: 5 * time.Second, CallTimeout: 300 * time.Second, LogFormat: "text", LogLevel: "info",
+		PlainLevel: access.FullRead, LegacyLevel: access.ReadWrite, KeyLevel: access.ReadWrite, SocketMode: 0o600, RunDir: "/run/tapline",
+		ProtectedMode: true, AuthFailLimit: 10, AuthFailWindow: time.Minute, AuthFailCooloff: time.Minute,
 	}
 	if got := Default(); got != want {
 		t.Errorf("Default:\n got %+v\nwant %+v", got, want)

@@ -4,10 +4,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"tapline/access"
 )
 
 // Key describes one configuration key for the command line and the docs.
@@ -89,8 +92,38 @@ var table = []keyDef{
 		func(c *Config) *bool { return &c.ReusePort }),
 	securityKey(boolKey("manager_enable_unencrypted", "no", "accept every plaintext command on TCP even when a key exists (testing only)",
 		func(c *Config) *bool { return &c.Unencrypted })),
-	securityKey(boolKey("manager_file_plaintext", "no", "accept `manager_file` over plaintext TCP while no key exists. By default `manager_file` works only over the Unix socket or in an encrypted request: it creates files as the sensor's user, and until access levels exist anyone who reaches the port could use it. With a key, plaintext `manager_file` gets `need aes!` whatever this says",
-		func(c *Config) *bool { return &c.FilePlaintext })),
+	securityKey(levelKey("manager_plain_level", "full_read", "level of plaintext TCP requests that carry no token (`limited_read`, `full_read` or `read_write`). While a manager key is in force, VoIPmonitor's `need aes!` still refuses every command that is not plaintext-allowed first",
+		func(c *Config) *access.Level { return &c.PlainLevel })),
+	securityKey(levelKey("manager_legacy_level", "read_write", "level of requests encrypted in VoIPmonitor's AES framing: the manager key is the credential of existing GUIs, so the default keeps them working unchanged",
+		func(c *Config) *access.Level { return &c.LegacyLevel })),
+	securityKey(levelKey("manager_key_level", "read_write", "level of hardened frames sealed with the manager key from `manager_aes_key` (a key stored with `tapline keys store --level` carries its own)",
+		func(c *Config) *access.Level { return &c.KeyLevel })),
+	securityKey(strKey("manager_unix_levels", "", "levels of other local users on the Unix sockets, by peer credentials: `alice:full_read, @voip:limited_read, 1001:read_write` (users and `@groups` by name or number; a user's own entry wins over its groups, the highest group level otherwise). uid 0 and the server's own uid always get `read_write`; anyone else not listed is refused at connect", checkUnixLevels,
+		func(c *Config) *string { return &c.UnixLevels })),
+	modeKey("managersocket_mode", "0600", "permission bits of the manager Unix sockets (octal, at most 0777, no execute bits); other users reach the socket only through these, and their level is still decided by `manager_unix_levels`",
+		func(c *Config) *uint32 { return &c.SocketMode }),
+	strKey("managersocket_group", "", "group (name or number) owning the manager Unix sockets, with `managersocket_mode` 0660 lets that group connect; empty keeps the server's group", checkToken,
+		func(c *Config) *string { return &c.SocketGroup }),
+	strKey("manager_file_dir", "", "directory inside which `manager_file start [PATH]` may create a socket (default `<manager_file_dir>/tapline-manager.sock`); empty means the directory of `managersocket`, else `rundir`", checkOptionalAbsDir,
+		func(c *Config) *string { return &c.FileDir }),
+	strKey("rundir", "/run/tapline", "runtime directory; the default `manager_file_dir` when no `managersocket` is set. `make run` uses `./run`", checkOptionalAbsDir,
+		func(c *Config) *string { return &c.RunDir }),
+	securityKey(boolKey("manager_protected_mode", "yes", "while TCP listens on a non-loopback address and nothing protects it (no key, no token, no allowlist), refuse non-loopback peers with one line saying why; `no` turns protected mode off",
+		func(c *Config) *bool { return &c.ProtectedMode })),
+	securityKey(strKey("manager_tokens_file", "", "file holding the access tokens (hashed) when no `redis` is configured; `tapline tokens` maintains it and the server re-reads it within 1 s of a change", func(string) error { return nil },
+		func(c *Config) *string { return &c.TokensFile })),
+	securityKey(boolKey("manager_plain_tokens", "no", "accept `auth <token>` over plaintext TCP from non-loopback peers, where anyone on the path can read the token; by default a token from afar must travel inside a hardened frame",
+		func(c *Config) *bool { return &c.PlainTokens })),
+	securityKey(mergeKey(strKey("manager_allow", "", "TCP allowlist: addresses and CIDRs (`10.0.0.0/8, 192.0.2.7, ::1`); when set it is the whole list (loopback only if listed) together with the runtime `allowlist add` entries, and other peers are closed at accept without a byte written. Empty lets every address connect, subject to protected mode. Repeated lines merge", checkAllow,
+		func(c *Config) *string { return &c.Allow }))),
+	floatKey("manager_rate_limit", "0", "requests per second per identity (token, key, Unix user or plaintext address), with a burst of as many; over it requests are answered `rate_limited` (429). 0 turns the limit off",
+		func(c *Config) *float64 { return &c.RateLimit }),
+	intKey("manager_auth_fail_limit", "10", "failed authentications (bad token, wrong CIDR, undecryptable frames, `need aes!`, refused levels) from one address within `manager_auth_fail_window` before that address is refused for `manager_auth_fail_cooldown` (0 turns the backoff off)", "a count", 0, 1000000,
+		func(c *Config) *int { return &c.AuthFailLimit }),
+	durKey("manager_auth_fail_window", "60s", "the window `manager_auth_fail_limit` counts failures in (> 0)", false,
+		func(c *Config) *time.Duration { return &c.AuthFailWindow }),
+	durKey("manager_auth_fail_cooldown", "60s", "how long an address over `manager_auth_fail_limit` is refused (> 0)", false,
+		func(c *Config) *time.Duration { return &c.AuthFailCooloff }),
 	secretKey(strKey("redis", "", "Redis URL for the manager key and the sensor registry: `redis://[user:pass@]host:port/db`, `rediss://…`, `unix:///path`, or several hosts `redis://h1:p1,h2:p2/0?master=NAME` (Sentinel)", checkRedisURL,
 		func(c *Config) *string { return &c.Redis }), "a Redis URL (redis://host:port/db, rediss://..., unix:///path)"),
 	durKey("manager_key_grace", "60s", "after a key rotation, how long the previous key still decrypts", true,
@@ -353,6 +386,68 @@ const maxSocketPath = 107
 func checkSocket(v string) error {
 	if len(v) > maxSocketPath {
 		return fmt.Errorf("%q is not a usable unix socket path (at most %d bytes)", v, maxSocketPath)
+	}
+	return nil
+}
+
+// levelKey is an access level (access.Levels).
+func levelKey(name, def, help string, field func(*Config) *access.Level) keyDef {
+	set := func(c *Config, v string) error {
+		l, err := access.ParseLevel(strings.ToLower(v))
+		if err == nil {
+			*field(c) = l
+		}
+		return err
+	}
+	get := func(c *Config) string { return field(c).String() }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+// modeKey is a Unix permission mode in octal, read and write bits only.
+func modeKey(name, def, help string, field func(*Config) *uint32) keyDef {
+	set := func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || n > 0o777 || n&0o111 != 0 || n&0o600 != 0o600 {
+			return fmt.Errorf("%q is not a socket mode (octal, at most 0666, owner read and write, e.g. 0600 or 0660)", v)
+		}
+		*field(c) = uint32(n)
+		return nil
+	}
+	get := func(c *Config) string { return fmt.Sprintf("%04o", *field(c)) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+// floatKey is a number >= 0.
+func floatKey(name, def, help string, field func(*Config) *float64) keyDef {
+	set := func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1e9 || f != f {
+			return fmt.Errorf("%q is not a rate (a number >= 0)", v)
+		}
+		*field(c) = f
+		return nil
+	}
+	get := func(c *Config) string { return strconv.FormatFloat(*field(c), 'g', -1, 64) }
+	return keyDef{name: name, def: def, help: help, set: set, get: get}
+}
+
+func checkUnixLevels(v string) error {
+	_, err := access.ParseUnixRules(v)
+	return err
+}
+
+func checkAllow(v string) error {
+	_, err := access.ParsePrefixes(v)
+	return err
+}
+
+// checkOptionalAbsDir accepts "" or an absolute, clean path.
+func checkOptionalAbsDir(v string) error {
+	if v == "" {
+		return nil
+	}
+	if !filepath.IsAbs(v) || filepath.Clean(v) != v {
+		return fmt.Errorf("%q is not an absolute, clean directory path", v)
 	}
 	return nil
 }

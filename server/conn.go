@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"tapline/access"
 	"tapline/commands"
 	"tapline/crypto"
 )
@@ -41,7 +42,9 @@ type conn struct {
 	listener string
 	opened   time.Time
 
-	// loop-owned
+	// loop-owned (or owned by the connection's one job in flight)
+	who        access.Identity // decided at connect, by a hardened frame's key or by auth (access.go)
+	whoKID     [8]byte         // the key id behind who when who.Via is ViaKey
 	mode       wireMode
 	inner      wireMode  // hardened: what the frames carry (set by the worker that opens the first)
 	lastTS     time.Time // hardened: timestamp of the last request frame opened; the next may not be older
@@ -66,7 +69,8 @@ type conn struct {
 	// for hold.key; uncount reads them after counted.Swap.
 	hold holdEntry // place in Server.hold (hold.go)
 
-	cut       atomic.Bool // the reply was cut short: the socket ends with a reset
+	whoA      atomic.Pointer[access.Identity] // who, for `clients` (setWho)
+	cut       atomic.Bool                     // the reply was cut short: the socket ends with a reset
 	finalized atomic.Bool
 	counted   atomic.Bool // holds a place under the connection limits
 	phase     atomic.Uint32
@@ -139,8 +143,22 @@ func (c *conn) idleDeadline() int64 {
 	return c.idleFrom + int64(s.cfg.IdleTimeout)
 }
 
+// setWho changes who c is. Loop- or job-owned, like who.
+func (c *conn) setWho(who access.Identity) {
+	c.who = who
+	c.whoA.Store(&who)
+}
+
 func (c *conn) info(now time.Time) commands.ClientInfo {
+	var who access.Identity
+	if p := c.whoA.Load(); p != nil {
+		who = *p
+	}
+	if wireMode(c.modeA.Load()) == modeLegacy && who.Via != access.ViaToken {
+		who = c.eng.srv.legacyIdentity() // decided per request from the policy, not stored
+	}
 	return commands.ClientInfo{
+		Identity: who.Name, Level: who.Level.String(), Via: who.Via.String(),
 		ID: c.id, Peer: c.peer, Listener: c.listener,
 		Mode: wireMode(c.modeA.Load()).String(), State: c.getPhase().String(),
 		AgeMS:    now.Sub(c.opened).Milliseconds(),
@@ -175,6 +193,11 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if msg := e.admit(c); msg != nil {
 		return e.reject(c, msg)
 	}
+	who, refused := s.connectIdentity(c)
+	if refused != nil {
+		return e.reject(c, refused)
+	}
+	c.setWho(who)
 	c.setDeadline(s.cfg.ReadTimeout)
 	return nil, gnet.None
 }

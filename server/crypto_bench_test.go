@@ -18,7 +18,7 @@ import (
 // measure reply sizes without the test-only build tag.
 func blobTable() *commands.Table {
 	t := commands.Default()
-	t.Register(commands.Command{Name: "blob", Plaintext: true, Inline: true, Hidden: true,
+	t.Register(commands.Command{Name: "blob", Level: commands.LimitedRead, Plaintext: true, Inline: true, Hidden: true,
 		Params: []commands.Param{{Name: "size"}},
 		Handler: func(req *commands.Request, rep *commands.Reply) {
 			var n int64

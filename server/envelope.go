@@ -59,7 +59,9 @@ func appendEnvelopeErr(b, id []byte, msg, code string) []byte {
 	b = jsonobj.AppendString(b, []byte(msg))
 	b = append(b, `,"code":"`...)
 	b = append(b, code...)
-	return append(b, "\"}\n"...)
+	b = append(b, `","status":`...)
+	b = strconv.AppendInt(b, int64(commands.Status(code)), 10)
+	return append(b, "}\n"...)
 }
 
 func trimOneNewline(b []byte) []byte {

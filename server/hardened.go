@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"tapline/access"
 	"tapline/crypto"
 )
 
@@ -141,6 +142,10 @@ func (s *Server) openFrames(j *job, refresh bool) bool {
 			return true
 		}
 		st.scratch = out
+		if c.listener == "tcp" && c.who.Via != access.ViaToken && (c.who.Via != access.ViaKey || c.whoKID != hk.KID) {
+			c.setWho(s.keyIdentity(hk.KID)) // formatted once per key, not per frame
+			c.whoKID = hk.KID
+		}
 		c.lastTS = h.TS                     // the next frame of the session may not be older
 		plain := out[off:len(out):len(out)] // capped: appending never reaches the next frame
 		if c.inner == modeUnknown {

@@ -19,7 +19,7 @@ import (
 // counted in sniffer_stat.
 func TestOutputLimit(t *testing.T) {
 	table := commands.Default()
-	table.Register(commands.Command{Name: "test_flood", Plaintext: true, Hidden: true,
+	table.Register(commands.Command{Name: "test_flood", Level: commands.LimitedRead, Plaintext: true, Hidden: true,
 		Handler: func(_ *commands.Request, rep *commands.Reply) {
 			rep.Kind = commands.JSON
 			rep.Stream = func(w io.Writer) error { // endless: only the limit ends it

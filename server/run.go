@@ -1,23 +1,34 @@
 package server
 
 import (
+	"tapline/access"
 	"tapline/commands"
 	"tapline/jsonobj"
 )
 
-// identity is who sends a request, as far as what it may run depends on
-// it: the listener it came on and the wire mode, which says whether the
-// request was encrypted with a key.
+// identity is who sends a request: the listener it came on, the wire mode
+// (whether the request was encrypted with a key) and who the connection
+// is with its level (access.go).
 type identity struct {
 	listener string // "tcp" or "unix"
 	wire     wireMode
+	who      access.Identity
 }
 
 // encrypted: the request was sealed with a key (legacy AES or hardened frames).
 func (id identity) encrypted() bool { return id.wire == modeLegacy || id.wire == modeHardened }
 
-// identity of c's requests; its mode is known once it sent a request.
-func (c *conn) identity() identity { return identity{listener: c.listener, wire: c.mode} }
+// identity of c's requests; its mode is known once it sent a request. A
+// legacy request is the manager key's credential, at manager_legacy_level;
+// a hardened frame's is decided when the frame opens (conn.who). A token
+// (auth) outranks both for the rest of the connection.
+func (c *conn) identity() identity {
+	who := c.who
+	if c.mode == modeLegacy && who.Via != access.ViaToken {
+		who = c.eng.srv.legacyIdentity()
+	}
+	return identity{listener: c.listener, wire: c.mode, who: who}
+}
 
 // run runs one request for id into j.rep. Every request of every wire mode
 // comes here once it is framed, decrypted, split and looked up, and its
@@ -43,9 +54,9 @@ func (s *Server) run(j *job, id identity, q *request) {
 		j.rep.FailText(commands.CodeForbidden, "need aes!", "need aes!\n")
 		return
 	}
-	if s.plaintextTCPRefused(id, cmd) {
+	if !id.who.Level.Allows(cmd.Level) {
 		s.errors.Add(1)
-		j.rep.Fail(commands.CodeForbidden, cmd.Name+" refused on plaintext TCP")
+		levelRefused(&j.rep, cmd, id.who)
 		return
 	}
 	j.req.Cmd, j.req.JSON, j.req.Args = cmd, q.json, q.args
@@ -64,14 +75,6 @@ func (s *Server) run(j *job, id identity, q *request) {
 func (s *Server) needAES(id identity, cmd *commands.Command) bool {
 	return id.listener == "tcp" && !id.encrypted() &&
 		!cmd.Plaintext && !s.cfg.Unencrypted && s.keys.RequireAES()
-}
-
-// plaintextTCPRefused keeps commands marked NoPlaintextTCP (manager_file)
-// off plaintext TCP, key or no key, unless manager_file_plaintext. needAES
-// runs first: with a key, "need aes!" is the answer, as for any command
-// that is not plaintext-allowed.
-func (s *Server) plaintextTCPRefused(id identity, cmd *commands.Command) bool {
-	return cmd.NoPlaintextTCP && id.listener == "tcp" && !id.encrypted() && !s.cfg.FilePlaintext
 }
 
 // runText runs one request and appends its reply as VoIPmonitor's text

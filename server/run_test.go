@@ -1,8 +1,10 @@
 package server
 
 import (
+	"strings"
 	"testing"
 
+	"tapline/access"
 	"tapline/commands"
 	"tapline/config"
 	"tapline/crypto"
@@ -10,8 +12,8 @@ import (
 )
 
 // TestRunPolicy: with a key, Server.run refuses plaintext TCP requests for
-// commands not allowed in plaintext ("need aes!"), and manager_file on
-// plaintext TCP; encrypted requests and the Unix socket are not refused.
+// commands not allowed in plaintext ("need aes!"); encrypted requests and
+// the Unix socket are not refused.
 func TestRunPolicy(t *testing.T) {
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -37,7 +39,7 @@ func TestRunPolicy(t *testing.T) {
 		{"unix", modeJSON, "help", ""},
 	}
 	for _, tt := range tests {
-		c := &conn{eng: &engine{srv: s}, listener: tt.listener, mode: tt.mode}
+		c := &conn{eng: &engine{srv: s}, listener: tt.listener, mode: tt.mode, who: access.Identity{Level: access.ReadWrite}}
 		j := newJob(c)
 		j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
 		q := s.textRequest([]byte(tt.cmd))
@@ -47,19 +49,43 @@ func TestRunPolicy(t *testing.T) {
 		}
 		j.release()
 	}
-	mf := s.table.Lookup([]byte("manager_file"))
-	for _, tt := range []struct {
-		id   identity
-		want bool
-	}{
-		{identity{"tcp", modeText}, true},
-		{identity{"tcp", modeJSON}, true},
-		{identity{"tcp", modeLegacy}, false},
-		{identity{"tcp", modeHardened}, false},
-		{identity{"unix", modeText}, false},
-	} {
-		if got := s.plaintextTCPRefused(tt.id, mf); got != tt.want {
-			t.Errorf("manager_file for %+v: refused %v, want %v", tt.id, got, tt.want)
+}
+
+// TestRunLevels: Server.run refuses a command above the identity's level,
+// with forbidden for a known identity and unauthenticated for plaintext
+// TCP without a credential; the text reply names the level needed.
+func TestRunLevels(t *testing.T) {
+	s := New(config.Default(), commands.Default(), nil, nil)
+	t.Cleanup(s.pool.close)
+	cmds := map[access.Level]string{access.LimitedRead: "ping", access.FullRead: "listcalls", access.ReadWrite: "manager_file"}
+	vias := []access.Via{access.ViaPlain, access.ViaPeerCred, access.ViaLegacy, access.ViaKey, access.ViaToken}
+	for _, via := range vias {
+		for have := access.None; have <= access.ReadWrite; have++ {
+			for need, name := range cmds {
+				c := &conn{eng: &engine{srv: s}, listener: "unix", mode: modeText}
+				j := newJob(c)
+				j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
+				q := s.textRequest([]byte(name + " status"))
+				s.run(j, identity{listener: "unix", wire: modeText, who: access.Identity{Level: have, Via: via}}, &q)
+				want := ""
+				if !have.Allows(need) {
+					want = commands.CodeForbidden
+					if via == access.ViaPlain {
+						want = commands.CodeUnauthenticated
+					}
+				}
+				got := j.rep.Code
+				if got != commands.CodeForbidden && got != commands.CodeUnauthenticated {
+					got = "" // ran: whatever it answered, the level let it through
+				}
+				if got != want {
+					t.Errorf("%v at %v running %s: code %q, want %q", via, have, name, j.rep.Code, want)
+				}
+				if want != "" && !strings.Contains(string(j.rep.Body), "needs "+need.String()) {
+					t.Errorf("%v at %v running %s: reply %q does not name the level needed", via, have, name, j.rep.Body)
+				}
+				j.release()
+			}
 		}
 	}
 }

@@ -57,6 +57,9 @@ type Server struct {
 
 	fatal chan error
 
+	access    accessState // the access policy in force (access.go)
+	policyErr error       // the config's access settings did not resolve: Start fails
+
 	mu   sync.Mutex // tcp, file
 	tcp  *engine
 	file *engine // the one Unix listener: managersocket or manager_file
@@ -85,6 +88,7 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring, env *comm
 		keys = keyring.New(cfg.KeyGrace)
 	}
 	s := &Server{cfg: cfg, table: table, keys: keys, env: env, started: time.Now(), fatal: make(chan error, 4), perIP: map[netip.Addr]int{}}
+	s.setPolicy(&cfg)
 	s.limits = computeLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.UnixReserved, 0, 0)
 	s.replay = crypto.NewReplayCache(cfg.FrameWindow, replayPerKey, replayKeys)
 	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, s.replay)
@@ -101,6 +105,9 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring, env *comm
 // Start opens the TCP listener (unless managerport is 0) and the configured
 // Unix socket. It returns once both accept connections.
 func (s *Server) Start() error {
+	if s.policyErr != nil {
+		return s.policyErr
+	}
 	s.setupLimits()
 	if s.cfg.ManagerPort > 0 {
 		hostPort := net.JoinHostPort(s.cfg.ManagerIP, strconv.Itoa(s.cfg.ManagerPort))

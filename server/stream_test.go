@@ -27,7 +27,7 @@ type snapCommand struct {
 func newSnapTable(inline bool) (*commands.Table, *snapCommand) {
 	sc := &snapCommand{started: make(chan struct{}, 1), gate: make(chan struct{})}
 	table := commands.Default()
-	table.Register(commands.Command{Name: "test_snap", Plaintext: true, Hidden: true, Inline: inline,
+	table.Register(commands.Command{Name: "test_snap", Level: commands.LimitedRead, Plaintext: true, Hidden: true, Inline: inline,
 		Handler: func(_ *commands.Request, rep *commands.Reply) {
 			n := sc.live.Add(1)
 			for p := sc.peak.Load(); n > p && !sc.peak.CompareAndSwap(p, n); p = sc.peak.Load() {

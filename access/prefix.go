@@ -1,0 +1,61 @@
+package access
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// maxPrefixes bounds an address list from a config file or a token.
+const maxPrefixes = 4096
+
+// ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address (a /32 or
+// /128). IPv4-mapped IPv6 forms are unmapped so that a list entry and a
+// peer address compare the same way; a zone is refused.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p.Addr().Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParsePrefixes parses a comma (or blank) separated list of ParsePrefix
+// entries; an empty text gives an empty list.
+func ParsePrefixes(text string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if len(out) == maxPrefixes {
+			return nil, fmt.Errorf("more than %d addresses", maxPrefixes)
+		}
+		p, err := ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Contains reports whether a (unmapped first) lies in one of ps.
+func Contains(ps []netip.Prefix, a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package access
+
+import (
+	"fmt"
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// UnixRules give local users other than root and the server's own user a
+// level on the Unix sockets, from their peer credentials
+// (manager_unix_levels). Parsed once at start and on reload; Level is
+// called per connection.
+type UnixRules struct {
+	users  map[uint32]Level
+	groups map[uint32]Level
+	text   string
+}
+
+// maxUnixRules bounds manager_unix_levels: a config file is hostile too.
+const maxUnixRules = 1024
+
+// ParseUnixRules parses "alice:full_read, @voip:limited_read, 1001:read_write".
+// Users and groups are names (resolved now, so a typo fails at start, not
+// at the first connection) or numbers. An empty text gives empty rules.
+func ParseUnixRules(text string) (*UnixRules, error) {
+	r := &UnixRules{users: map[uint32]Level{}, groups: map[uint32]Level{}, text: text}
+	n := 0
+	for _, f := range strings.Split(text, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if n++; n > maxUnixRules {
+			return nil, fmt.Errorf("more than %d entries", maxUnixRules)
+		}
+		who, lv, ok := strings.Cut(f, ":")
+		if !ok {
+			return nil, fmt.Errorf("%q is not user:level or @group:level", f)
+		}
+		l, err := ParseLevel(strings.TrimSpace(lv))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		who = strings.TrimSpace(who)
+		if g, isGroup := strings.CutPrefix(who, "@"); isGroup {
+			id, err := resolve(g, "group")
+			if err != nil {
+				return nil, err
+			}
+			r.groups[id] = l
+			continue
+		}
+		id, err := resolve(who, "user")
+		if err != nil {
+			return nil, err
+		}
+		r.users[id] = l
+	}
+	return r, nil
+}
+
+// resolve turns a user or group name or number into its id.
+func resolve(name, kind string) (uint32, error) {
+	if name == "" {
+		return 0, fmt.Errorf("empty %s name", kind)
+	}
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	var id string
+	if kind == "group" {
+		g, err := user.LookupGroup(name)
+		if err != nil {
+			return 0, fmt.Errorf("no such group %q", name)
+		}
+		id = g.Gid
+	} else {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return 0, fmt.Errorf("no such user %q", name)
+		}
+		id = u.Uid
+	}
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q has no numeric id", kind, name)
+	}
+	return uint32(n), nil
+}
+
+// Level is the level of a peer with uid and groups gids (its primary
+// group first) that is neither root nor the server's user: its own entry,
+// else the highest of its groups' entries, else None (refused).
+func (r *UnixRules) Level(uid uint32, gids []uint32) Level {
+	if r == nil {
+		return None
+	}
+	if l, ok := r.users[uid]; ok {
+		return l
+	}
+	best := None
+	for _, g := range gids {
+		if l, ok := r.groups[g]; ok && l > best {
+			best = l
+		}
+	}
+	return best
+}
+
+// String is the rules as configured.
+func (r *UnixRules) String() string {
+	if r == nil {
+		return ""
+	}
+	return r.text
+}
