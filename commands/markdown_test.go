@@ -2,7 +2,11 @@ package commands
 
 import (
 	"bytes"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"testing"
 )
 
 // markdown renders the visible commands as docs/COMMANDS.md. The doc is
@@ -32,4 +36,38 @@ func markdown(t *Table) []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// TestProtocolErrorTable: docs/PROTOCOL.md §6 lists every error code with
+// the status the server sends, and no code the server does not know.
+func TestProtocolErrorTable(t *testing.T) {
+	doc, err := os.ReadFile("../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := bytes.Cut(doc, []byte("\n## 6. Errors\n"))
+	sec, _, _ = bytes.Cut(sec, []byte("\n## "))
+	rows := regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([0-9]{3}) \\|").FindAllSubmatch(sec, -1)
+	seen := map[string]bool{}
+	for _, r := range rows {
+		code, status := string(r[1]), string(r[2])
+		seen[code] = true
+		if want := strconv.Itoa(Status(code)); status != want || !knownCode(code) {
+			t.Errorf("PROTOCOL.md: %s has status %s; the server sends %s (known code: %v)", code, status, want, knownCode(code))
+		}
+	}
+	for _, c := range codes {
+		if !seen[c.Code] {
+			t.Errorf("PROTOCOL.md §6 does not list %s", c.Code)
+		}
+	}
+}
+
+func knownCode(code string) bool {
+	for _, c := range codes {
+		if c.Code == code {
+			return true
+		}
+	}
+	return false
 }
