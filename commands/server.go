@@ -36,6 +36,11 @@ type Stats struct {
 	// ConnsOutputLimited counts connections reset because their client
 	// left more than manager_output_limit unread for too long.
 	ConnsOutputLimited int64
+
+	// Access is the access guard's counters (allowlist and backoff
+	// refusals, authentication failures, rate limiting, audit lines left
+	// out), shown as members of sniffer_stat's "manager" in this order.
+	Access []Counter
 }
 
 // ClientInfo describes one open manager connection (the clients command
