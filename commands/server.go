@@ -15,6 +15,12 @@ type Server interface {
 	// when the listener could not be opened (bad path, bind failure).
 	ManagerFileStart(path string, from ConnInfo) (string, error)
 	ManagerFileStop(from ConnInfo) (string, error)
+	// Allowlist lists ("list"), adds or removes ("add", "remove") a runtime
+	// TCP allowlist entry and returns the list in force afterwards.
+	Allowlist(action, cidr string) (AllowlistState, error)
+	// ReloadAccess re-reads the config file's access settings; on an error
+	// the old settings stay in force.
+	ReloadAccess() (ReloadResult, error)
 }
 
 // Stats is a snapshot of the manager's counters.

@@ -41,9 +41,8 @@ type guard struct {
 	allowStore AllowStore // nil: runtime entries in memory only
 
 	reloadMu sync.Mutex
-	loaded   config.Config                       // the config the access settings came from
-	reread   func() (config.Config, error)       // re-reads the config file (cmd/tapline)
-	onReload func(old, new config.Config) []string // other reloadable parts (tokens file, ...)
+	loaded   config.Config                 // the config the access settings in force came from
+	reread   func() (config.Config, error) // re-reads the config file (cmd/tapline)
 
 	refusedAllow   atomic.Int64 // TCP connections closed at accept: not on the allowlist
 	refusedBackoff atomic.Int64 // TCP connections closed at accept: address in its cool-down
