@@ -78,8 +78,9 @@ func (s *Server) run(j *job, id identity, q *request) {
 func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool {
 	c := j.c
 	g := &s.guard
+	now := g.now()
 	switch {
-	case c.addr.IsValid() && g.fails.Blocked(access.AddrKey(c.addr), g.now()):
+	case c.addr.IsValid() && g.fails.Blocked(access.AddrKey(c.addr), now):
 		g.rateLimited.Add(1)
 		j.rep.FailText(commands.CodeRateLimited, "too many failed authentications from your address; retry later",
 			"error: rate limited\n")
@@ -89,7 +90,7 @@ func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool 
 	case !id.who.Level.Allows(cmd.Level):
 		levelRefused(&j.rep, cmd, id.who)
 		s.authFailure(c, id.who, cmd.Name, "level", "")
-	case !g.rate.Load().Allow(rateKey(c, id.who), g.now()):
+	case !g.rate.Load().Allow(rateKey(c, id.who), now):
 		g.rateLimited.Add(1)
 		j.rep.FailText(commands.CodeRateLimited, "rate limited (manager_rate_limit)", "error: rate limited\n")
 		if cmd.Level == access.ReadWrite {
