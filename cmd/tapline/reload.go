@@ -78,9 +78,9 @@ func watchAllowlist(ctx context.Context, st *redisstore.Store, srv *server.Serve
 		}
 		switch {
 		case err != nil && !failing:
-			slog.Warn("runtime allowlist: cannot read Redis; the entries last read stay in force", "err", err)
+			slog.Warn("runtime allowlist: Redis unreadable or holding invalid entries; the entries last applied stay in force (valid ones still apply)", "err", err)
 		case err == nil && failing:
-			slog.Info("runtime allowlist: Redis readable again")
+			slog.Info("runtime allowlist: Redis entries applied again")
 		}
 		failing = err != nil
 	}
