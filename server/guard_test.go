@@ -31,7 +31,7 @@ func TestRunRateLimit(t *testing.T) {
 		want string
 	}{
 		{mk(addrA, plain), ""}, {mk(addrA, plain), ""}, {mk(addrA, plain), commands.CodeRateLimited},
-		{mk(addrB, plain), ""}, // another address
+		{mk(addrB, plain), ""},                                                                 // another address
 		{mk(addrA, tok), ""}, {mk(addrB, tok), ""}, {mk(addrB, tok), commands.CodeRateLimited}, // one token, any address
 	}
 	for i, st := range steps {
