@@ -30,6 +30,10 @@ func (h stubHost) Stats() Stats {
 func (h stubHost) Clients() []ClientInfo                             { return h.clients }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
+func (h stubHost) Allowlist(string, string) (AllowlistState, error) {
+	return AllowlistState{Store: "memory"}, nil
+}
+func (h stubHost) ReloadAccess() (ReloadResult, error) { return ReloadResult{}, nil }
 
 // env is the Env of a sensor with h's store (nil: no capture source).
 func (h stubHost) env() *Env { return &Env{Store: h.store} }

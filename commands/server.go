@@ -15,6 +15,12 @@ type Server interface {
 	// when the listener could not be opened (bad path, bind failure).
 	ManagerFileStart(path string, from ConnInfo) (string, error)
 	ManagerFileStop(from ConnInfo) (string, error)
+	// Allowlist lists ("list"), adds or removes ("add", "remove") a runtime
+	// TCP allowlist entry and returns the list in force afterwards.
+	Allowlist(action, cidr string) (AllowlistState, error)
+	// ReloadAccess re-reads the config file's access settings; on an error
+	// the old settings stay in force.
+	ReloadAccess() (ReloadResult, error)
 }
 
 // Stats is a snapshot of the manager's counters.
@@ -36,6 +42,11 @@ type Stats struct {
 	// ConnsOutputLimited counts connections reset because their client
 	// left more than manager_output_limit unread for too long.
 	ConnsOutputLimited int64
+
+	// Access is the access guard's counters (allowlist and backoff
+	// refusals, authentication failures, rate limiting, audit lines left
+	// out), shown as members of sniffer_stat's "manager" in this order.
+	Access []Counter
 }
 
 // ClientInfo describes one open manager connection (the clients command

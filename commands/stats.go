@@ -96,6 +96,9 @@ func appendManager(b []byte, st Stats, tbl *Table) []byte {
 	b = jsonobj.AppendMemberInt(b, "bytes_out", st.BytesOut)
 	b = jsonobj.AppendMemberInt(b, "errors", st.Errors)
 	b = jsonobj.AppendMemberInt(b, "replay_full", st.ReplayFull)
+	for _, c := range st.Access {
+		b = jsonobj.AppendMemberInt(b, c.Name, int64(c.Value))
+	}
 	b = append(jsonobj.AppendKey(b, "requests"), '{')
 	var total int64
 	for i, n := range st.Requests {
@@ -173,6 +176,9 @@ func statPlain(rep *Reply, st Stats, sen sensorStats, tbl *Table, mem procMem) {
 	line("bytes_out", st.BytesOut)
 	line("errors", st.Errors)
 	line("replay_full", st.ReplayFull)
+	for _, c := range st.Access {
+		line(c.Name, int64(c.Value))
+	}
 	for i, n := range st.Requests {
 		if n > 0 && !tbl.byIndex(i).Hidden {
 			line("requests_"+tbl.byIndex(i).Name, n)

@@ -126,6 +126,7 @@ func Default() *Table {
 	registerInfo(t)
 	registerStats(t)
 	registerManager(t)
+	registerGuard(t)
 	registerCrypto(t)
 	registerCalls(t)
 	for _, f := range extras {

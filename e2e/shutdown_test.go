@@ -194,9 +194,9 @@ func TestCutReplyResets(t *testing.T) {
 	}
 }
 
-// TestSIGHUPIgnored: SIGHUP neither kills the server nor stops it serving;
-// it is logged as ignored (there is no reload yet).
-func TestSIGHUPIgnored(t *testing.T) {
+// TestSIGHUPNotFatal: SIGHUP neither kills the server nor stops it
+// serving; it reloads the access settings (guard_test.go tests what).
+func TestSIGHUPNotFatal(t *testing.T) {
 	s := startTestServer(t, serverConfig{})
 	s.signal(syscall.SIGHUP)
 	time.Sleep(300 * time.Millisecond)
@@ -205,7 +205,7 @@ func TestSIGHUPIgnored(t *testing.T) {
 	}
 	s.expectReply(t, "tcp", "ping\n", "pong\n")
 	s.expectReply(t, "unix", "ping\n", "pong\n")
-	if !strings.Contains(s.logTail(50), "SIGHUP received; reload is not implemented yet, ignored") {
+	if !strings.Contains(s.logTail(50), "SIGHUP: access settings reloaded") {
 		t.Fatalf("no log line for SIGHUP; tail:\n%s", s.logTail(20))
 	}
 }

@@ -23,15 +23,24 @@
 //	                                one live sensor, kept alive by a heartbeat
 //	                                (SET … EX ttl); it vanishes when the sensor
 //	                                stops or dies.
+//	tapline:allowlist       set     the runtime TCP allowlist entries of the
+//	                                fleet (`allowlist add|remove`), one
+//	                                address or CIDR text per member, at most
+//	                                MaxAllow members; the config's
+//	                                manager_allow entries are not in it. No
+//	                                TTL. Every sensor re-reads it on an
+//	                                "allowlist" event and every second.
 //	tapline:events          channel PUBLISHed messages: "manager_key" when the
 //	                                manager key was stored or deleted (or
 //	                                plaintext allowed again), so
-//	                                sensors reload it at once.
+//	                                sensors reload it at once; "allowlist"
+//	                                when tapline:allowlist changed.
 //
-// Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), PUBLISH,
-// SUBSCRIBE and PING. A Redis 7 ACL user for tapline needs no more than
+// Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), SADD, SREM,
+// SMEMBERS, SCARD, PUBLISH, SUBSCRIBE and PING. A Redis 7 ACL user for
+// tapline needs no more than
 //
-//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping
+//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +sadd +srem +smembers +scard +publish +subscribe +ping
 //
 // plus +select when the URL names a database other than 0.
 //
@@ -56,6 +65,8 @@ const (
 	keySensorPrefix = "tapline:sensor:"
 	// keySensorPattern is the SCAN MATCH pattern for all sensor keys.
 	keySensorPattern = keySensorPrefix + "*"
+	// keyAllowlist is the set of runtime allowlist entries.
+	keyAllowlist = "tapline:allowlist"
 	// channelEvents is the Pub/Sub channel for change notifications.
 	channelEvents = "tapline:events"
 )
@@ -64,6 +75,8 @@ const (
 const (
 	// eventManagerKey: KeyManagerKey was stored or deleted.
 	eventManagerKey = "manager_key"
+	// eventAllowlist: keyAllowlist changed.
+	eventAllowlist = "allowlist"
 )
 
 // sensorKey is the key of sensor id: tapline:sensor:<id>.

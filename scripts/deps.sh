@@ -10,6 +10,7 @@ declare -A need=(
   [redis-server]=redis-server
   [openssl]=openssl
   [sipp]=sip-tester
+  [fail2ban-regex]=fail2ban
 )
 
 missing=()

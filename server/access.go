@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -20,6 +21,12 @@ import (
 type policy struct {
 	plain, legacy, key access.Level
 	unix               *access.UnixRules
+	allow              []netip.Prefix      // manager_allow (the runtime entries are in guard.allow)
+	rate               float64             // manager_rate_limit
+	fail               access.FailSettings // manager_auth_fail_*
+	protected          bool                // manager_protected_mode
+	plainTokens        bool                // manager_plain_tokens
+	tokensFile         string              // manager_tokens_file
 }
 
 // newPolicy builds the access settings of cfg; it fails only on a config
@@ -30,7 +37,19 @@ func newPolicy(cfg *config.Config) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager_unix_levels: %w", err)
 	}
-	return &policy{plain: cfg.PlainLevel, legacy: cfg.LegacyLevel, key: cfg.KeyLevel, unix: rules}, nil
+	allow, err := access.ParsePrefixes(cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("manager_allow: %w", err)
+	}
+	p := basePolicy(cfg)
+	p.unix, p.allow = rules, allow
+	return p, nil
+}
+
+// basePolicy is cfg's settings that cannot fail to resolve.
+func basePolicy(cfg *config.Config) *policy {
+	return &policy{plain: cfg.PlainLevel, legacy: cfg.LegacyLevel, key: cfg.KeyLevel, rate: cfg.RateLimit,
+		fail: failSettings(cfg), protected: cfg.ProtectedMode, plainTokens: cfg.PlainTokens, tokensFile: cfg.TokensFile}
 }
 
 // accessState holds the policy in force.
@@ -46,7 +65,7 @@ func (s *Server) setPolicy(cfg *config.Config) {
 	p, err := newPolicy(cfg)
 	if err != nil {
 		s.policyErr = err
-		p = &policy{plain: cfg.PlainLevel, legacy: cfg.LegacyLevel, key: cfg.KeyLevel}
+		p = basePolicy(cfg)
 	}
 	s.access.pol.Store(p)
 }

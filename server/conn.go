@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type conn struct {
 	gc       gnet.Conn
 	loop     gnet.EventLoop
 	peer     string
+	addr     netip.Addr // TCP: the peer's address (audit, backoff, rate limit)
 	listener string
 	opened   time.Time
 
@@ -174,8 +176,14 @@ func (c *conn) info(now time.Time) commands.ClientInfo {
 
 func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := e.srv
+	if e.name == "tcp" && s.refuseAtAccept(gc) { // not a byte read or written (guard.go)
+		return nil, gnet.Close
+	}
 	c := &conn{id: s.nextID.Add(1), eng: e, gc: gc, loop: gc.EventLoop(), listener: e.name, opened: time.Now()}
 	c.peer = peerOf(gc, e.name)
+	if e.name == "tcp" {
+		c.addr, _ = tcpAddr(gc.RemoteAddr())
+	}
 	gc.SetContext(c)
 	s.total.Add(1)
 	e.mu.Lock()

@@ -81,6 +81,7 @@ func (hardenedWire) exec(s *Server, j *job) {
 		f := st.frames[j.next]
 		if f.bad {
 			s.errors.Add(1)
+			s.auditAuthFailure(c, "bad_frame", "")
 			all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
 			break
 		}
@@ -106,6 +107,7 @@ func (hardenedWire) exec(s *Server, j *job) {
 	j.more = false
 	if j.tooLarge && (len(all) == 0 || !all[len(all)-1].close) {
 		s.errors.Add(1) // an oversized frame is a bad frame like any other
+		s.auditAuthFailure(c, "bad_frame", "")
 		all = append(all, outItem{buf: []byte("error: bad frame\n"), close: true})
 	}
 	j.items = append(j.items, all...)

@@ -171,6 +171,7 @@ func (s *Server) decryptLegacy(j *job, frame []byte) bool {
 func (s *Server) legacyRefusal(j *job) []outItem {
 	j.c.requests.Add(1)
 	s.errors.Add(1)
+	s.auditAuthFailure(j.c, "legacy_decrypt", "") // a key holder's unknown command looks the same, by design
 	cur, ok := s.keys.Current()
 	if !ok {
 		return []outItem{textItem("failed aes decrypt!\n")}

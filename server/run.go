@@ -49,14 +49,8 @@ func (s *Server) run(j *job, id identity, q *request) {
 		return
 	}
 	s.reqs[cmd.Index].Add(1)
-	if s.needAES(id, cmd) {
+	if s.refuseRequest(j, id, cmd) {
 		s.errors.Add(1)
-		j.rep.FailText(commands.CodeForbidden, "need aes!", "need aes!\n")
-		return
-	}
-	if !id.who.Level.Allows(cmd.Level) {
-		s.errors.Add(1)
-		levelRefused(&j.rep, cmd, id.who)
 		return
 	}
 	j.req.Cmd, j.req.JSON, j.req.Args = cmd, q.json, q.args
@@ -67,6 +61,55 @@ func (s *Server) run(j *job, id identity, q *request) {
 	if j.rep.Failed() {
 		s.errors.Add(1)
 	}
+	if cmd.Level == access.ReadWrite {
+		outcome := "ok"
+		if j.rep.Failed() {
+			outcome = "failed"
+		}
+		s.auditCommand(j.c, id.who, cmd.Name, outcome, j.rep.Code)
+	}
+}
+
+// refuseRequest answers a request that may not run: its address is in a
+// failure cool-down (rate_limited), a key is required (need aes!), its
+// level is too low, or its identity is over manager_rate_limit. The
+// first three are failed authentications (audited, counted towards the
+// backoff); a rate-limited read_write command is audited as denied.
+func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool {
+	c := j.c
+	g := &s.guard
+	now := g.now()
+	switch {
+	case c.addr.IsValid() && g.fails.Blocked(access.AddrKey(c.addr), now):
+		g.rateLimited.Add(1)
+		j.rep.FailText(commands.CodeRateLimited, "too many failed authentications from your address; retry later",
+			"error: rate limited\n")
+	case s.needAES(id, cmd):
+		j.rep.FailText(commands.CodeForbidden, "need aes!", "need aes!\n")
+		s.authFailure(c, id.who, cmd.Name, "need_aes", "")
+	case !id.who.Level.Allows(cmd.Level):
+		levelRefused(&j.rep, cmd, id.who)
+		s.authFailure(c, id.who, cmd.Name, "level", "")
+	case !g.rate.Load().Allow(rateKey(c, id.who), now):
+		g.rateLimited.Add(1)
+		j.rep.FailText(commands.CodeRateLimited, "rate limited (manager_rate_limit)", "error: rate limited\n")
+		if cmd.Level == access.ReadWrite {
+			s.auditCommand(c, id.who, cmd.Name, "denied", "rate_limited")
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// rateKey is whom c's requests count against: the token, key or Unix user
+// behind who, or the address for plaintext and legacy requests (which all
+// share one name).
+func rateKey(c *conn, who access.Identity) access.RateKey {
+	if who.Via == access.ViaPlain || who.Via == access.ViaLegacy {
+		return access.RateKey{Via: who.Via, Addr: c.hold.key}
+	}
+	return access.RateKey{Via: who.Via, Name: who.Name}
 }
 
 // needAES applies VoIPmonitor's plaintext policy: on TCP, once a key exists

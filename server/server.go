@@ -58,6 +58,7 @@ type Server struct {
 	fatal chan error
 
 	access    accessState // the access policy in force (access.go)
+	guard     guard       // allowlist, failure backoff, rate limit, audit bounds (guard.go)
 	policyErr error       // the config's access settings did not resolve: Start fails
 
 	mu   sync.Mutex // tcp, file
@@ -89,6 +90,7 @@ func New(cfg config.Config, table *commands.Table, keys *keyring.Ring, env *comm
 	}
 	s := &Server{cfg: cfg, table: table, keys: keys, env: env, started: time.Now(), fatal: make(chan error, 4), perIP: map[netip.Addr]int{}}
 	s.setPolicy(&cfg)
+	s.initGuard(&cfg)
 	s.limits = computeLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.UnixReserved, 0, 0)
 	s.replay = crypto.NewReplayCache(cfg.FrameWindow, replayPerKey, replayKeys)
 	s.opener = crypto.NewOpener(keys.Lookup, cfg.FrameWindow, s.replay)
@@ -384,6 +386,9 @@ func (s *Server) Stats() commands.Stats {
 		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), LingerClosed: s.hold.evicted.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
+	}
+	for _, c := range s.guardCounters() {
+		st.Access = append(st.Access, commands.Counter{Name: c.name, Value: uint64(c.n)})
 	}
 	for i := range s.reqs {
 		st.Requests[i] = s.reqs[i].Load()

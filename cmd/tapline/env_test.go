@@ -84,6 +84,10 @@ func (statServer) ManagerFileStart(string, commands.ConnInfo) (string, error) {
 	return "", nil
 }
 func (statServer) ManagerFileStop(commands.ConnInfo) (string, error) { return "", nil }
+func (statServer) Allowlist(string, string) (commands.AllowlistState, error) {
+	return commands.AllowlistState{}, nil
+}
+func (statServer) ReloadAccess() (commands.ReloadResult, error) { return commands.ReloadResult{}, nil }
 
 // TestSnifferStatKeys: sniffer_stat's "keys" is the ring's status as
 // encoding/json writes it (the server used to marshal it), and

@@ -35,7 +35,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{2, err}
 			}
-			return serve(cfg)
+			return serve(cfg, rereadConfig(file, cmd.Flags()))
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file in voipmonitor.conf syntax")
@@ -128,8 +128,8 @@ func setupLogging(cfg config.Config) {
 
 // serve runs until SIGINT/SIGTERM (exit 0 after a bounded drain) or until a
 // listener dies on its own (exit 1: a supervisor should restart us). SIGHUP
-// is logged and ignored until reloading exists.
-func serve(cfg config.Config) error {
+// re-reads the config's access settings (reread), like the reload command.
+func serve(cfg config.Config, reread func() (config.Config, error)) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP's default action kills the process without a drain and leaves
@@ -151,6 +151,11 @@ func serve(cfg config.Config) error {
 		return &exitError{2, err}
 	}
 	srv := server.New(cfg, commands.Default(), keys, commandEnv(cfg, keys, sen))
+	srv.SetReloader(reread)
+	if st != nil {
+		srv.SetAllowStore(st)
+		go watchAllowlist(bg, st, srv)
+	}
 	if sen.Active() {
 		go func() {
 			if err := sen.Run(bg); err != nil {
@@ -169,7 +174,7 @@ func serve(cfg config.Config) error {
 	for {
 		select {
 		case <-hup:
-			slog.Warn("SIGHUP received; reload is not implemented yet, ignored")
+			reloadOnHUP(srv)
 			continue
 		case <-ctx.Done():
 			slog.Info("shutting down")

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"tapline/access"
+	"tapline/config"
+)
+
+// AllowStore keeps the runtime allowlist entries where every sensor of a
+// fleet sees them (Redis; cmd/tapline adapts redisstore to it). Without one
+// the runtime entries live in this process's memory only and are lost on
+// restart. Whoever holds the store also watches it and calls
+// Server.SetRuntimeAllow with what it holds, within about a second of a
+// change made by any sensor.
+type AllowStore interface {
+	AddAllow(ctx context.Context, cidr string) error
+	RemoveAllow(ctx context.Context, cidr string) (existed bool, err error)
+}
+
+// guard is what decides, beside the levels, whether a peer may connect or
+// send a request: the TCP allowlist, the per-address failure backoff and
+// the per-identity rate limit, with their counters. Every check at accept
+// and per request is lock-free (allowlist, backoff while nobody is in a
+// cool-down) or one short critical section (rate limit).
+type guard struct {
+	allow atomic.Pointer[access.Allowlist]
+	fails *access.FailTracker
+	rate  atomic.Pointer[access.RateLimiter] // nil: no limit
+	audit *access.RateLimiter                // global bound of audit failure lines (audit.go)
+	epoch time.Time                          // monotonic zero of the trackers' clocks
+
+	allowMu    sync.Mutex // serialises allowlist changes (read-modify-swap)
+	allowStore AllowStore // nil: runtime entries in memory only
+
+	reloadMu sync.Mutex
+	loaded   config.Config                 // the config the access settings in force came from
+	reread   func() (config.Config, error) // re-reads the config file (cmd/tapline)
+
+	refusedAllow   atomic.Int64 // TCP connections closed at accept: not on the allowlist
+	refusedBackoff atomic.Int64 // TCP connections closed at accept: address in its cool-down
+	authFailures   atomic.Int64 // failed authentications (every kind)
+	backoffs       atomic.Int64 // addresses put in a cool-down
+	rateLimited    atomic.Int64 // requests answered rate_limited
+	auditDropped   atomic.Int64 // failure audit lines left out (per-address and global bounds)
+}
+
+// auditLinesPerSec bounds the failure lines of the whole audit trail, on
+// top of the per-address bound (access.AuditBurst per window): a flood
+// from many addresses writes at most this many a second.
+const auditLinesPerSec = 50
+
+func (s *Server) initGuard(cfg *config.Config) {
+	g := &s.guard
+	g.epoch = time.Now()
+	g.loaded = *cfg
+	g.fails = access.NewFailTracker(failSettings(cfg), 0)
+	g.audit = access.NewRateLimiter(auditLinesPerSec, 1)
+	g.rate.Store(access.NewRateLimiter(cfg.RateLimit, 0))
+	prefixes, err := access.ParsePrefixes(cfg.Allow)
+	if err != nil && s.policyErr == nil {
+		s.policyErr = err // config.Validate checked it: only a changed parser gets here
+	}
+	a, _ := access.NewAllowlist(prefixes, nil)
+	g.allow.Store(a)
+}
+
+func failSettings(cfg *config.Config) access.FailSettings {
+	return access.FailSettings{Limit: cfg.AuthFailLimit, Window: cfg.AuthFailWindow, Cooldown: cfg.AuthFailCooloff}
+}
+
+// now is the trackers' clock: monotonic nanoseconds since start.
+func (g *guard) now() int64 { return int64(time.Since(g.epoch)) }
+
+// allowlistActive reports whether the TCP allowlist is in force (config or
+// runtime entries): protected mode treats that as access being managed.
+func (s *Server) allowlistActive() bool { return s.guard.allow.Load().Active() }
+
+// tcpAddr is the peer address of a TCP connection, unmapped.
+func tcpAddr(a net.Addr) (netip.Addr, bool) {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta == nil {
+		return netip.Addr{}, false
+	}
+	ip := ta.AddrPort().Addr().Unmap()
+	return ip, ip.IsValid()
+}
+
+// refuseAtAccept decides, before anything is read or written, whether a
+// new TCP connection is closed at once without a byte: a peer outside the
+// allowlist, or an address in its failure cool-down. Both are counted and
+// audited (bounded). On the loop, first thing in OnOpen.
+func (s *Server) refuseAtAccept(gc gnet.Conn) bool {
+	g := &s.guard
+	ip, ok := tcpAddr(gc.RemoteAddr())
+	if !ok {
+		return false
+	}
+	if !g.allow.Load().Allows(ip) {
+		g.refusedAllow.Add(1)
+		s.auditRefused(ip, gc.RemoteAddr().String(), "allowlist")
+		return true
+	}
+	if g.fails.Blocked(access.AddrKey(ip), g.now()) {
+		g.refusedBackoff.Add(1)
+		return true // the cool-down's start was logged; refusals during it are counted only
+	}
+	return false
+}
+
+// AllowCounters are the guard's counters for sniffer_stat, in order.
+func (s *Server) guardCounters() []counter {
+	g := &s.guard
+	return []counter{
+		{"connections_refused_allowlist", g.refusedAllow.Load()},
+		{"connections_refused_backoff", g.refusedBackoff.Load()},
+		{"auth_failures", g.authFailures.Load()},
+		{"auth_backoffs", g.backoffs.Load()},
+		{"auth_fail_evicted", g.fails.Evicted()},
+		{"requests_rate_limited", g.rateLimited.Load()},
+		{"rate_limit_evicted", g.rate.Load().Evicted()},
+		{"audit_suppressed", g.auditDropped.Load()},
+	}
+}
+
+type counter struct {
+	name string
+	n    int64
+}

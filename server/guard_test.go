@@ -1,0 +1,105 @@
+package server
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"tapline/access"
+	"tapline/commands"
+	"tapline/config"
+)
+
+// TestRunRateLimit: over manager_rate_limit a request is answered
+// rate_limited (429; text mode "error: rate limited"), per identity: a
+// token, a key or the address of plaintext requests.
+func TestRunRateLimit(t *testing.T) {
+	cfg := config.Default()
+	cfg.RateLimit = 2
+	s := New(cfg, commands.Default(), nil, nil)
+	t.Cleanup(s.pool.close)
+	addrA, addrB := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	mk := func(addr netip.Addr, who access.Identity) *conn {
+		c := &conn{eng: &engine{srv: s}, listener: "tcp", mode: modeText, who: who, addr: addr}
+		c.hold.key, c.hold.hasKey = addr, true
+		return c
+	}
+	plain := access.Identity{Level: access.FullRead, Via: access.ViaPlain}
+	tok := access.Identity{Level: access.FullRead, Via: access.ViaToken, Name: "token:ab"}
+	steps := []struct {
+		c    *conn
+		want string
+	}{
+		{mk(addrA, plain), ""}, {mk(addrA, plain), ""}, {mk(addrA, plain), commands.CodeRateLimited},
+		{mk(addrB, plain), ""},                                                                 // another address
+		{mk(addrA, tok), ""}, {mk(addrB, tok), ""}, {mk(addrB, tok), commands.CodeRateLimited}, // one token, any address
+	}
+	for i, st := range steps {
+		j := newJob(st.c)
+		j.req.Ctx, j.req.Server = s.ctx, s
+		q := s.textRequest([]byte("ping"))
+		s.run(j, st.c.identity(), &q)
+		if j.rep.Code != st.want {
+			t.Errorf("step %d: code %q, want %q", i, j.rep.Code, st.want)
+		}
+		if st.want != "" && string(j.rep.Body) != "error: rate limited\n" {
+			t.Errorf("step %d: text reply %q", i, j.rep.Body)
+		}
+		j.release()
+	}
+}
+
+// TestReload: Reload swaps the access settings, names what changed and
+// what needs a restart, and keeps the old settings on a bad config.
+func TestReload(t *testing.T) {
+	cfg := config.Default()
+	s := New(cfg, commands.Default(), nil, nil)
+	t.Cleanup(s.pool.close)
+	next := cfg
+	next.PlainLevel, next.Allow, next.MaxConnections = access.LimitedRead, "10.0.0.0/8", 7
+	changed, restart, err := s.Reload(next)
+	if err != nil || len(changed) != 2 || changed[0] != "manager_plain_level" || changed[1] != "manager_allow" ||
+		len(restart) != 1 || restart[0] != "manager_max_connections" {
+		t.Fatalf("Reload: changed %v restart %v err %v", changed, restart, err)
+	}
+	if s.policy().plain != access.LimitedRead || !s.allowlistActive() {
+		t.Fatal("settings not in force")
+	}
+	bad := next
+	bad.UnixLevels = "nosuchuser-tapline:read_write"
+	if _, _, err := s.Reload(bad); err == nil {
+		t.Fatal("a config naming a missing user reloaded")
+	}
+	bad = next
+	bad.Allow = "not a cidr"
+	if _, _, err := s.Reload(bad); err == nil {
+		t.Fatal("a bad manager_allow reloaded")
+	}
+	if s.policy().plain != access.LimitedRead || s.guard.allow.Load().Len() != 1 {
+		t.Fatal("a failed reload changed the settings")
+	}
+	if _, err := s.ReloadAccess(); err != ErrNoReloader {
+		t.Fatalf("ReloadAccess without a reloader: %v", err)
+	}
+}
+
+// BenchmarkRefuseRequest is the per-request cost of the guard with a rate
+// limit in force: it must allocate nothing.
+func BenchmarkRefuseRequest(b *testing.B) {
+	cfg := config.Default()
+	cfg.RateLimit = 1e9 // set 0 to see the cost without a limit
+	s := New(cfg, commands.Default(), nil, nil)
+	b.Cleanup(s.pool.close)
+	c := &conn{eng: &engine{srv: s}, listener: "tcp", mode: modeJSON, addr: netip.MustParseAddr("192.0.2.1"),
+		who: access.Identity{Level: access.ReadWrite, Via: access.ViaKey, Name: "key:0011223344556677"}}
+	j := newJob(c)
+	q := s.textRequest([]byte("ping"))
+	id := c.identity()
+	s.guard.epoch = time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.refuseRequest(j, id, q.cmd) {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"tapline/access"
+	"tapline/commands"
+	"tapline/config"
+)
+
+// reloadable are the keys Reload applies to a running server; any other
+// key that differs from the running config is reported as needing a
+// restart.
+var reloadable = []string{
+	"manager_plain_level", "manager_legacy_level", "manager_key_level", "manager_unix_levels",
+	"manager_allow", "manager_protected_mode", "manager_tokens_file", "manager_plain_tokens",
+	"manager_rate_limit", "manager_auth_fail_limit", "manager_auth_fail_window", "manager_auth_fail_cooldown",
+}
+
+// SetReloader gives the server the way to re-read its config file (the
+// server never reads files itself): cmd/tapline's, with the command-line
+// flags applied on top as at start. Call before Start.
+func (s *Server) SetReloader(reread func() (config.Config, error)) { s.guard.reread = reread }
+
+// ErrNoReloader: the server was started without a way to re-read its config.
+var ErrNoReloader = errors.New("this server has no config file to re-read")
+
+// ReloadAccess implements commands.Server (the reload command) and is what
+// SIGHUP calls: re-read the config, then Reload.
+func (s *Server) ReloadAccess() (commands.ReloadResult, error) {
+	if s.guard.reread == nil {
+		return commands.ReloadResult{}, ErrNoReloader
+	}
+	cfg, err := s.guard.reread()
+	if err != nil {
+		slog.Error("reload failed, the old settings stay in force", "err", err)
+		return commands.ReloadResult{}, err
+	}
+	changed, restart, err := s.Reload(cfg)
+	return commands.ReloadResult{Changed: changed, NeedsRestart: restart}, err
+}
+
+// Reload installs cfg's access settings (reloadable) without dropping a
+// connection: the policy, the config part of the allowlist, the backoff
+// settings and the rate limit are swapped whole. Connections keep the
+// identity they have; new ones, and every request's level check against a
+// per-request identity (legacy key), see the new settings. On an error
+// nothing changes. changed lists the access keys now different,
+// needsRestart the other keys that differ from the config the server
+// started with.
+func (s *Server) Reload(cfg config.Config) (changed, needsRestart []string, err error) {
+	g := &s.guard
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	defer func() {
+		if err != nil {
+			slog.Error("reload failed, the old settings stay in force", "err", err)
+		}
+	}()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	p, err := newPolicy(&cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range config.Diff(&g.loaded, &cfg) {
+		if slices.Contains(reloadable, k) {
+			changed = append(changed, k)
+		}
+	}
+	for _, k := range config.Diff(&s.cfg, &cfg) {
+		if !slices.Contains(reloadable, k) {
+			needsRestart = append(needsRestart, k)
+		}
+	}
+	if err := s.swapAllowConfig(p); err != nil {
+		return nil, nil, err
+	}
+	old := s.policy()
+	s.access.pol.Store(p)
+	g.fails.SetSettings(p.fail)
+	if p.rate != old.rate {
+		g.rate.Store(access.NewRateLimiter(p.rate, 0))
+	}
+	g.loaded = cfg
+	slog.Info("config reloaded", "file", cfg.File, "changed", strings.Join(changed, ","),
+		"needs_restart", strings.Join(needsRestart, ","))
+	return changed, needsRestart, nil
+}
+
+// swapAllowConfig installs p's manager_allow with the runtime entries kept.
+func (s *Server) swapAllowConfig(p *policy) error {
+	g := &s.guard
+	g.allowMu.Lock()
+	defer g.allowMu.Unlock()
+	next, err := g.allow.Load().WithConfig(p.allow)
+	if err != nil {
+		return err
+	}
+	g.allow.Store(next)
+	return nil
+}
