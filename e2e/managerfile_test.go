@@ -511,9 +511,9 @@ func TestManagerFilePlaintextTCP(t *testing.T) {
 		s.expectReply(t, "tcp", "manager_file stop\n", refusedTCP)
 		js := dialSession(t, "tcp", s.addr)
 		js.send(`{"id":1,"cmd":"manager_file","args":"start ` + p + `"}`)
-		js.expectLine(`{"id":1,"error":"manager_file refused on plaintext TCP","code":"forbidden"}`, 5*time.Second)
+		js.expectLine(`{"id":1,"error":"manager_file refused on plaintext TCP","code":"forbidden","status":403}`, 5*time.Second)
 		js.send(`{"id":2,"cmd":"manager_file","args":["start"]}`)
-		js.expectLine(`{"id":2,"error":"manager_file refused on plaintext TCP","code":"forbidden"}`, 5*time.Second)
+		js.expectLine(`{"id":2,"error":"manager_file refused on plaintext TCP","code":"forbidden","status":403}`, 5*time.Second)
 		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%s created although refused (lstat err %v)", p, err)
 		}
