@@ -24,6 +24,8 @@ type Stats struct {
 	ConnsTotal    int64
 	ConnsRejected int64
 	RejectedPerIP int64 // of ConnsRejected: over manager_max_connections_per_ip
+	Protected     int64 // of ConnsRejected: non-loopback peers refused by protected mode
+	PeerRefused   int64 // of ConnsRejected: Unix peers with no level (manager_unix_levels)
 	LingerClosed  int64 // lingering connections closed early to make room for new ones
 	RepliesReset  int64 // replies cut short (write or shutdown timeout) and ended with a reset
 	BytesIn       int64
