@@ -238,7 +238,7 @@ var (
 	viaText transport = func(t *testing.T, s *server, _ tkey, req string) string {
 		return ncReply(t, s, "tcp", req+"\n")
 	}
-	viaJSON = viaText // the server tells the modes apart by the first byte
+	viaJSON           = viaText // the server tells the modes apart by the first byte
 	viaUnix transport = func(t *testing.T, s *server, _ tkey, req string) string {
 		return ncReply(t, s, "unix", req+"\n")
 	}
