@@ -48,7 +48,7 @@ type ClientInfo struct {
 	Listener string // "listener"
 	Mode     string // "mode"
 	State    string // "state"
-	Identity string // "identity": "uid:1000", "key:<fingerprint>", "token:<id>", "" for plaintext
+	Identity string // "identity": "uid:0" (root or the server's own uid: read_write) or "uid:1001(alice)" (the manager_unix_levels entry that granted it), "key:<fingerprint>", "token:<id>", "" for plaintext
 	Level    string // "level": what the connection may run
 	Via      string // "via": how that was decided (plaintext, peercred, legacy_key, hardened_key, token)
 	AgeMS    int64  // "age_ms"
