@@ -364,3 +364,42 @@ func TestAccessMatrix(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessUnixManyGroups: a peer in more groups than fit the first
+// read of SO_PEERGROUPS (64) is judged by all of them: the group that
+// grants its level is its 101st. Uids and gids without names: the rules
+// take numbers.
+func TestAccessUnixManyGroups(t *testing.T) {
+	requireRootTools(t, "setpriv")
+	sock := filepath.Join(sharedSocketDir(t), "m.sock")
+	const uid, granting = "70001", "70100"
+	gids := make([]string, 0, 101)
+	for g := 70000; g < 70100; g++ {
+		gids = append(gids, strconv.Itoa(g))
+	}
+	startServer(t, serverConfig{socket: sock, flags: []string{
+		"--managersocket-mode", "0666", "--manager-unix-levels", "@" + granting + ":limited_read"}})
+	run := func(groups []string, req string) string {
+		out := filepath.Join(t.TempDir(), "nc.out")
+		script := "printf %s " + shellQuote(req) + " | timeout 10 setpriv --reuid " + uid + " --regid " + uid +
+			" --groups " + strings.Join(groups, ",") + " -- nc -N -U " + shellQuote(sock)
+		if stderr, err := runShell(20*time.Second, script, out); err != nil {
+			t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	with := append(append([]string{}, gids...), granting)
+	if got := run(with, "ping\n"); got != "pong\n" {
+		t.Errorf("101 groups, the last granting limited_read: ping got %q", got)
+	}
+	if got, want := run(with, "listcalls\n"), levelLine("listcalls", "full_read", "limited_read", "peercred"); got != want {
+		t.Errorf("101 groups: listcalls got %q, want %q", got, want)
+	}
+	if got, want := run(gids, "ping\n"), "error: uid:"+uid+" has no access to this socket (not in manager_unix_levels)\n"; got != want {
+		t.Errorf("100 groups, none granting: got %q, want %q", got, want)
+	}
+}
