@@ -16,6 +16,8 @@ import (
 // protectState is protected mode's hooks, counter and last logged state.
 // tokens and allow are set by the token store and the runtime allowlist
 // before Start (nil: none); each reports whether it currently protects TCP.
+// They run at every TCP connect and every tick, so they must be cheap (an
+// atomic load, no I/O) and safe from any goroutine.
 type protectState struct {
 	tokens  func() bool
 	allow   func() bool
@@ -76,8 +78,9 @@ func (s *Server) protectRefuses(addr netip.Addr, known bool) bool {
 }
 
 // NoteAccessChange evaluates protected mode and logs when it changed since
-// the last look: at start, at each TCP connect, and whenever a key, token
-// or allowlist change calls it. It returns whether protected mode is on.
+// the last look: at start, at each TCP connect, on the TCP engine's tick
+// (so a key, token or allowlist change shows within tickEvery), and
+// whenever such a change calls it. It returns whether protected mode is on.
 func (s *Server) NoteAccessChange() bool {
 	on := s.protected()
 	st := int32(2)
