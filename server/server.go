@@ -65,7 +65,6 @@ type Server struct {
 	mu   sync.Mutex // tcp, file
 	tcp  *engine
 	file *engine // the one Unix listener: managersocket or manager_file
-	seq  atomic.Int64
 }
 
 // The hardened replay cache keeps requests only while their timestamps are
