@@ -15,7 +15,7 @@ build:
 # live calls at once. No Redis, no root.
 run: build
 	@mkdir -p $(RUNDIR)
-	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock --statedir $(RUNDIR) \
+	./bin/tapline serve --managersocket $(RUNDIR)/tapline.sock --statedir $(RUNDIR) --rundir $(CURDIR)/$(RUNDIR) \
 		--replay testdata/demo.pcapng --replay-loop --sipport 5060-5072
 
 deps:

@@ -14,6 +14,7 @@ import (
 type UnixRules struct {
 	users  map[uint32]Level
 	groups map[uint32]Level
+	names  map[uint64]string // how each user or group entry was written, for `clients`
 	text   string
 }
 
@@ -24,7 +25,7 @@ const maxUnixRules = 1024
 // Users and groups are names (resolved now, so a typo fails at start, not
 // at the first connection) or numbers. An empty text gives empty rules.
 func ParseUnixRules(text string) (*UnixRules, error) {
-	r := &UnixRules{users: map[uint32]Level{}, groups: map[uint32]Level{}, text: text}
+	r := &UnixRules{users: map[uint32]Level{}, groups: map[uint32]Level{}, names: map[uint64]string{}, text: text}
 	n := 0
 	for _, f := range strings.Split(text, ",") {
 		f = strings.TrimSpace(f)
@@ -49,6 +50,7 @@ func ParseUnixRules(text string) (*UnixRules, error) {
 				return nil, err
 			}
 			r.groups[id] = l
+			r.names[uint64(id)|groupBit] = "@" + g
 			continue
 		}
 		id, err := resolve(who, "user")
@@ -56,6 +58,7 @@ func ParseUnixRules(text string) (*UnixRules, error) {
 			return nil, err
 		}
 		r.users[id] = l
+		r.names[uint64(id)] = who
 	}
 	return r, nil
 }
@@ -93,19 +96,30 @@ func resolve(name, kind string) (uint32, error) {
 // group first) that is neither root nor the server's user: its own entry,
 // else the highest of its groups' entries, else None (refused).
 func (r *UnixRules) Level(uid uint32, gids []uint32) Level {
+	l, _ := r.Match(uid, gids)
+	return l
+}
+
+// groupBit keeps group entries apart from user entries in names (ids are
+// below 2^32-1; the bit is only a key, never an id).
+const groupBit = 1 << 63
+
+// Match is Level and the entry that decided it as it was configured
+// ("alice", "1001", "@voip"); "" when no entry matched.
+func (r *UnixRules) Match(uid uint32, gids []uint32) (Level, string) {
 	if r == nil {
-		return None
+		return None, ""
 	}
 	if l, ok := r.users[uid]; ok {
-		return l
+		return l, r.names[uint64(uid)]
 	}
-	best := None
+	best, by := None, ""
 	for _, g := range gids {
 		if l, ok := r.groups[g]; ok && l > best {
-			best = l
+			best, by = l, r.names[uint64(g)|groupBit]
 		}
 	}
-	return best
+	return best, by
 }
 
 // String is the rules as configured.

@@ -6,11 +6,11 @@ func registerManager(t *Table) {
 	t.Register(Command{Name: "manager_file", Level: ReadWrite, Handler: managerFile,
 		Params: []Param{
 			{Name: "action", Help: "start or stop"},
-			{Name: "path", Optional: true, Help: "socket path for start (default: a new path under the temp dir)"},
+			{Name: "path", Optional: true, Help: "socket path for start, inside manager_file_dir (default: <manager_file_dir>/tapline-manager.sock); the socket is 0600"},
 		},
 		Summary: "open or close the runtime Unix socket listener"})
 	t.Register(Command{Name: "clients", Level: FullRead, Handler: clients,
-		Summary: "list open manager connections (JSON: id, peer, listener, mode, state, age, requests, bytes)"})
+		Summary: "list open manager connections (JSON: id, peer, listener, mode, state, identity, level, via, age, requests, bytes)"})
 }
 
 func managerFile(req *Request, rep *Reply) {

@@ -30,6 +30,8 @@ type Stats struct {
 	ConnsTotal    int64
 	ConnsRejected int64
 	RejectedPerIP int64 // of ConnsRejected: over manager_max_connections_per_ip
+	Protected     int64 // of ConnsRejected: non-loopback peers refused by protected mode
+	PeerRefused   int64 // of ConnsRejected: Unix peers with no level (manager_unix_levels)
 	LingerClosed  int64 // lingering connections closed early to make room for new ones
 	RepliesReset  int64 // replies cut short (write or shutdown timeout) and ended with a reset
 	BytesIn       int64
@@ -57,7 +59,7 @@ type ClientInfo struct {
 	Listener string // "listener"
 	Mode     string // "mode"
 	State    string // "state"
-	Identity string // "identity": "uid:1000", "key:<fingerprint>", "token:<id>", "" for plaintext
+	Identity string // "identity": "uid:0" (root or the server's own uid: read_write) or "uid:1001(alice)" (the manager_unix_levels entry that granted it), "key:<fingerprint>", "token:<id>", "" for plaintext
 	Level    string // "level": what the connection may run
 	Via      string // "via": how that was decided (plaintext, peercred, legacy_key, hardened_key, token)
 	AgeMS    int64  // "age_ms"

@@ -76,7 +76,7 @@ func TestJSONSession(t *testing.T) {
 			j.send(`{"id":7,"cmd":"ping"}`)
 			j.expectLine(`{"id":7,"error":"","result":"pong"}`, 5*time.Second)
 			j.send(`{"id":8,"cmd":"foobar"}`)
-			j.expectLine(`{"id":8,"error":"command not found","code":"unknown_command"}`, 5*time.Second)
+			j.expectLine(`{"id":8,"error":"command not found","code":"unknown_command","status":404}`, 5*time.Second)
 			j.send(`{"id":9,"cmd":"getversion"}`)
 			j.expectLine(fmt.Sprintf(`{"id":9,"error":"","result":%q}`, version.Version), 5*time.Second)
 

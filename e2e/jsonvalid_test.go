@@ -15,12 +15,12 @@ import (
 // invalid, with "id":null, and the session goes on.
 func TestJSONRepliesValidUTF8(t *testing.T) {
 	s := startServer(t, serverConfig{})
-	const bad = `{"id":null,"error":"request is not valid UTF-8","code":"invalid"}`
+	const bad = `{"id":null,"error":"request is not valid UTF-8","code":"invalid","status":400}`
 	tests := []struct{ req, want string }{
-		{"{\"id\":\"a\xffb\",\"cmd\":\"ping\"}", bad},                                                          // inside a string id
-		{"{\"id\":[\"\xed\xa0\x80\"],\"cmd\":\"ping\"}", bad},                                                  // a surrogate encoded in UTF-8, nested
-		{"{\"id\":1,\"cmd\":\"ping\",\"args\":\"\xc3\"}", bad},                                                 // anywhere else in the line
-		{"{\"id\":\xff,\"cmd\":\"ping\"}", `{"id":null,"error":"request is not valid JSON","code":"invalid"}`}, // raw bytes as the id
+		{"{\"id\":\"a\xffb\",\"cmd\":\"ping\"}", bad},                                                                       // inside a string id
+		{"{\"id\":[\"\xed\xa0\x80\"],\"cmd\":\"ping\"}", bad},                                                               // a surrogate encoded in UTF-8, nested
+		{"{\"id\":1,\"cmd\":\"ping\",\"args\":\"\xc3\"}", bad},                                                              // anywhere else in the line
+		{"{\"id\":\xff,\"cmd\":\"ping\"}", `{"id":null,"error":"request is not valid JSON","code":"invalid","status":400}`}, // raw bytes as the id
 		{"{\"id\":\"é\U000f0000\",\"cmd\":\"ping\"}", "{\"id\":\"é\U000f0000\",\"error\":\"\",\"result\":\"pong\"}"},
 		{`{"id":"\ud800","cmd":"ping"}`, `{"id":"\ud800","error":"","result":"pong"}`}, // an escape is JSON-valid text: echoed
 		{`{"id":2,"cmd":"ping"}`, `{"id":2,"error":"","result":"pong"}`},

@@ -48,7 +48,7 @@ func refusedPlaintext(t *testing.T, s *server, when string) {
 	}
 	js := dialSession(t, "tcp", s.addr)
 	js.send(`{"id":1,"cmd":"listcalls"}`)
-	js.expectLine(`{"id":1,"error":"need aes!","code":"forbidden"}`, 5*time.Second)
+	js.expectLine(`{"id":1,"error":"need aes!","code":"forbidden","status":403}`, 5*time.Second)
 }
 
 // servesPlaintext checks that plaintext listcalls over TCP is not refused.

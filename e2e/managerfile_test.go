@@ -74,8 +74,8 @@ func requireGone(t *testing.T, path string) {
 // while TCP pings run without a break.
 func TestManagerFileCycles(t *testing.T) {
 	requireTools(t)
-	s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext})
 	dir := shortTempDir(t)
+	s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(dir)})
 	path := filepath.Join(dir, "mf.sock")
 	other := filepath.Join(dir, "other.sock")
 
@@ -116,8 +116,8 @@ func TestManagerFileCycles(t *testing.T) {
 // TestManagerFileRefusesNonSocket: a path that is a regular file or a
 // directory is refused with an error reply and left alone.
 func TestManagerFileRefusesNonSocket(t *testing.T) {
-	s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext})
 	dir := shortTempDir(t)
+	s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(dir)})
 
 	file := filepath.Join(dir, "notes.txt")
 	content := []byte("keep me\n")
@@ -164,15 +164,20 @@ func TestManagerFileWithManagerSocket(t *testing.T) {
 	s.expectReply(t, "unix", "ping\n", "pong\n")
 }
 
-// filePlaintext lets plaintext TCP clients use manager_file, for tests that
-// drive it over TCP; by default it is refused there.
-var filePlaintext = []string{"--manager-file-plaintext", "yes"}
+// fileFlags lets plaintext TCP clients use manager_file inside dir, for
+// tests that drive it over TCP: manager_plain_level read_write (by default
+// plaintext TCP has full_read and manager_file needs read_write) and
+// manager_file_dir dir.
+func fileFlags(dir string) []string {
+	return []string{"--manager-plain-level", "read_write", "--manager-file-dir", dir}
+}
 
 // refusedPath is the one reply for every unusable manager_file path.
 const refusedPath = "error: manager_file start: refused socket path\n"
 
-// refusedTCP is the reply to manager_file over plaintext TCP by default.
-const refusedTCP = "error: manager_file refused on plaintext TCP\n"
+// refusedPlain is the reply to manager_file over plaintext TCP by default
+// (manager_plain_level full_read).
+const refusedPlain = "error: manager_file needs read_write; this connection has full_read (plaintext)\n"
 
 // requireRootFS skips tests that only mean something as root: the attacks
 // matter when the sensor runs as root (as in CI), and some set-ups (chown)
@@ -248,7 +253,7 @@ func TestManagerFilePathTricks(t *testing.T) {
 	if err := os.Symlink(victim, filepath.Join(base, "vl")); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext, cwd: cwd})
+	s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(base), cwd: cwd})
 	before := treeSnapshot(t, base)
 
 	tricks := []struct{ name, path string }{
@@ -399,8 +404,8 @@ func busyVictim(t *testing.T, p string) liveVictim {
 // stale and replaced them.
 func TestManagerFileLiveVictims(t *testing.T) {
 	requireRootFS(t)
-	s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext})
 	dir := shortTempDir(t)
+	s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(dir)})
 	victims := []liveVictim{
 		streamVictim(t, "unix", filepath.Join(dir, "stream.sock")),
 		dgramVictim(t, filepath.Join(dir, "dgram.sock")),
@@ -443,8 +448,8 @@ func staleSocket(t *testing.T, p string) {
 // owned by another user is left alone.
 func TestManagerFileStaleSocket(t *testing.T) {
 	requireRootFS(t)
-	s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext})
 	dir := shortTempDir(t)
+	s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(dir)})
 	p := filepath.Join(dir, "stale.sock")
 	staleSocket(t, p)
 	s.expectReply(t, "tcp", "manager_file start "+p+"\n", "OK ("+p+")\n")
@@ -472,8 +477,8 @@ func TestManagerFileStaleSocket(t *testing.T) {
 // it created and nothing else. Before the fix gnet's RemoveAll at stop
 // deleted whatever was at the path by then.
 func TestManagerFileStopLeavesReplacement(t *testing.T) {
-	s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext})
 	dir := shortTempDir(t)
+	s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(dir)})
 	p := filepath.Join(dir, "mf.sock")
 	s.expectReply(t, "tcp", "manager_file start "+p+"\n", "OK ("+p+")\n")
 	if err := os.Rename(p, p+".moved"); err != nil {
@@ -498,45 +503,60 @@ func TestManagerFileStopLeavesReplacement(t *testing.T) {
 }
 
 // TestManagerFilePlaintextTCP: manager_file is refused over plaintext TCP
-// (text and JSON) unless manager_file_plaintext = yes, and never in
+// (text and JSON) at the default manager_plain_level, and never in
 // plaintext once a key exists; encrypted requests and the Unix socket keep
-// working.
+// working. The issue's repro with the real nc creates nothing.
 func TestManagerFilePlaintextTCP(t *testing.T) {
+	requireTools(t)
 	dir := shortTempDir(t)
 	p := filepath.Join(dir, "mf.sock")
 
 	t.Run("default", func(t *testing.T) {
-		s := startServer(t, serverConfig{noSocket: true})
-		s.expectReply(t, "tcp", "manager_file start "+p+"\n", refusedTCP)
-		s.expectReply(t, "tcp", "manager_file stop\n", refusedTCP)
+		s := startServer(t, serverConfig{noSocket: true, flags: []string{"--manager-file-dir", dir}})
+		s.expectReply(t, "tcp", "manager_file start "+p+"\n", refusedPlain)
+		s.expectReply(t, "tcp", "manager_file stop\n", refusedPlain)
 		js := dialSession(t, "tcp", s.addr)
+		const msg = `"error":"manager_file needs read_write; this connection has full_read (plaintext)","code":"unauthenticated","status":401}`
 		js.send(`{"id":1,"cmd":"manager_file","args":"start ` + p + `"}`)
-		js.expectLine(`{"id":1,"error":"manager_file refused on plaintext TCP","code":"forbidden"}`, 5*time.Second)
+		js.expectLine(`{"id":1,`+msg, 5*time.Second)
 		js.send(`{"id":2,"cmd":"manager_file","args":["start"]}`)
-		js.expectLine(`{"id":2,"error":"manager_file refused on plaintext TCP","code":"forbidden"}`, 5*time.Second)
+		js.expectLine(`{"id":2,`+msg, 5*time.Second)
 		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("%s created although refused (lstat err %v)", p, err)
 		}
+		// The issue's repro, verbatim, with the real nc.
+		srv, existed := "/srv/x.sock", true
+		if _, err := os.Lstat(srv); errors.Is(err, fs.ErrNotExist) {
+			existed = false
+		}
+		ncExpect(t, "", "echo 'manager_file start /srv/x.sock' | timeout 10 "+s.ncCmd("tcp"),
+			filepath.Join(dir, "nc.out"), []byte(refusedPlain))
+		if _, err := os.Lstat(srv); !existed && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the repro created %s (lstat err %v)", srv, err)
+		}
 	})
-	t.Run("manager_file_plaintext", func(t *testing.T) {
-		s := startServer(t, serverConfig{noSocket: true, flags: filePlaintext})
+	t.Run("plain read_write", func(t *testing.T) {
+		s := startServer(t, serverConfig{noSocket: true, flags: fileFlags(dir)})
 		s.expectReply(t, "tcp", "manager_file start "+p+"\n", "OK ("+p+")\n")
+		requireSocket0600(t, p)
 		js := dialSession(t, "tcp", s.addr)
 		js.send(`{"id":1,"cmd":"manager_file","args":"start"}`)
 		js.expectLine(`{"id":1,"error":"","result":"running (`+p+`)"}`, 5*time.Second)
 		s.expectReply(t, "tcp", "manager_file stop\n", "OK\n")
 		requireGone(t, p)
+		// Still confined to manager_file_dir, with the uniform refusal.
+		s.expectReply(t, "tcp", "manager_file start /srv/x.sock\n", refusedPath)
 	})
 	t.Run("unix socket", func(t *testing.T) {
 		s := startServer(t, serverConfig{})
 		s.expectReply(t, "unix", "manager_file start "+p+"\n", "running ("+s.sock+")\n")
-		s.expectReply(t, "tcp", "manager_file start "+p+"\n", refusedTCP)
+		s.expectReply(t, "tcp", "manager_file start "+p+"\n", refusedPlain)
 	})
 	t.Run("encrypted", func(t *testing.T) {
 		k := newKey(t)
-		s := startServer(t, serverConfig{noSocket: true, flags: append(k.flags(), filePlaintext...)})
+		s := startServer(t, serverConfig{noSocket: true, flags: append(k.flags(), fileFlags(dir)...)})
 		// With a key, plaintext is refused as for any command that is not
-		// plaintext-allowed, manager_file_plaintext or not.
+		// plaintext-allowed, whatever manager_plain_level says.
 		s.expectReply(t, "tcp", "manager_file start "+p+"\n", "need aes!\n")
 		raw, err := legacyCall("tcp", s.addr, k, "manager_file start "+p)
 		if plain, perr := openLegacyReply(k, raw); err != nil || perr != nil || string(plain) != "OK ("+p+")\n" {

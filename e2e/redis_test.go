@@ -271,7 +271,7 @@ func TestRedisDown(t *testing.T) {
 		s.expectReply(t, "tcp", "exists_aes_key\n", "no")
 		js := dialSession(t, "tcp", s.addr)
 		js.send(`{"id":1,"cmd":"help"}`)
-		js.expectLine(`{"id":1,"error":"need aes!","code":"forbidden"}`, 5*time.Second)
+		js.expectLine(`{"id":1,"error":"need aes!","code":"forbidden","status":403}`, 5*time.Second)
 		st := s.keyState(t)
 		if !st.FailClosed || st.Source != "redis" || (st.State != "redis_down" && st.State != "loading") {
 			t.Errorf("keys status with Redis down at start: %+v; want source redis, fail_closed, state redis_down (or loading)", st)

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -88,43 +89,70 @@ func (s *Server) keyIdentity(kid [8]byte) access.Identity {
 func (s *Server) connectIdentity(c *conn) (access.Identity, []byte) {
 	p := s.policy()
 	if c.listener == "tcp" {
+		var addr netip.Addr
+		ta, known := c.gc.RemoteAddr().(*net.TCPAddr)
+		if known {
+			addr = ta.AddrPort().Addr()
+		}
+		if s.protectRefuses(addr, known && addr.IsValid()) {
+			s.auditRefused(addr.Unmap(), c.peer, "protected_mode")
+			return access.Identity{}, msgProtected
+		}
 		return access.Identity{Level: p.plain, Via: access.ViaPlain}, nil
 	}
 	uid, gids, err := peerCred(c.gc.Fd())
-	if err != nil {
+	if err != nil { // fail closed: no credentials, no level
+		s.peerRefused.Add(1)
 		return access.Identity{}, []byte("error: peer credentials unavailable\n")
 	}
-	who := access.Identity{Level: access.ReadWrite, Via: access.ViaPeerCred, Name: "uid:" + strconv.FormatUint(uint64(uid), 10)}
+	id := "uid:" + strconv.FormatUint(uint64(uid), 10)
+	who := access.Identity{Level: access.ReadWrite, Via: access.ViaPeerCred, Name: id}
 	if uid == 0 || int(uid) == os.Geteuid() {
 		return who, nil
 	}
-	if who.Level = p.unix.Level(uid, gids); who.Level == access.None {
-		return who, []byte("error: uid " + strconv.FormatUint(uint64(uid), 10) + " has no access to this socket (see manager_unix_levels)\n")
+	var by string
+	if who.Level, by = p.unix.Match(uid, gids); who.Level == access.None {
+		s.peerRefused.Add(1)
+		s.authFailure(c, access.Identity{Via: access.ViaPeerCred, Name: id}, "", "peercred", "")
+		return access.Identity{}, []byte("error: " + id + " has no access to this socket (not in manager_unix_levels)\n")
 	}
+	who.Name = id + "(" + by + ")" // the entry that granted it: "uid:1001(alice)", "uid:1002(@voip)"
 	return who, nil
 }
 
-// maxPeerGroups bounds the groups read of a peer (Linux allows 65536).
-const maxPeerGroups = 256
+// Peer groups read at connect: most peers are in a few groups, read into
+// a buffer on the stack; Linux allows up to 65536 (NGROUPS_MAX), which are
+// read into one bounded allocation.
+const (
+	peerGroupsStack = 64
+	maxPeerGroups   = 65536
+)
 
 // peerCred is the uid of the peer of fd and its groups: the primary one
 // first, then the supplementary ones as they were when it connected
-// (SO_PEERGROUPS; a peer in more than maxPeerGroups groups is judged by
-// its primary group and user alone).
+// (SO_PEERGROUPS). The groups cannot be read: the peer is judged by its
+// user and primary group alone, which never grants more than its entries.
 func peerCred(fd int) (uint32, []uint32, error) {
 	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return 0, nil, err
 	}
 	gids := []uint32{cred.Gid}
-	var buf [maxPeerGroups]uint32
-	n := uint32(unsafe.Sizeof(buf))
-	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
-		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
-	if e == 0 {
-		gids = append(gids, buf[:n/4]...)
+	var small [peerGroupsStack]uint32
+	buf := small[:]
+	for {
+		n := uint32(len(buf) * 4)
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case e == 0 && n <= uint32(len(buf)*4):
+			return cred.Uid, append(gids, buf[:n/4]...), nil
+		case e == unix.ERANGE && len(buf) == peerGroupsStack && n/4 <= maxPeerGroups:
+			buf = make([]uint32, n/4+1) // the kernel said how many; one more in case it grew
+		default:
+			return cred.Uid, gids, nil
+		}
 	}
-	return cred.Uid, gids, nil
 }
 
 // levelRefused answers a command above the connection's level: text mode

@@ -131,6 +131,9 @@ func (e *engine) OnTick() (time.Duration, gnet.Action) {
 		}
 	}
 	clear(e.tickConns) // no references to closed connections until the next tick
+	if e.name == "tcp" {
+		e.srv.NoteAccessChange() // protected mode's log follows key, token and allowlist changes
+	}
 	return tickEvery, gnet.None
 }
 

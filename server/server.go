@@ -57,14 +57,15 @@ type Server struct {
 
 	fatal chan error
 
-	access    accessState // the access policy in force (access.go)
-	guard     guard       // allowlist, failure backoff, rate limit, audit bounds (guard.go)
-	policyErr error       // the config's access settings did not resolve: Start fails
+	access      accessState  // the access policy in force (access.go)
+	guard       guard        // allowlist, failure backoff, rate limit, audit bounds (guard.go)
+	policyErr   error        // the config's access settings did not resolve: Start fails
+	prot        protectState // protected mode (protected.go)
+	peerRefused atomic.Int64 // Unix peers without a level, refused at connect
 
 	mu   sync.Mutex // tcp, file
 	tcp  *engine
 	file *engine // the one Unix listener: managersocket or manager_file
-	seq  atomic.Int64
 }
 
 // The hardened replay cache keeps requests only while their timestamps are
@@ -128,13 +129,18 @@ func (s *Server) Start() error {
 		s.tcp = e
 		s.mu.Unlock()
 		slog.Info("manager listening", "listener", "tcp", "addr", e.addr)
+		s.NoteAccessChange()
 	}
 	if s.cfg.ManagerSocket != "" {
 		path, err := configuredSocketPath(s.cfg.ManagerSocket)
 		if err != nil {
 			return fmt.Errorf("manager socket %q: %w", s.cfg.ManagerSocket, err)
 		}
-		e, err := s.startUnix(path)
+		perm, err := s.configuredSockPerm()
+		if err != nil {
+			return err
+		}
+		e, err := s.startUnix(path, perm)
 		if err != nil {
 			return err
 		}
@@ -264,7 +270,7 @@ func (s *Server) reopen(dead *engine, opts []gnet.Option) (e *engine, gone bool,
 		e = newEngine(s, "tcp", dead.addr, "")
 		err = s.runEngine(e, opts...)
 	} else {
-		e, err = s.startUnix(dead.path)
+		e, err = s.startUnix(dead.path, dead.sock.perm)
 	}
 	if err != nil {
 		return nil, false, err
@@ -383,7 +389,7 @@ func (s *Server) Table() *commands.Table { return s.table }
 func (s *Server) Stats() commands.Stats {
 	st := commands.Stats{
 		Started: s.started, ConnsOpen: s.served.Load(), ConnsTotal: s.total.Load(),
-		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), LingerClosed: s.hold.evicted.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
+		ConnsRejected: s.rejected.Load(), RejectedPerIP: s.rejectedPerIP.Load(), Protected: s.prot.refused.Load(), PeerRefused: s.peerRefused.Load(), LingerClosed: s.hold.evicted.Load(), RepliesReset: s.resets.Load(), ConnsOutputLimited: s.outLimited.Load(), BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(),
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}

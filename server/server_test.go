@@ -130,7 +130,7 @@ func TestJSONSession(t *testing.T) {
 		{"help ping", nil, "", ""},
 		{"help", map[string]string{"command": "getversion"}, "", ""},
 		{"nosuch", nil, "", "unknown_command"},
-		{"manager_file", []string{"bogus"}, "", "forbidden"}, // refused on plaintext TCP before its args are read
+		{"manager_file", []string{"bogus"}, "", "unauthenticated"}, // above manager_plain_level: refused before its args are read
 	}
 	for _, tc := range cases {
 		r, err := s.Call(ctx, tc.cmd, tc.args)
@@ -192,7 +192,7 @@ func TestEnvelope(t *testing.T) {
 		{string(appendEnvelopeOK(nil, []byte("7"), commands.Text, []byte("pong\n"))), `{"id":7,"error":"","result":"pong"}` + "\n"},
 		{string(appendEnvelopeOK(nil, nil, commands.JSON, []byte("{\"a\":1}\n"))), `{"id":null,"error":"","result":{"a":1}}` + "\n"},
 		{string(appendEnvelopeOK(nil, []byte(`"x"`), commands.Binary, []byte("ab"))), `{"id":"x","error":"","binary":2}` + "\nab"},
-		{string(appendEnvelopeErr(nil, []byte("1"), "bad \"x\"", "invalid")), `{"id":1,"error":"bad \"x\"","code":"invalid"}` + "\n"},
+		{string(appendEnvelopeErr(nil, []byte("1"), "bad \"x\"", "invalid")), `{"id":1,"error":"bad \"x\"","code":"invalid","status":400}` + "\n"},
 		{string(jsonobj.AppendString(nil, []byte("a\x00\t\xff€"))), `"a\u0000\t\ufffd€"`},
 	}
 	for _, tt := range tests {

@@ -135,14 +135,15 @@ type unixSocket struct {
 	privDev   uint64
 	privIno   uint64
 	published bool
-	dev, ino  uint64 // the socket file, once bound
+	dev, ino  uint64   // the socket file, once bound
+	perm      sockPerm // applied before it is published
 }
 
 // prepareSocket verifies path and readies a private directory beside it.
 // A stale socket at path (a socket file no socket of this network namespace
 // is bound to, owned by this user) is removed with a plain unlink; anything
 // else there is refused and left alone.
-func prepareSocket(p string) (*unixSocket, error) {
+func prepareSocket(p string, perm sockPerm) (*unixSocket, error) {
 	if err := checkSocketSyntax(p); err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func prepareSocket(p string) (*unixSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &unixSocket{path: p, parent: parent, base: base, priv: -1}
+	u := &unixSocket{path: p, parent: parent, base: base, priv: -1, perm: perm}
 	if err := u.clearStale(); err != nil {
 		u.closeFDs()
 		return nil, err
@@ -239,10 +240,18 @@ func (u *unixSocket) procDir() string { return "/proc/self/fd/" + strconv.Itoa(u
 // can reach anything else.
 func (u *unixSocket) gnetAddr() string { return "unix://" + u.procDir() + "/s" }
 
-// publish moves the bound socket into place. It never replaces anything:
-// a file that appeared at the path meanwhile makes it fail.
+// publish sets the socket's group and mode while it is still inside the
+// private 0700 directory, then moves it into place. It never replaces
+// anything: a file that appeared at the path meanwhile makes it fail.
 func (u *unixSocket) publish() error {
-	if err := unix.Fchmodat(u.priv, "s", 0o600, 0); err != nil {
+	if u.perm.gid >= 0 {
+		if err := unix.Fchownat(u.priv, "s", -1, u.perm.gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("chgrp %d: %w", u.perm.gid, err)
+		}
+	}
+	// fchmodat cannot refuse symlinks (AT_SYMLINK_NOFOLLOW is not supported
+	// for it), but "s" is in a directory only this process can write.
+	if err := unix.Fchmodat(u.priv, "s", u.perm.mode&0o666|0o600, 0); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
 	var st unix.Stat_t

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -158,7 +159,7 @@ func TestPrepareSocketRefuses(t *testing.T) {
 		filepath.Join(dir, "missing", "x.sock"),
 		filepath.Join(victim, "keep.txt", "x.sock"),
 	} {
-		if u, err := prepareSocket(p); err == nil {
+		if u, err := prepareSocket(p, fileSockPerm); err == nil {
 			u.release()
 			t.Errorf("%s accepted", p)
 		}
@@ -188,8 +189,8 @@ func listTree(t *testing.T, root string) string {
 // private directory behind; stop removes only the inode it created;
 // refusals all carry the one text.
 func TestManagerFileLifecycle(t *testing.T) {
-	s, _, _ := startServer(t, func(c *config.Config) { c.ManagerSocket = "" })
 	dir := shortDir(t)
+	s, _, _ := startServer(t, func(c *config.Config) { c.ManagerSocket = ""; c.FileDir = dir })
 	p := filepath.Join(dir, "mf.sock")
 	if got, err := s.ManagerFileStart(p, commands.ConnInfo{}); err != nil || got != "OK ("+p+")\n" {
 		t.Fatalf("start: %q %v", got, err)
@@ -219,7 +220,9 @@ func TestManagerFileLifecycle(t *testing.T) {
 	}
 
 	// Every refusal is the same error, whatever the reason.
-	for _, bad := range []string{dir, p, dir + "?", "rel.sock", filepath.Join(dir, "missing", "s")} {
+	outside := shortDir(t)
+	for _, bad := range []string{dir, p, dir + "?", "rel.sock", filepath.Join(dir, "missing", "s"),
+		filepath.Join(outside, "x.sock"), dir + "x/y.sock", dir + "/../" + filepath.Base(outside) + "/x.sock"} {
 		_, err := s.ManagerFileStart(bad, commands.ConnInfo{})
 		if !errors.Is(err, errRefusedPath) || err.Error() != "manager_file start: refused socket path" {
 			t.Errorf("start %q: %v, want the uniform refusal", bad, err)
@@ -259,4 +262,88 @@ func TestConfiguredSocketPath(t *testing.T) {
 		}
 		s.pool.close()
 	}
+}
+
+// TestManagerFileDir: without a path the socket is
+// <manager_file_dir>/tapline-manager.sock; the directory defaults to that
+// of managersocket, then to rundir; a path outside it is refused and
+// nothing is created there.
+func TestManagerFileDir(t *testing.T) {
+	fileDir, sockDir, runDir, outside := shortDir(t), shortDir(t), shortDir(t), shortDir(t)
+	cases := []struct {
+		name string
+		cfg  func(*config.Config)
+		want string
+	}{
+		{"manager_file_dir", func(c *config.Config) { c.FileDir = fileDir; c.ManagerSocket = filepath.Join(sockDir, "m.sock") }, fileDir},
+		{"managersocket's directory", func(c *config.Config) { c.ManagerSocket = filepath.Join(sockDir, "m.sock") }, sockDir},
+		{"rundir", func(c *config.Config) { c.ManagerSocket = ""; c.RunDir = runDir }, runDir},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			tc.cfg(&cfg)
+			s := New(cfg, commands.Default(), nil, nil)
+			defer s.pool.close()
+			got, err := s.managerFilePath("")
+			if want := filepath.Join(tc.want, managerFileName); err != nil || got != want {
+				t.Fatalf("default path %q %v, want %q", got, err, want)
+			}
+			for _, bad := range []string{filepath.Join(outside, "x.sock"), tc.want + "x/y.sock", tc.want, "/x.sock"} {
+				if p, err := s.managerFilePath(bad); err == nil {
+					t.Errorf("%q accepted as %q", bad, p)
+				}
+			}
+			if p, err := s.managerFilePath(filepath.Join(tc.want, "sub", "x.sock")); err != nil {
+				t.Errorf("a path in a subdirectory refused: %q %v", p, err)
+			}
+		})
+	}
+	// End to end: the default path is used and is 0600.
+	s, _, _ := startServer(t, func(c *config.Config) { c.ManagerSocket = ""; c.RunDir = runDir; c.SocketMode = 0o666 })
+	p := filepath.Join(runDir, managerFileName)
+	if got, err := s.ManagerFileStart("", commands.ConnInfo{}); err != nil || got != "OK ("+p+")\n" {
+		t.Fatalf("start: %q %v", got, err)
+	}
+	if fi, err := os.Lstat(p); err != nil || fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v %v, want a 0600 socket whatever managersocket_mode says", p, fi, err)
+	}
+	if _, err := s.ManagerFileStop(commands.ConnInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ManagerFileStart(filepath.Join(outside, "x.sock"), commands.ConnInfo{}); !errors.Is(err, errRefusedPath) {
+		t.Fatalf("a path outside the directory: %v", err)
+	}
+	if got := listTree(t, outside); got != outside+" d---------\n" {
+		t.Errorf("something was created outside manager_file_dir:\n%s", got)
+	}
+}
+
+// TestManagerSocketPerm: managersocket_mode and managersocket_group are on
+// the socket when it appears; an unknown group fails the start.
+func TestManagerSocketPerm(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the socket a group the test user is not in (we run as root here and in CI)")
+	}
+	dir := shortDir(t)
+	p := filepath.Join(dir, "m.sock")
+	startServer(t, func(c *config.Config) { c.ManagerSocket = p; c.SocketMode = 0o660; c.SocketGroup = "4242" })
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o660 || st.Gid != 4242 {
+		t.Fatalf("%s: mode %v gid %d, want 0660 and gid 4242", p, fi.Mode(), st.Gid)
+	}
+	cfg := config.Default()
+	cfg.ManagerPort = 0
+	cfg.ManagerSocket = filepath.Join(dir, "n.sock")
+	cfg.SocketGroup = "no-such-group-tapline"
+	s := New(cfg, commands.Default(), nil, nil)
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), "managersocket_group") {
+		_ = s.Shutdown(context.Background())
+		t.Fatalf("unknown managersocket_group: start gave %v, want an error naming the key", err)
+	}
+	s.pool.close()
 }

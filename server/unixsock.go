@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +18,8 @@ import (
 // startUnix opens a Unix listener at path. The path is verified and the
 // socket created and published by tapline (sockpath.go); gnet only binds
 // inside a private directory. The error says why, for the log.
-func (s *Server) startUnix(path string) (*engine, error) {
-	u, err := prepareSocket(path)
+func (s *Server) startUnix(path string, perm sockPerm) (*engine, error) {
+	u, err := prepareSocket(path, perm)
 	if err != nil {
 		return nil, fmt.Errorf("manager socket %q: %w", path, err)
 	}
@@ -80,11 +79,11 @@ func (s *Server) ManagerFileStart(path string, _ commands.ConnInfo) (string, err
 	if s.file != nil {
 		return "running (" + s.file.path + ")\n", nil
 	}
-	if path == "" {
-		path = filepath.Join(os.TempDir(),
-			"tapline-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatInt(s.seq.Add(1), 10)+".sock")
+	p, err := s.managerFilePath(path)
+	var e *engine
+	if err == nil {
+		e, err = s.startUnix(p, fileSockPerm)
 	}
-	e, err := s.startUnix(path)
 	if err != nil {
 		// One text for every refusal: the reason would tell a remote
 		// client what exists on the sensor's file system.
@@ -92,7 +91,7 @@ func (s *Server) ManagerFileStart(path string, _ commands.ConnInfo) (string, err
 		return "", errRefusedPath
 	}
 	s.file = e
-	return "OK (" + path + ")\n", nil
+	return "OK (" + p + ")\n", nil
 }
 
 // ManagerFileStop implements `manager_file stop`. A stop that arrives on the
