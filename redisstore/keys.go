@@ -23,15 +23,33 @@
 //	                                one live sensor, kept alive by a heartbeat
 //	                                (SET … EX ttl); it vanishes when the sensor
 //	                                stops or dies.
+//	tapline:{tokens}        hash    access tokens by id: field <id> (16 hex
+//	                                digits), value JSON {"id","name","level",
+//	                                "cidrs","created","expires","ttl","renew",
+//	                                "revoked","last_used","sha256"}: the SHA-256
+//	                                of the secret, never the secret. Written by
+//	                                `tapline tokens create|revoke|prune`; at
+//	                                most 10000 fields. No TTL.
+//	tapline:{tokens}:used   hash    field <id>, value JSON {"last_used",
+//	                                "expires"}: last use and renewed expiry,
+//	                                written back by sensors at most every 10 s.
+//	tapline:{tokens}:version
+//	                        string  integer INCRed with every change to
+//	                                tapline:{tokens}; sensors GET it every
+//	                                250 ms and reload the hash when it moved.
+//	                                ({tokens} is a Cluster hash tag: the three
+//	                                keys share a slot, so a change and its
+//	                                version move in one MULTI.)
 //	tapline:events          channel PUBLISHed messages: "manager_key" when the
 //	                                manager key was stored or deleted (or
 //	                                plaintext allowed again), so
 //	                                sensors reload it at once.
 //
 // Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), PUBLISH,
-// SUBSCRIBE and PING. A Redis 7 ACL user for tapline needs no more than
+// SUBSCRIBE, PING, and for tokens HGETALL, HGET, HSET, HSETNX, HDEL, HLEN,
+// INCR, MULTI and EXEC. A Redis 7 ACL user for tapline needs no more than
 //
-//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping
+//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +incr +multi +exec
 //
 // plus +select when the URL names a database other than 0.
 //
@@ -56,6 +74,11 @@ const (
 	keySensorPrefix = "tapline:sensor:"
 	// keySensorPattern is the SCAN MATCH pattern for all sensor keys.
 	keySensorPattern = keySensorPrefix + "*"
+	// keyTokens, keyTokensUsed and keyTokensVersion hold the access
+	// tokens (tokens.go); the {tokens} hash tag keeps them in one slot.
+	keyTokens        = "tapline:{tokens}"
+	keyTokensUsed    = "tapline:{tokens}:used"
+	keyTokensVersion = "tapline:{tokens}:version"
 	// channelEvents is the Pub/Sub channel for change notifications.
 	channelEvents = "tapline:events"
 )
