@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 )
 
 // maxFile bounds the tokens file (MaxTokens records of a few hundred bytes).
@@ -25,12 +24,7 @@ type fileDoc struct {
 // usedDoc is the file next to it (FILE.used) where the server writes back
 // last uses and renewed expiries, so that the CLI and the server never
 // write the same file.
-type usedDoc map[string]usedAt
-
-type usedAt struct {
-	LastUsed time.Time `json:"last_used"`
-	Expires  time.Time `json:"expires,omitzero"`
-}
+type usedDoc map[string]useJSON
 
 // ReadFile reads a tokens file strictly: a missing file is no tokens, a
 // file that does not parse or holds an invalid record is an error.
@@ -156,14 +150,8 @@ func mergeUsed(recs []Record, path string) {
 		return
 	}
 	for i := range recs {
-		r := &recs[i]
-		if x, ok := u[r.ID]; ok {
-			if x.LastUsed.After(r.LastUsed) {
-				r.LastUsed = x.LastUsed
-			}
-			if r.Renew && x.Expires.After(r.Expires) {
-				r.Expires = x.Expires
-			}
+		if x, ok := u[recs[i].ID]; ok {
+			ApplyUse(&recs[i], Use{ID: recs[i].ID, LastUsed: x.LastUsed, Expires: x.Expires})
 		}
 	}
 }
@@ -189,7 +177,7 @@ func (f *FileSource) WriteBack(_ context.Context, uses []Use) error {
 	}
 	for _, x := range uses {
 		if live[x.ID] {
-			u[x.ID] = usedAt{x.LastUsed, x.Expires}
+			u[x.ID] = useJSON{x.LastUsed, x.Expires}
 		}
 	}
 	b, err := json.Marshal(u)
