@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"strings"
@@ -30,6 +31,9 @@ func (h stubHost) Stats() Stats {
 func (h stubHost) Clients() []ClientInfo                             { return h.clients }
 func (h stubHost) ManagerFileStart(string, ConnInfo) (string, error) { return "OK (x)\n", nil }
 func (h stubHost) ManagerFileStop(ConnInfo) (string, error)          { return "not running\n", nil }
+func (h stubHost) Auth([]byte, ConnInfo) (AuthResult, error) {
+	return AuthResult{}, errors.New("no tokens")
+}
 
 // env is the Env of a sensor with h's store (nil: no capture source).
 func (h stubHost) env() *Env { return &Env{Store: h.store} }

@@ -15,6 +15,10 @@ type Server interface {
 	// when the listener could not be opened (bad path, bind failure).
 	ManagerFileStart(path string, from ConnInfo) (string, error)
 	ManagerFileStop(from ConnInfo) (string, error)
+	// Auth checks an access token sent on the connection from and, when
+	// it is good, makes it the connection's identity. The error says why
+	// not, never with the token in it.
+	Auth(token []byte, from ConnInfo) (AuthResult, error)
 }
 
 // Stats is a snapshot of the manager's counters.

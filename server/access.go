@@ -20,6 +20,7 @@ import (
 type policy struct {
 	plain, legacy, key access.Level
 	unix               *access.UnixRules
+	plainTokens        bool // manager_plain_tokens
 }
 
 // newPolicy builds the access settings of cfg; it fails only on a config
@@ -30,7 +31,7 @@ func newPolicy(cfg *config.Config) (*policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager_unix_levels: %w", err)
 	}
-	return &policy{plain: cfg.PlainLevel, legacy: cfg.LegacyLevel, key: cfg.KeyLevel, unix: rules}, nil
+	return &policy{plain: cfg.PlainLevel, legacy: cfg.LegacyLevel, key: cfg.KeyLevel, unix: rules, plainTokens: cfg.PlainTokens}, nil
 }
 
 // accessState holds the policy in force.

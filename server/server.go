@@ -19,6 +19,7 @@ import (
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
+	"tapline/tokens"
 )
 
 // Server owns the manager listeners, the worker pool and the counters.
@@ -57,8 +58,10 @@ type Server struct {
 
 	fatal chan error
 
-	access    accessState // the access policy in force (access.go)
-	policyErr error       // the config's access settings did not resolve: Start fails
+	access     accessState  // the access policy in force (access.go)
+	tokens     *tokens.Set  // access tokens (tokens.go); nil: none accepted
+	authFailed atomic.Int64 // auth refusals
+	policyErr  error        // the config's access settings did not resolve: Start fails
 
 	mu   sync.Mutex // tcp, file
 	tcp  *engine

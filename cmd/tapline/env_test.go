@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -84,6 +85,9 @@ func (statServer) ManagerFileStart(string, commands.ConnInfo) (string, error) {
 	return "", nil
 }
 func (statServer) ManagerFileStop(commands.ConnInfo) (string, error) { return "", nil }
+func (statServer) Auth([]byte, commands.ConnInfo) (commands.AuthResult, error) {
+	return commands.AuthResult{}, errors.New("no tokens")
+}
 
 // TestSnifferStatKeys: sniffer_stat's "keys" is the ring's status as
 // encoding/json writes it (the server used to marshal it), and

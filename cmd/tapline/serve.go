@@ -151,6 +151,7 @@ func serve(cfg config.Config) error {
 		return &exitError{2, err}
 	}
 	srv := server.New(cfg, commands.Default(), keys, commandEnv(cfg, keys, sen))
+	srv.UseTokens(startTokens(bg, cfg, st))
 	if sen.Active() {
 		go func() {
 			if err := sen.Run(bg); err != nil {
