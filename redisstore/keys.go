@@ -4,7 +4,7 @@
 // This file is the ONE place that names every Redis key and channel tapline
 // uses, so operators can see (and ACL) exactly what tapline touches:
 //
-//	tapline:manager_key     string  JSON {"key":"<base64>","iv":"<base64>"}: the
+//	tapline:manager_key     string  JSON {"key":"<base64>","iv":"<base64>"[,"level":L]}: the
 //	                                manager key, the same content VoIPmonitor
 //	                                keeps in its database table `system`, type
 //	                                `manager_key`. No TTL.
