@@ -289,3 +289,74 @@ func localNonLoopback(t *testing.T) string {
 	t.Skip("this host has no non-loopback IPv4 address to connect from")
 	return ""
 }
+
+// sealedDo sends one hardened frame holding msg and opens the reply.
+func sealedDo(t *testing.T, s *server, k tkey, msg string) string {
+	t.Helper()
+	line := sealLine(k, time.Now(), msg)
+	raw, err := oneShot("tcp", s.addr, string(line), true, 10*time.Second)
+	if err != nil {
+		t.Fatalf("hardened %q: %v", msg, err)
+	}
+	plain, _, err := specReply(k, refOf(line), raw)
+	if err != nil {
+		t.Fatalf("hardened reply %q: %v", clip(raw, 100), err)
+	}
+	return string(plain)
+}
+
+// TestTokensInsideFrames: the token travels sealed, as "auth T\n<cmd>" in
+// a text frame or the auth command in a JSON frame, and its level replaces
+// the key's (manager_key_level = limited_read here).
+func TestTokensInsideFrames(t *testing.T) {
+	requireTools(t)
+	k := newKey(t)
+	s, conf := tokensServer(t, "manager_key_level = limited_read", "manager_aes_key = "+k.b64, "manager_aes_iv = "+k.ivB64)
+	id, tok := createToken(t, conf, "--level", "full_read")
+	pollUntil(t, 2*time.Second, "key level applies", func() (bool, string) {
+		got := sealedDo(t, s, k, "clients")
+		return strings.Contains(got, "needs full_read"), got
+	})
+	var got string
+	pollUntil(t, 2*time.Second, "token loaded", func() (bool, string) {
+		got = sealedDo(t, s, k, "auth "+tok+"\nclients")
+		return strings.HasPrefix(got, "["), got
+	})
+	if row := identityIn(t, got); row["identity"] != "token:"+id || row["mode"] != "hardened" {
+		t.Fatalf("text frame with auth: %v", row)
+	}
+	got = sealedDo(t, s, k, `{"id":1,"cmd":"auth","args":{"token":"`+tok+`"}}`+"\n"+`{"id":2,"cmd":"clients"}`)
+	if !strings.Contains(got, `"token":"`+id+`"`) || !strings.Contains(got, `"via":"token"`) {
+		t.Fatalf("JSON frame with auth: %q", got)
+	}
+	if got := sealedDo(t, s, k, "auth tlk_x\nclients"); got != "error: unauthenticated: unknown token\n" {
+		t.Fatalf("bad token in a frame: %q", got)
+	}
+}
+
+// TestKeysStoreLevel: a key stored with --level gives hardened frames that
+// level; keys show prints it.
+func TestKeysStoreLevel(t *testing.T) {
+	requireTools(t)
+	r := redistest.Start(t)
+	conf := writeConfig(t, t.TempDir(), "redis.conf", "redis = "+r.URL())
+	out, errOut, code := runCLI(t, "keys", "-c", conf, "store", "--level", "limited_read")
+	if code != 0 {
+		t.Fatalf("keys store --level: %d %q", code, errOut)
+	}
+	kb, ivb := keysLines(t, out)
+	k := keyFromB64(t, kb, ivb)
+	if out, _, _ := runCLI(t, "keys", "-c", conf, "show"); !strings.Contains(out, "level: limited_read\n") {
+		t.Fatalf("keys show:\n%s", out)
+	}
+	s := startServer(t, serverConfig{flags: []string{"-c", conf}})
+	pollUntil(t, 5*time.Second, "stored key level", func() (bool, string) {
+		line := sealLine(k, time.Now(), "clients")
+		raw, _ := oneShot("tcp", s.addr, string(line), true, 10*time.Second)
+		plain, _, err := specReply(k, refOf(line), raw)
+		return err == nil && strings.Contains(string(plain), "needs full_read; this connection has limited_read (hardened_key)"), string(plain)
+	})
+	if got := sealedDo(t, s, k, "ping"); got != "pong\n" {
+		t.Fatalf("ping at limited_read: %q", got)
+	}
+}
