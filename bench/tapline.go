@@ -26,7 +26,7 @@ type Tapline struct {
 	// check of every request.
 	Token string
 	srv   *server.Server
-	dir  string
+	dir   string
 }
 
 // StartTapline starts tapline's real server (gnet engines, commands.Default)
