@@ -148,11 +148,6 @@ func TestRenew(t *testing.T) {
 func TestReplaceRetires(t *testing.T) {
 	text, r := mint(t, nil)
 	s := NewSet()
-	s.Replace([]Record{r})
-	e, err := s.Check([]byte(text), netip.Addr{}, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rv := r
 	rv.Revoked = t0.Add(time.Second)
 	cases := []struct {
@@ -166,12 +161,15 @@ func TestReplaceRetires(t *testing.T) {
 	}
 	for _, c := range cases {
 		s.Replace([]Record{r}) // a fresh entry in force
-		e, _ = s.Check([]byte(text), netip.Addr{}, t0)
+		e, err := s.Check([]byte(text), netip.Addr{}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s.Replace(c.recs)
 		if err := e.Use(t0); !errors.Is(err, c.want) {
 			t.Errorf("%s: session Use = %v, want %v", c.name, err, c.want)
 		}
-		_, err := s.Check([]byte(text), netip.Addr{}, t0)
+		_, err = s.Check([]byte(text), netip.Addr{}, t0)
 		want := c.want
 		if c.recs == nil {
 			want = ErrUnknown
