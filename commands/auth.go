@@ -14,7 +14,7 @@ type AuthResult struct {
 }
 
 func registerAuth(t *Table) {
-	t.Register(Command{Name: "auth", Level: LimitedRead, Plaintext: true, Inline: true, Handler: auth,
+	t.Register(Command{Name: "auth", Level: LimitedRead, Plaintext: true, Handler: auth, // not Inline: it logs
 		Params: []Param{{Name: "token", Help: "an access token (tlk_…) from `tapline tokens create`"}},
 		Summary: "authenticate the connection with an access token: its level applies to the requests that follow " +
 			"(a text-mode first line `auth TOKEN` is the same, silent on success)"})
