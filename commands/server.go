@@ -40,6 +40,10 @@ type Stats struct {
 	// ConnsOutputLimited counts connections reset because their client
 	// left more than manager_output_limit unread for too long.
 	ConnsOutputLimited int64
+
+	// Access tokens: loaded now, authentications accepted and refused,
+	// records refused by the store bound (10,000) or as invalid.
+	TokensLoaded, AuthOK, AuthFailed, TokensRefused int64
 }
 
 // ClientInfo describes one open manager connection (the clients command

@@ -96,6 +96,10 @@ func appendManager(b []byte, st Stats, tbl *Table) []byte {
 	b = jsonobj.AppendMemberInt(b, "bytes_out", st.BytesOut)
 	b = jsonobj.AppendMemberInt(b, "errors", st.Errors)
 	b = jsonobj.AppendMemberInt(b, "replay_full", st.ReplayFull)
+	b = jsonobj.AppendMemberInt(b, "tokens_loaded", st.TokensLoaded)
+	b = jsonobj.AppendMemberInt(b, "auth_ok", st.AuthOK)
+	b = jsonobj.AppendMemberInt(b, "auth_failed", st.AuthFailed)
+	b = jsonobj.AppendMemberInt(b, "tokens_refused", st.TokensRefused)
 	b = append(jsonobj.AppendKey(b, "requests"), '{')
 	var total int64
 	for i, n := range st.Requests {
@@ -173,6 +177,10 @@ func statPlain(rep *Reply, st Stats, sen sensorStats, tbl *Table, mem procMem) {
 	line("bytes_out", st.BytesOut)
 	line("errors", st.Errors)
 	line("replay_full", st.ReplayFull)
+	line("tokens_loaded", st.TokensLoaded)
+	line("auth_ok", st.AuthOK)
+	line("auth_failed", st.AuthFailed)
+	line("tokens_refused", st.TokensRefused)
 	for i, n := range st.Requests {
 		if n > 0 && !tbl.byIndex(i).Hidden {
 			line("requests_"+tbl.byIndex(i).Name, n)

@@ -388,6 +388,7 @@ func (s *Server) Stats() commands.Stats {
 		Errors: s.errors.Load(), Requests: make([]int64, len(s.reqs)),
 		ReplayFull: s.replay.Stats().Full(),
 	}
+	s.tokenStats(&st)
 	for i := range s.reqs {
 		st.Requests[i] = s.reqs[i].Load()
 	}

@@ -145,3 +145,13 @@ func (s *Server) frameTextRequest(c *conn, plain []byte) request {
 	}
 	return s.textRequest(firstLine(plain[i+1:]))
 }
+
+// tokenStats fills the token counters of sniffer_stat.
+func (s *Server) tokenStats(st *commands.Stats) {
+	st.AuthFailed = s.authFailed.Load()
+	if s.tokens == nil {
+		return
+	}
+	ts := s.tokens.Stats()
+	st.TokensLoaded, st.AuthOK, st.TokensRefused = int64(ts.Loaded), ts.OK, ts.OverLimit
+}
