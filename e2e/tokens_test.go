@@ -177,7 +177,7 @@ func TestTokensExpiryAndRenew(t *testing.T) {
 	s, conf := tokensServer(t)
 	_, short := createToken(t, conf, "--level", "full_read", "--ttl", "2s")
 	created := time.Now()
-	_, renew := createToken(t, conf, "--level", "full_read", "--ttl", "1s", "--renew")
+	_, renew := createToken(t, conf, "--level", "full_read", "--ttl", "2s", "--renew")
 	pollUntil(t, 2*time.Second, "tokens loaded", func() (bool, string) {
 		got := ncText(t, s, "auth "+renew+"\nping\n")
 		return got == "pong\n", got
@@ -192,8 +192,8 @@ func TestTokensExpiryAndRenew(t *testing.T) {
 	if l, _ := renewSess.readLine(5 * time.Second); !strings.Contains(l, `"level":"full_read"`) {
 		t.Fatalf("auth with a renewed token: %q", l)
 	}
-	// Used every 300 ms for 2.4 s, the 1 s renewed token stays valid.
-	for i := range 8 {
+	// Used every 300 ms for 3 s, the 2 s renewed token stays valid.
+	for i := range 10 {
 		time.Sleep(300 * time.Millisecond)
 		renewSess.send(fmt.Sprintf(`{"id":%d,"cmd":"clients"}`, i+2))
 		if l, _ := renewSess.readLine(5 * time.Second); !strings.Contains(l, `"result":[`) {
@@ -213,7 +213,7 @@ func TestTokensExpiryAndRenew(t *testing.T) {
 		t.Fatalf("expired token: %q", got)
 	}
 	// Idle for longer than its TTL, the renewed token expires too.
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(2300 * time.Millisecond)
 	renewSess.send(`{"id":99,"cmd":"clients"}`)
 	if l, _ := renewSess.readLine(5 * time.Second); !strings.Contains(l, "expired") {
 		t.Fatalf("idle renewed token: %q", l)
