@@ -92,7 +92,7 @@ func tokensServer(t *testing.T, extra ...string) (*server, string) {
 	dir := t.TempDir()
 	lines := append([]string{"manager_tokens_file = " + filepath.Join(dir, "tokens.json"), "manager_plain_level = limited_read"}, extra...)
 	conf := writeConfig(t, dir, "tokens.conf", lines...)
-	return startServer(t, serverConfig{flags: []string{"-c", conf, "--managerip", "127.0.0.1"}}), conf
+	return startTestServer(t, serverConfig{flags: []string{"-c", conf, "--managerip", "127.0.0.1"}}), conf
 }
 
 // TestTokensCLIAndAuth: create/list/revoke with the file store, JSON and
@@ -228,8 +228,8 @@ func TestTokensFleet(t *testing.T) {
 	r := redistest.Start(t)
 	dir := t.TempDir()
 	conf := writeConfig(t, dir, "fleet.conf", "redis = "+r.URL(), "manager_plain_level = limited_read")
-	a := startServer(t, serverConfig{flags: []string{"-c", conf}})
-	b := startServer(t, serverConfig{flags: []string{"-c", conf}})
+	a := startTestServer(t, serverConfig{flags: []string{"-c", conf}})
+	b := startTestServer(t, serverConfig{flags: []string{"-c", conf}})
 	id, tok := createToken(t, conf, "--level", "full_read", "--name", "fleet")
 	for _, s := range []*server{a, b} {
 		pollUntil(t, time.Second, "token on "+s.addr, func() (bool, string) {
@@ -263,7 +263,7 @@ func TestTokensPlaintextRemote(t *testing.T) {
 		lines := append([]string{"manager_tokens_file = " + filepath.Join(dir, "tokens.json"), "manager_plain_level = limited_read"}, extra...)
 		conf := writeConfig(t, dir, "tokens.conf", lines...)
 		_, tok := createToken(t, conf, "--level", "full_read")
-		s := startServer(t, serverConfig{flags: []string{"-c", conf, "--managerip", "0.0.0.0", "--manager-protected-mode", "no"}})
+		s := startTestServer(t, serverConfig{flags: []string{"-c", conf, "--managerip", "0.0.0.0", "--manager-protected-mode", "no"}})
 		addr := net.JoinHostPort(ip, fmt.Sprint(s.port))
 		got, err := oneShot("tcp", addr, "auth "+tok+"\nclients\n", true, 10*time.Second)
 		if err != nil {
@@ -349,7 +349,7 @@ func TestKeysStoreLevel(t *testing.T) {
 	if out, _, _ := runCLI(t, "keys", "-c", conf, "show"); !strings.Contains(out, "level: limited_read\n") {
 		t.Fatalf("keys show:\n%s", out)
 	}
-	s := startServer(t, serverConfig{flags: []string{"-c", conf}})
+	s := startTestServer(t, serverConfig{flags: []string{"-c", conf}})
 	pollUntil(t, 5*time.Second, "stored key level", func() (bool, string) {
 		line := sealLine(k, time.Now(), "clients")
 		raw, _ := oneShot("tcp", s.addr, string(line), true, 10*time.Second)
