@@ -34,9 +34,9 @@
 //	                                "expires"}: last use and renewed expiry,
 //	                                written back by sensors at most every 10 s.
 //	tapline:{tokens}:version
-//	                        string  integer INCRed with every change to
-//	                                tapline:{tokens}; sensors GET it every
-//	                                250 ms and reload the hash when it moved.
+//	                        string  a random value SET anew with every change
+//	                                to tapline:{tokens}; sensors GET it every
+//	                                250 ms and reload the hash when it changed.
 //	                                ({tokens} is a Cluster hash tag: the three
 //	                                keys share a slot, so a change and its
 //	                                version move in one MULTI.)
@@ -47,9 +47,9 @@
 //
 // Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), PUBLISH,
 // SUBSCRIBE, PING, and for tokens HGETALL, HGET, HSET, HSETNX, HDEL, HLEN,
-// INCR, MULTI and EXEC. A Redis 7 ACL user for tapline needs no more than
+// MULTI and EXEC. A Redis 7 ACL user for tapline needs no more than
 //
-//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +incr +multi +exec
+//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +multi +exec
 //
 // plus +select when the URL names a database other than 0.
 //

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -12,20 +14,29 @@ import (
 // package imports nothing of tapline, so the number is repeated).
 const MaxTokens = 10000
 
-// TokensVersion reads keyTokensVersion: a counter every change to the
-// tokens moves; 0 when it does not exist. Sensors poll it (a GET every
-// 250 ms) and reload only when it moved.
-func (s *Store) TokensVersion(ctx context.Context) (int64, error) {
+// TokensVersion reads keyTokensVersion: a random value every change to
+// the tokens replaces (random, not a counter, so that a Redis restarted
+// empty or failed over to another history can never repeat the value a
+// sensor saw last); "" when it does not exist. Sensors poll it (a GET
+// every 250 ms) and reload only when it changed.
+func (s *Store) TokensVersion(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	n, err := s.rdb.Get(ctx, keyTokensVersion).Int64()
+	v, err := s.rdb.Get(ctx, keyTokensVersion).Result()
 	if errors.Is(err, redis.Nil) {
-		return 0, nil
+		return "", nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: get %s: %w", keyTokensVersion, err)
+		return "", fmt.Errorf("redisstore: get %s: %w", keyTokensVersion, err)
 	}
-	return n, nil
+	return v, nil
+}
+
+// newVersion is a fresh value for keyTokensVersion.
+func newVersion() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
+	return hex.EncodeToString(b[:])
 }
 
 // Tokens reads every token record (JSON by id, keyTokens) and every
@@ -108,7 +119,7 @@ func (s *Store) PutToken(ctx context.Context, id, rec string, create bool) error
 	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, keyTokens, id, rec)
-		p.Incr(ctx, keyTokensVersion)
+		p.Set(ctx, keyTokensVersion, newVersion(), 0)
 		return nil
 	})
 	if err != nil {
@@ -128,7 +139,7 @@ func (s *Store) DeleteTokens(ctx context.Context, ids ...string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, keyTokens, ids...)
 		p.HDel(ctx, keyTokensUsed, ids...)
-		p.Incr(ctx, keyTokensVersion)
+		p.Set(ctx, keyTokensVersion, newVersion(), 0)
 		return nil
 	})
 	if err != nil {
@@ -138,8 +149,8 @@ func (s *Store) DeleteTokens(ctx context.Context, ids ...string) error {
 }
 
 func (s *Store) bumpTokens(ctx context.Context) error {
-	if err := s.rdb.Incr(ctx, keyTokensVersion).Err(); err != nil {
-		return fmt.Errorf("redisstore: token stored, but incr %s failed (sensors see it at their next change): %w", keyTokensVersion, err)
+	if err := s.rdb.Set(ctx, keyTokensVersion, newVersion(), 0).Err(); err != nil {
+		return fmt.Errorf("redisstore: token stored, but set %s failed (sensors see it at their next change): %w", keyTokensVersion, err)
 	}
 	return nil
 }

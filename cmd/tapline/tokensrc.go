@@ -19,8 +19,7 @@ type redisTokens struct{ st *redisstore.Store }
 func (r redisTokens) Name() string { return "redis" }
 
 func (r redisTokens) Version(ctx context.Context) (string, error) {
-	n, err := r.st.TokensVersion(ctx)
-	return strconv.FormatInt(n, 10), err
+	return r.st.TokensVersion(ctx)
 }
 
 // Load decodes every record; one that does not decode is skipped and
