@@ -37,6 +37,7 @@ type Config struct {
 	Crypto      string // "none", "legacy" or "hardened"
 	Key         crypto.Key
 	Command     string // tapline command (text line in one-shot, "cmd" in JSON sessions)
+	Token       string // JSON sessions: authenticate with this access token first
 	RawLine     string // raw mode: this line is sent as is (plus "\n" unless it ends with one)
 	Terminator  string // raw mode: a reply ends with this; "" means at EOF (one-shot only)
 	Concurrency int
@@ -581,7 +582,14 @@ func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atom
 			} else {
 				s, err = clients.Open(ctx, w.cfg.Target.Network, w.cfg.Target.Addr)
 			}
+			if err == nil && w.cfg.Token != "" {
+				err = authSession(s, w.cfg.Token, r)
+			}
 			if err != nil {
+				if s != nil {
+					_ = s.Conn().Close()
+					s = nil
+				}
 				w.fail(&opError{classify(err), err}, n)
 				done.Add(int64(n))
 				continue
@@ -623,6 +631,20 @@ func (w *worker) jsonSession(ctx context.Context, take func(int) int, done *atom
 		}
 		done.Add(int64(n))
 	}
+}
+
+// authSession sends the auth command with tok and checks its answer.
+func authSession(s *clients.Session, tok string, r *clients.Reply) error {
+	if _, err := s.Send("auth", map[string]string{"token": tok}); err != nil {
+		return err
+	}
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	if err := s.RecvInto(r); err != nil {
+		return err
+	}
+	return r.Err()
 }
 
 // digits is the length of id in decimal.

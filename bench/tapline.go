@@ -6,11 +6,13 @@ import (
 	"os"
 	"time"
 
+	"tapline/access"
 	"tapline/commands"
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
 	"tapline/server"
+	"tapline/tokens"
 )
 
 // Tapline is a tapline manager server run in-process on loopback (target
@@ -19,8 +21,12 @@ type Tapline struct {
 	TCP  Target
 	Unix Target
 	Key  crypto.Key
-	srv  *server.Server
-	dir  string
+	// Token is a read_write token, renewed by use, that the server accepts
+	// (--token auto): sessions that authenticate with it pay the access
+	// check of every request.
+	Token string
+	srv   *server.Server
+	dir   string
 }
 
 // StartTapline starts tapline's real server (gnet engines, commands.Default)
@@ -43,14 +49,31 @@ func StartTapline(key crypto.Key) (*Tapline, error) {
 	ring := keyring.New(cfg.KeyGrace)
 	ring.Static(key)
 	s := server.New(cfg, commands.Default(), ring, nil)
+	tok, set, err := benchTokens()
+	if err != nil {
+		return nil, err
+	}
+	s.UseTokens(set)
 	if err := s.Start(); err != nil {
 		_ = s.Shutdown(context.Background())
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start tapline: %w", err)
 	}
-	return &Tapline{srv: s, dir: dir, Key: key,
+	return &Tapline{srv: s, dir: dir, Key: key, Token: tok,
 		TCP:  Target{Network: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)},
 		Unix: Target{Network: "unix", Addr: cfg.ManagerSocket}}, nil
+}
+
+// benchTokens is a Set holding one read_write token renewed by use.
+func benchTokens() (string, *tokens.Set, error) {
+	id, text, h, err := tokens.Generate(nil)
+	if err != nil {
+		return "", nil, err
+	}
+	set := tokens.NewSet()
+	set.Replace([]tokens.Record{{ID: id, Name: "bench", Level: access.ReadWrite, Created: time.Now(),
+		TTL: time.Hour, Renew: true, Expires: time.Now().Add(time.Hour), Hash: h}})
+	return text, set, nil
 }
 
 // Stop shuts the server down.

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"strings"
@@ -34,6 +35,9 @@ func (h stubHost) Allowlist(string, string) (AllowlistState, error) {
 	return AllowlistState{Store: "memory"}, nil
 }
 func (h stubHost) ReloadAccess() (ReloadResult, error) { return ReloadResult{}, nil }
+func (h stubHost) Auth([]byte, ConnInfo) (AuthResult, error) {
+	return AuthResult{}, errors.New("no tokens")
+}
 
 // env is the Env of a sensor with h's store (nil: no capture source).
 func (h stubHost) env() *Env { return &Env{Store: h.store} }

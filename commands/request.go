@@ -15,6 +15,7 @@ type ConnInfo struct {
 	Listener string // "tcp" or "unix"
 	Peer     string
 	Engine   any // opaque engine identity, used by manager_file to spot self-stop
+	Handle   any // opaque: the server's connection, for Server.Auth
 }
 
 // Request is one parsed command. Byte slices point into buffers owned by the

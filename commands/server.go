@@ -21,6 +21,10 @@ type Server interface {
 	// ReloadAccess re-reads the config file's access settings; on an error
 	// the old settings stay in force.
 	ReloadAccess() (ReloadResult, error)
+	// Auth checks an access token sent on the connection from and, when
+	// it is good, makes it the connection's identity. The error says why
+	// not, never with the token in it.
+	Auth(token []byte, from ConnInfo) (AuthResult, error)
 }
 
 // Stats is a snapshot of the manager's counters.

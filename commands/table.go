@@ -124,6 +124,7 @@ var extras []func(*Table)
 func Default() *Table {
 	t := newTable()
 	registerInfo(t)
+	registerAuth(t)
 	registerStats(t)
 	registerManager(t)
 	registerGuard(t)

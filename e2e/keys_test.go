@@ -111,9 +111,9 @@ func TestKeysCLI(t *testing.T) {
 		t.Errorf("no manager_key event on tapline:events after store")
 	}
 
-	// show: source, cipher, fingerprint; --reveal adds the key lines.
+	// show: source, cipher, fingerprint, level; --reveal adds the key lines.
 	out, errOut, code = runCLI(t, "keys", "-c", conf, "show")
-	want := "source: redis\ncipher: aes-128-cbc\nfingerprint: " + sk.key.Fingerprint() + "\n"
+	want := "source: redis\ncipher: aes-128-cbc\nfingerprint: " + sk.key.Fingerprint() + "\nlevel: read_write\n"
 	if code != 0 || out != want {
 		t.Errorf("show: exit %d stdout %q stderr %q; want %q", code, out, errOut, want)
 	}
@@ -145,7 +145,7 @@ func TestKeysCLI(t *testing.T) {
 	fk := newKey(t)
 	both := writeConfig(t, dir, "both.conf", "redis = "+r.URL(), "manager_aes_key = "+fk.b64, "manager_aes_iv = "+fk.ivB64)
 	out, errOut, code = runCLI(t, "keys", "-c", both, "show")
-	if want := "source: config\ncipher: aes-128-cbc\nfingerprint: " + fk.key.Fingerprint() + "\n"; code != 0 || out != want {
+	if want := "source: config\ncipher: aes-128-cbc\nfingerprint: " + fk.key.Fingerprint() + "\nlevel: read_write\n"; code != 0 || out != want {
 		t.Errorf("show with a config key: exit %d stdout %q stderr %q; want %q", code, out, errOut, want)
 	}
 

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"tapline/access"
 	"tapline/crypto"
 	"tapline/redisstore"
 )
@@ -46,7 +47,8 @@ type Status struct {
 type entry struct {
 	key   crypto.Key
 	hk    *crypto.HardenedKey
-	until time.Time // zero for the current key
+	until time.Time    // zero for the current key
+	level access.Level // stored with the key (keys store --level); None: manager_key_level
 }
 
 // snapshot is immutable; readers load it without locks on every request.
@@ -89,11 +91,14 @@ func newEntry(k crypto.Key) *entry { return &entry{key: k, hk: k.Hardened()} }
 
 // Set installs k (nil: the key was deleted) as the current key. The key it
 // replaces keeps working until now+grace, so clients mid-rotation do not fail.
-func (r *Ring) Set(k *crypto.Key, now time.Time) {
+func (r *Ring) Set(k *crypto.Key, now time.Time) { r.SetKey(k, access.None, now) }
+
+// SetKey is Set for a key stored with a level (None: manager_key_level).
+func (r *Ring) SetKey(k *crypto.Key, lvl access.Level, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snap.Load()
-	if k != nil && old.current != nil && sameKey(old.current.key, *k) {
+	if k != nil && old.current != nil && sameKey(old.current.key, *k) && old.current.level == lvl {
 		r.storeStatus(old, func(s *Status) { s.State = "ok"; s.LastError = ""; s.Reason = ""; s.FailClosed = false })
 		return
 	}
@@ -113,6 +118,7 @@ func (r *Ring) Set(k *crypto.Key, now time.Time) {
 	next.status.Reason = ""
 	if k != nil {
 		next.current = newEntry(*k)
+		next.current.level = lvl
 		next.status.State, next.status.Fingerprint = "ok", k.Fingerprint()
 	}
 	next.status.Previous = len(next.prev)
@@ -215,6 +221,22 @@ func (r *Ring) Lookup(kid [8]byte) *crypto.HardenedKey {
 		}
 	}
 	return nil
+}
+
+// KeyLevel is the level stored with the hardened key kid (the current key
+// or one in its grace period); None when it has none (manager_key_level
+// applies) or kid is unknown.
+func (r *Ring) KeyLevel(kid [8]byte) access.Level {
+	s := r.snap.Load()
+	if s.current != nil && s.current.hk.KID == kid {
+		return s.current.level
+	}
+	for _, p := range s.prev {
+		if p.hk.KID == kid {
+			return p.level
+		}
+	}
+	return access.None
 }
 
 // RequireAES says whether plaintext TCP requests must be refused (unless the

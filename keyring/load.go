@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"tapline/access"
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/redisstore"
@@ -31,25 +32,35 @@ func Load(ctx context.Context, cfg config.Config) (crypto.Key, string, error) {
 // LoadFrom is Load with Redis already open: st (nil if no Redis is
 // configured) is read only when the config file has no key.
 func LoadFrom(ctx context.Context, cfg config.Config, st *redisstore.Store) (crypto.Key, string, error) {
+	k, _, src, err := LoadLevel(ctx, cfg, st)
+	return k, src, err
+}
+
+// LoadLevel is LoadFrom with the level hardened frames sealed with the key
+// get: the one stored with it, else manager_key_level.
+func LoadLevel(ctx context.Context, cfg config.Config, st *redisstore.Store) (crypto.Key, access.Level, string, error) {
 	if k, ok, err := ConfigKey(cfg); ok {
 		if err != nil {
-			return crypto.Key{}, "", fmt.Errorf("config manager_aes_key: %w", err)
+			return crypto.Key{}, access.None, "", fmt.Errorf("config manager_aes_key: %w", err)
 		}
-		return k, "config", nil
+		return k, cfg.KeyLevel, "config", nil
 	}
 	if st == nil {
-		return crypto.Key{}, "", ErrNoKey
+		return crypto.Key{}, access.None, "", ErrNoKey
 	}
-	k, state, err := fetch(ctx, st)
+	k, lvl, state, err := fetch(ctx, st)
 	switch state {
 	case "redis_down":
-		return crypto.Key{}, "", fmt.Errorf("load key from redis: %w", err)
+		return crypto.Key{}, access.None, "", fmt.Errorf("load key from redis: %w", err)
 	case "no_key":
-		return crypto.Key{}, "", ErrNoKey
+		return crypto.Key{}, access.None, "", ErrNoKey
 	case "bad_key":
-		return crypto.Key{}, "", fmt.Errorf("key stored in redis: %w", err)
+		return crypto.Key{}, access.None, "", fmt.Errorf("key stored in redis: %w", err)
 	}
-	return k, "redis", nil
+	if lvl == access.None {
+		lvl = cfg.KeyLevel
+	}
+	return k, lvl, "redis", nil
 }
 
 // ConfigKey parses the config file's manager_aes_key/iv. ok is false when
@@ -65,19 +76,24 @@ func ConfigKey(cfg config.Config) (k crypto.Key, ok bool, err error) {
 // fetch reads the key stored in Redis. state is a Status.State: "ok" (k is
 // the key), "no_key" (none stored), "redis_down" (err is the read error) or
 // "bad_key" (err is the parse error of the stored key).
-func fetch(ctx context.Context, st *redisstore.Store) (k crypto.Key, state string, err error) {
+func fetch(ctx context.Context, st *redisstore.Store) (k crypto.Key, lvl access.Level, state string, err error) {
 	sk, ok, err := st.GetManagerKey(ctx)
 	if errors.Is(err, redisstore.ErrBadValue) {
-		return crypto.Key{}, "bad_key", err
+		return crypto.Key{}, access.None, "bad_key", err
 	}
 	if err != nil {
-		return crypto.Key{}, "redis_down", err
+		return crypto.Key{}, access.None, "redis_down", err
 	}
 	if !ok {
-		return crypto.Key{}, "no_key", nil
+		return crypto.Key{}, access.None, "no_key", nil
 	}
 	if k, err = crypto.ParseKey(sk.Key, sk.IV); err != nil {
-		return crypto.Key{}, "bad_key", err
+		return crypto.Key{}, access.None, "bad_key", err
 	}
-	return k, "ok", nil
+	if sk.Level != "" { // a level that does not parse is a bad key: never a guess at one
+		if lvl, err = access.ParseLevel(sk.Level); err != nil {
+			return crypto.Key{}, access.None, "bad_key", err
+		}
+	}
+	return k, lvl, "ok", nil
 }

@@ -96,7 +96,7 @@ func (r *Ring) Refresh(ctx context.Context, tried string) bool {
 func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	k, state, err := fetch(cctx, st)
+	k, lvl, state, err := fetch(cctx, st)
 	switch state {
 	case "no_key":
 		return r.noKey(cctx, st), nil
@@ -104,7 +104,7 @@ func (r *Ring) load(ctx context.Context, st *redisstore.Store) (string, error) {
 		err = errors.Join(errors.New("stored manager key is invalid"), err)
 	case "ok":
 		r.markEnforced(k.Fingerprint()) // first: the file is written before the key shows as loaded
-		r.Set(&k, time.Now())
+		r.SetKey(&k, lvl, time.Now())
 	}
 	return state, err
 }

@@ -4,7 +4,7 @@
 // This file is the ONE place that names every Redis key and channel tapline
 // uses, so operators can see (and ACL) exactly what tapline touches:
 //
-//	tapline:manager_key     string  JSON {"key":"<base64>","iv":"<base64>"}: the
+//	tapline:manager_key     string  JSON {"key":"<base64>","iv":"<base64>"[,"level":L]}: the
 //	                                manager key, the same content VoIPmonitor
 //	                                keeps in its database table `system`, type
 //	                                `manager_key`. No TTL.
@@ -30,6 +30,23 @@
 //	                                manager_allow entries are not in it. No
 //	                                TTL. Every sensor re-reads it on an
 //	                                "allowlist" event and every second.
+//	tapline:{tokens}        hash    access tokens by id: field <id> (16 hex
+//	                                digits), value JSON {"id","name","level",
+//	                                "cidrs","created","expires","ttl","renew",
+//	                                "revoked","last_used","sha256"}: the SHA-256
+//	                                of the secret, never the secret. Written by
+//	                                `tapline tokens create|revoke|prune`; at
+//	                                most 10000 fields. No TTL.
+//	tapline:{tokens}:used   hash    field <id>, value JSON {"last_used",
+//	                                "expires"}: last use and renewed expiry,
+//	                                written back by sensors at most every 10 s.
+//	tapline:{tokens}:version
+//	                        string  a random value SET anew with every change
+//	                                to tapline:{tokens}; sensors GET it every
+//	                                250 ms and reload the hash when it changed.
+//	                                ({tokens} is a Cluster hash tag: the three
+//	                                keys share a slot, so a change and its
+//	                                version move in one MULTI.)
 //	tapline:events          channel PUBLISHed messages: "manager_key" when the
 //	                                manager key was stored or deleted (or
 //	                                plaintext allowed again), so
@@ -37,10 +54,11 @@
 //	                                when tapline:allowlist changed.
 //
 // Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), SADD, SREM,
-// SMEMBERS, SCARD, PUBLISH, SUBSCRIBE and PING. A Redis 7 ACL user for
-// tapline needs no more than
+// SMEMBERS, SCARD, PUBLISH, SUBSCRIBE, PING, and for tokens HGETALL, HGET,
+// HSET, HSETNX, HDEL, HLEN, MULTI and EXEC. A Redis 7 ACL user for tapline
+// needs no more than
 //
-//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +sadd +srem +smembers +scard +publish +subscribe +ping
+//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +sadd +srem +smembers +scard +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +multi +exec
 //
 // plus +select when the URL names a database other than 0.
 //
@@ -67,6 +85,11 @@ const (
 	keySensorPattern = keySensorPrefix + "*"
 	// keyAllowlist is the set of runtime allowlist entries.
 	keyAllowlist = "tapline:allowlist"
+	// keyTokens, keyTokensUsed and keyTokensVersion hold the access
+	// tokens (tokens.go); the {tokens} hash tag keeps them in one slot.
+	keyTokens        = "tapline:{tokens}"
+	keyTokensUsed    = "tapline:{tokens}:used"
+	keyTokensVersion = "tapline:{tokens}:version"
 	// channelEvents is the Pub/Sub channel for change notifications.
 	channelEvents = "tapline:events"
 )

@@ -30,6 +30,10 @@ type Store struct {
 type StoredKey struct {
 	Key string `json:"key"`
 	IV  string `json:"iv"`
+	// Level is the access level hardened frames sealed with this key get
+	// (`tapline keys store --level`); "" (absent): manager_key_level,
+	// read_write by default. VoIPmonitor ignores the member.
+	Level string `json:"level,omitempty"`
 }
 
 // Open prepares a Store for the Redis named by url (see ParseURL for the

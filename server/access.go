@@ -78,9 +78,14 @@ func (s *Server) legacyIdentity() access.Identity {
 }
 
 // keyIdentity is the identity of a hardened frame sealed with the key
-// whose id (and fingerprint) is kid.
+// whose id (and fingerprint) is kid: the level stored with the key
+// (`tapline keys store --level`), else manager_key_level.
 func (s *Server) keyIdentity(kid [8]byte) access.Identity {
-	return access.Identity{Level: s.policy().key, Via: access.ViaKey, Name: "key:" + hex.EncodeToString(kid[:])}
+	lvl := s.keys.KeyLevel(kid)
+	if lvl == access.None {
+		lvl = s.policy().key
+	}
+	return access.Identity{Level: lvl, Via: access.ViaKey, Name: "key:" + hex.EncodeToString(kid[:])}
 }
 
 // connectIdentity decides who c is when it connects: a Unix peer by its

@@ -14,6 +14,7 @@ import (
 	"tapline/access"
 	"tapline/commands"
 	"tapline/crypto"
+	"tapline/tokens"
 )
 
 // phase is where a connection is in its life. Loop-owned; mirrored into an
@@ -47,6 +48,9 @@ type conn struct {
 	// loop-owned (or owned by the connection's one job in flight)
 	who        access.Identity // decided at connect, by a hardened frame's key or by auth (access.go)
 	whoKID     [8]byte         // the key id behind who when who.Via is ViaKey
+	whoGen     uint32          // moved by setWho: a batch re-reads its identity after an auth
+	tok        *tokens.Entry   // the token behind who when who.Via is ViaToken (tokens.go)
+	textAuth   bool            // text mode: the first line was "auth TOKEN"
 	mode       wireMode
 	inner      wireMode  // hardened: what the frames carry (set by the worker that opens the first)
 	lastTS     time.Time // hardened: timestamp of the last request frame opened; the next may not be older
@@ -148,6 +152,7 @@ func (c *conn) idleDeadline() int64 {
 // setWho changes who c is. Loop- or job-owned, like who.
 func (c *conn) setWho(who access.Identity) {
 	c.who = who
+	c.whoGen++
 	c.whoA.Store(&who)
 }
 

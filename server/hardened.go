@@ -155,7 +155,7 @@ func (s *Server) openFrames(j *job, refresh bool) bool {
 		}
 		lo := len(j.reqs)
 		if c.inner == modeText {
-			j.reqs = append(j.reqs, s.textRequest(firstLine(plain)))
+			j.reqs = append(j.reqs, s.frameTextRequest(c, plain))
 		} else {
 			j.reqs = s.jsonRequests(plain, j.reqs)
 		}

@@ -61,6 +61,9 @@ func (s *Server) runJSON(j *job, reqs []request, items []outItem, oneStream bool
 		q := &reqs[k]
 		k++
 		s.run(j, id, q)
+		if j.c.whoGen != id.gen { // an auth changed who the connection is
+			id = j.c.identity()
+		}
 		out, pb = s.envelope(j, q.id, out, pb)
 		if j.rep.Close || (oneStream && j.rep.Stream != nil) {
 			break

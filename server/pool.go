@@ -141,6 +141,6 @@ func (s *Server) execJob(j *job) {
 	c := j.c
 	j.req.Ctx = s.ctx
 	j.req.Server, j.req.Env = s, s.env
-	j.req.Conn = commands.ConnInfo{ID: c.id, Listener: c.listener, Peer: c.peer, Engine: c.eng}
+	j.req.Conn = commands.ConnInfo{ID: c.id, Listener: c.listener, Peer: c.peer, Engine: c.eng, Handle: c}
 	c.wire().exec(s, j)
 }

@@ -14,12 +14,10 @@ import (
 // and how; loopback peers and the Unix socket are not affected.
 
 // protectState is protected mode's hooks, counter and last logged state.
-// tokens is set by the token store before Start (nil: none) and reports
-// whether tokens exist. It runs at every TCP connect and every tick, so it
-// must be cheap (an atomic load, no I/O) and safe from any goroutine. The
-// allowlist (config and runtime entries) is the server's own (guard.go).
+// What protects TCP is the server's own to see: the key ring, the token
+// set (UseTokens) and the allowlist (guard.go); each is an atomic load,
+// cheap enough for every TCP connect and every tick.
 type protectState struct {
-	tokens  func() bool
 	refused atomic.Int64 // connections refused by protected mode
 	logged  atomic.Int32 // 0 nothing logged yet, 1 protected, 2 open
 }
@@ -28,12 +26,6 @@ type protectState struct {
 var msgProtected = []byte("error: protected mode: this sensor listens on a non-loopback address with no manager key, " +
 	"no token and no allowlist, so only loopback peers are served; open access with manager_allow, " +
 	"a token (tapline tokens create) or a manager key, or set manager_protected_mode = no\n")
-
-// SetProtectHooks plugs in what else protects TCP: tokens exist. Call
-// before Start; nil means none.
-func (s *Server) SetProtectHooks(tokens func() bool) {
-	s.prot.tokens = tokens
-}
 
 // listensWide reports whether TCP listens on anything but a loopback
 // address ("0.0.0.0", "::", a routable address or a host name).
@@ -56,7 +48,7 @@ func (s *Server) protected() bool {
 	if s.keys.RequireAES() && !s.cfg.Unencrypted {
 		return false
 	}
-	if f := s.prot.tokens; f != nil && f() {
+	if s.tokens != nil && s.tokens.Len() > 0 {
 		return false
 	}
 	return true

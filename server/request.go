@@ -70,6 +70,7 @@ type request struct {
 	quote bool              // JSON with the arguments in "cmd" ("help ping"): args is text, run as a JSON string
 	id    []byte            // JSON: the raw "id", echoed
 	msg   string            // JSON: why the line is no request; "" when it is one
+	code  string            // with msg: its error code when not invalid_request (any mode: "error: msg")
 }
 
 // inline reports whether q may run on the event loop: its command is

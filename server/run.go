@@ -1,9 +1,12 @@
 package server
 
 import (
+	"time"
+
 	"tapline/access"
 	"tapline/commands"
 	"tapline/jsonobj"
+	"tapline/tokens"
 )
 
 // identity is who sends a request: the listener it came on, the wire mode
@@ -13,6 +16,8 @@ type identity struct {
 	listener string // "tcp" or "unix"
 	wire     wireMode
 	who      access.Identity
+	tok      *tokens.Entry // the token behind who, used again by every request
+	gen      uint32        // conn.whoGen when read
 }
 
 // encrypted: the request was sealed with a key (legacy AES or hardened frames).
@@ -27,7 +32,11 @@ func (c *conn) identity() identity {
 	if c.mode == modeLegacy && who.Via != access.ViaToken {
 		who = c.eng.srv.legacyIdentity()
 	}
-	return identity{listener: c.listener, wire: c.mode, who: who}
+	id := identity{listener: c.listener, wire: c.mode, who: who, gen: c.whoGen}
+	if who.Via == access.ViaToken {
+		id.tok = c.tok
+	}
+	return id
 }
 
 // run runs one request for id into j.rep. Every request of every wire mode
@@ -39,6 +48,10 @@ func (s *Server) run(j *job, id identity, q *request) {
 	j.c.requests.Add(1)
 	cmd := q.cmd
 	switch {
+	case q.code != "":
+		s.errors.Add(1)
+		j.rep.Fail(q.code, q.msg)
+		return
 	case q.msg != "":
 		s.errors.Add(1)
 		j.rep.FailText(commands.CodeInvalid, q.msg, "")
@@ -49,6 +62,13 @@ func (s *Server) run(j *job, id identity, q *request) {
 		return
 	}
 	s.reqs[cmd.Index].Add(1)
+	if id.tok != nil {
+		if err := id.tok.Use(time.Now()); err != nil && cmd.Name != "auth" {
+			s.errors.Add(1)
+			tokenRefused(&j.rep, id.who, err)
+			return
+		}
+	}
 	if s.refuseRequest(j, id, cmd) {
 		s.errors.Add(1)
 		return

@@ -19,6 +19,7 @@ import (
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
+	"tapline/tokens"
 )
 
 // Server owns the manager listeners, the worker pool and the counters.
@@ -62,6 +63,8 @@ type Server struct {
 	policyErr   error        // the config's access settings did not resolve: Start fails
 	prot        protectState // protected mode (protected.go)
 	peerRefused atomic.Int64 // Unix peers without a level, refused at connect
+	tokens      *tokens.Set  // access tokens (tokens.go); nil: none accepted
+	authFailed  atomic.Int64 // auth refusals
 
 	mu   sync.Mutex // tcp, file
 	tcp  *engine
@@ -396,6 +399,7 @@ func (s *Server) Stats() commands.Stats {
 	for _, c := range s.guardCounters() {
 		st.Access = append(st.Access, commands.Counter{Name: c.name, Value: uint64(c.n)})
 	}
+	s.tokenStats(&st)
 	for i := range s.reqs {
 		st.Requests[i] = s.reqs[i].Load()
 	}

@@ -1,13 +1,17 @@
 package server
 
 import (
+	"crypto/rand"
 	"strings"
 	"testing"
+	"time"
 
+	"tapline/access"
 	"tapline/commands"
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
+	"tapline/tokens"
 )
 
 // FuzzManagerFilePath: whatever a client sends as manager_file's path, an
@@ -38,29 +42,28 @@ func TestProtected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yes := func() bool { return true }
 	cases := []struct {
 		name   string
 		cfg    func(*config.Config)
 		keyed  bool
-		tokens func() bool
+		tokens bool // a token exists
 		allow  []string // runtime allowlist entries
 		want   bool
 	}{
-		{"all addresses, nothing", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, false, nil, nil, true},
-		{"IPv6 any", func(c *config.Config) { c.ManagerIP = "::" }, false, nil, nil, true},
-		{"routable address", func(c *config.Config) { c.ManagerIP = "192.0.2.7" }, false, nil, nil, true},
-		{"host name (fail closed)", func(c *config.Config) { c.ManagerIP = "sensor.example" }, false, nil, nil, true},
-		{"loopback", func(c *config.Config) { c.ManagerIP = "127.0.0.1" }, false, nil, nil, false},
-		{"127.0.0.2 is loopback", func(c *config.Config) { c.ManagerIP = "127.0.0.2" }, false, nil, nil, false},
-		{"::1", func(c *config.Config) { c.ManagerIP = "::1" }, false, nil, nil, false},
-		{"no TCP", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.ManagerPort = 0 }, false, nil, nil, false},
-		{"turned off", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.ProtectedMode = false }, false, nil, nil, false},
-		{"manager_allow", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.Allow = "10.0.0.0/8" }, false, nil, nil, false},
-		{"key", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, true, nil, nil, false},
-		{"key bypassed by manager_enable_unencrypted", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.Unencrypted = true }, true, nil, nil, true},
-		{"tokens", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, false, yes, nil, false},
-		{"runtime allowlist", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, false, nil, []string{"10.1.2.3"}, false},
+		{"all addresses, nothing", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, false, false, nil, true},
+		{"IPv6 any", func(c *config.Config) { c.ManagerIP = "::" }, false, false, nil, true},
+		{"routable address", func(c *config.Config) { c.ManagerIP = "192.0.2.7" }, false, false, nil, true},
+		{"host name (fail closed)", func(c *config.Config) { c.ManagerIP = "sensor.example" }, false, false, nil, true},
+		{"loopback", func(c *config.Config) { c.ManagerIP = "127.0.0.1" }, false, false, nil, false},
+		{"127.0.0.2 is loopback", func(c *config.Config) { c.ManagerIP = "127.0.0.2" }, false, false, nil, false},
+		{"::1", func(c *config.Config) { c.ManagerIP = "::1" }, false, false, nil, false},
+		{"no TCP", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.ManagerPort = 0 }, false, false, nil, false},
+		{"turned off", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.ProtectedMode = false }, false, false, nil, false},
+		{"manager_allow", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.Allow = "10.0.0.0/8" }, false, false, nil, false},
+		{"key", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, true, false, nil, false},
+		{"key bypassed by manager_enable_unencrypted", func(c *config.Config) { c.ManagerIP = "0.0.0.0"; c.Unencrypted = true }, true, false, nil, true},
+		{"tokens", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, false, true, nil, false},
+		{"runtime allowlist", func(c *config.Config) { c.ManagerIP = "0.0.0.0" }, false, false, []string{"10.1.2.3"}, false},
 	}
 	for _, tc := range cases {
 		cfg := config.Default()
@@ -71,7 +74,17 @@ func TestProtected(t *testing.T) {
 			ring.Static(key)
 		}
 		s := New(cfg, commands.Default(), ring, nil)
-		s.SetProtectHooks(tc.tokens)
+		if tc.tokens {
+			set := tokens.NewSet()
+			id, _, h, err := tokens.Generate(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set.Replace([]tokens.Record{{ID: id, Level: access.FullRead, Created: time.Now(), Hash: h}}) != 0 {
+				t.Fatal("token record refused")
+			}
+			s.UseTokens(set)
+		}
 		if err := s.SetRuntimeAllow(tc.allow); err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,21 @@ func (textWire) traffic(c *conn, buf []byte) {
 		c.leftover = len(buf)
 		return
 	}
+	if !c.textAuth && isAuthLine(line) { // "auth TOKEN", then the request
+		c.textAuth = true
+		if !s.textAuth(c, line) {
+			_, _ = c.gc.Discard(-1)
+			c.leftover = 0
+			return
+		}
+		_, _ = c.gc.Discard(n)
+		rest, _ := c.gc.Peek(-1)
+		c.leftover = len(rest)
+		if len(rest) > 0 {
+			textWire{}.traffic(c, rest)
+		}
+		return
+	}
 	j := newJob(c)
 	j.add(line)
 	_, _ = c.gc.Discard(-1)
@@ -45,6 +60,16 @@ func (textWire) eof(c *conn, rest []byte) {
 	line, err := lastLine(rest, c.eng.srv.cfg.MaxRequest)
 	if err != nil {
 		return
+	}
+	if !c.textAuth && isAuthLine(line) {
+		c.textAuth = true
+		_, n, _ := nextLine(rest, c.eng.srv.cfg.MaxRequest)
+		if n == 0 || !c.eng.srv.textAuth(c, line) {
+			return // "auth TOKEN" alone: nothing to answer
+		}
+		if line, err = lastLine(rest[n:], c.eng.srv.cfg.MaxRequest); err != nil || len(rest[n:]) == 0 {
+			return
+		}
 	}
 	j := newJob(c)
 	j.add(line)

@@ -46,6 +46,7 @@ type benchFlags struct {
 	snapCalls       int
 	serveTarget     string
 	cpuProfile      string
+	token           string
 }
 
 const benchLong = `bench drives a line-protocol target and reports throughput, latency
@@ -118,6 +119,8 @@ func (bf *benchFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&bf.sections, "sections", nil, "run only these sections of --standard ("+strings.Join(bench.Sections(), ",")+"); the report then holds only them")
 	f.StringVar(&bf.serveTarget, "serve", "", "run a built-in target (floor or echo) until interrupted and print its addresses; --mode oneshot closes after each reply")
 	_ = f.MarkHidden("serve")
+	f.StringVar(&bf.token, "token", "", "session and pipeline modes: run each point without and with this access token (auth first; "+
+		"\"auto\" with --target tapline) and print the throughput ratio")
 	f.StringVar(&bf.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to FILE (with --target tapline it includes the server)")
 }
 
@@ -195,6 +198,11 @@ func (bf *benchFlags) runTarget(ctx context.Context, cfg bench.Config, i int, ts
 		return nil, err
 	}
 	defer stopTarget()
+	auto := cfg.Token // the built-in tapline's token: used only with --token auto
+	cfg.Token = ""
+	if bf.token != "" {
+		return bf.runTokenPairs(ctx, cfg, auto)
+	}
 	var out []*bench.Result
 	for _, c := range bf.conc {
 		cfg.Concurrency = c
@@ -203,6 +211,44 @@ func (bf *benchFlags) runTarget(ctx context.Context, cfg bench.Config, i int, ts
 			return nil, &exitError{2, err}
 		}
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+// runTokenPairs runs each point of the sweep without and with the access
+// token, back to back, and prints what the access check costs: the
+// throughput with the token relative to without (the issue's target: the
+// check costs at most 3 %).
+func (bf *benchFlags) runTokenPairs(ctx context.Context, cfg bench.Config, auto string) ([]*bench.Result, error) {
+	tok := bf.token
+	if tok == "auto" {
+		tok = auto
+	}
+	if tok == "" || cfg.Mode == bench.OneShot {
+		return nil, &exitError{2, fmt.Errorf("--token needs --mode session or pipeline, and a token (auto: only with --target tapline)")}
+	}
+	var out []*bench.Result
+	var lines []string
+	for _, c := range bf.conc {
+		cfg.Concurrency = c
+		plain, with := cfg, cfg
+		plain.Token, with.Token, with.Label = "", tok, cfg.Label+" +token"
+		rp, err := runWithProgress(ctx, plain)
+		if err != nil {
+			return nil, &exitError{2, err}
+		}
+		rt, err := runWithProgress(ctx, with)
+		if err != nil {
+			return nil, &exitError{2, err}
+		}
+		out = append(out, rp, rt)
+		if rp.Throughput > 0 {
+			lines = append(lines, fmt.Sprintf("c=%d: with token / without = %.3f (%.0f vs %.0f req/s; access check cost %.1f %%)",
+				c, rt.Throughput/rp.Throughput, rt.Throughput, rp.Throughput, 100*(1-rt.Throughput/rp.Throughput)))
+		}
+	}
+	for _, l := range lines {
+		fmt.Fprintln(os.Stderr, l)
 	}
 	return out, nil
 }
@@ -279,7 +325,7 @@ func startBuiltinFor(cfg *bench.Config) (func(), error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Target, cfg.Key = tl.TCP, tl.Key
+		cfg.Target, cfg.Key, cfg.Token = tl.TCP, tl.Key, tl.Token
 		return func() { _ = tl.Stop() }, nil
 	default:
 		b, err := bench.StartBuiltin(cfg.Target.Builtin, cfg.Mode == bench.OneShot)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -88,6 +89,9 @@ func (statServer) Allowlist(string, string) (commands.AllowlistState, error) {
 	return commands.AllowlistState{}, nil
 }
 func (statServer) ReloadAccess() (commands.ReloadResult, error) { return commands.ReloadResult{}, nil }
+func (statServer) Auth([]byte, commands.ConnInfo) (commands.AuthResult, error) {
+	return commands.AuthResult{}, errors.New("no tokens")
+}
 
 // TestSnifferStatKeys: sniffer_stat's "keys" is the ring's status as
 // encoding/json writes it (the server used to marshal it), and

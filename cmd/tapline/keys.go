@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"tapline/access"
 	"tapline/config"
 	"tapline/crypto"
 	"tapline/keyring"
@@ -42,22 +43,33 @@ func keysGenerateCmd() *cobra.Command {
 }
 
 func keysStoreCmd(load func() (config.Config, error)) *cobra.Command {
-	return &cobra.Command{
-		Use: "store", Short: "generate a key, store it in Redis (sensors pick it up at once) and print it", Args: cobra.NoArgs,
+	var level string
+	c := &cobra.Command{
+		Use: "store [--level L]", Short: "generate a key, store it in Redis (sensors pick it up at once) and print it", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if level != "" {
+				if _, err := access.ParseLevel(level); err != nil {
+					return &exitError{2, fmt.Errorf("--level: %w", err)}
+				}
+			}
 			return withStore(load, func(ctx context.Context, st *redisstore.Store) error {
 				k, err := crypto.GenerateKey()
 				if err != nil {
 					return err
 				}
 				kb, ivb := k.Base64()
-				if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb}); err != nil {
+				if err := st.SetManagerKey(ctx, redisstore.StoredKey{Key: kb, IV: ivb, Level: level}); err != nil {
 					return err
 				}
 				printKey(k, true)
+				if level != "" {
+					fmt.Printf("# level %s for hardened frames sealed with this key\n", level)
+				}
 				return nil
 			})
 		}}
+	c.Flags().StringVar(&level, "level", "", "access level of hardened frames sealed with the key (default: manager_key_level, read_write)")
+	return c
 }
 
 func keysDeleteCmd(load func() (config.Config, error)) *cobra.Command {
@@ -98,11 +110,11 @@ func keysShowCmd(load func() (config.Config, error)) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			k, src, err := keyring.Load(ctx, cfg)
+			k, lvl, src, err := loadKeyLevel(ctx, cfg)
 			if err != nil {
 				return &exitError{1, err}
 			}
-			fmt.Printf("source: %s\ncipher: %s\nfingerprint: %s\n", src, k.CipherName(), k.Fingerprint())
+			fmt.Printf("source: %s\ncipher: %s\nfingerprint: %s\nlevel: %s\n", src, k.CipherName(), k.Fingerprint(), lvl)
 			if reveal {
 				printKey(k, false)
 			}
@@ -110,6 +122,20 @@ func keysShowCmd(load func() (config.Config, error)) *cobra.Command {
 		}}
 	show.Flags().BoolVar(&reveal, "reveal", false, "also print the key and IV (base64)")
 	return show
+}
+
+// loadKeyLevel is keyring.Load with the level hardened frames under the
+// key get.
+func loadKeyLevel(ctx context.Context, cfg config.Config) (crypto.Key, access.Level, string, error) {
+	var st *redisstore.Store
+	if cfg.AESKey == "" && cfg.Redis != "" {
+		var err error
+		if st, err = redisstore.Open(cfg.Redis); err != nil {
+			return crypto.Key{}, access.None, "", err
+		}
+		defer st.Close()
+	}
+	return keyring.LoadLevel(ctx, cfg, st)
 }
 
 // deleteKey deletes the stored key and, with allowPlaintext, records the

@@ -23,7 +23,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), sendCmd(), keysCmd(), versionCmd(), benchCmd())
+	root.AddCommand(serveCmd(), sendCmd(), keysCmd(), tokensCmd(), versionCmd(), benchCmd())
 	root.SetArgs(joinBoolValues(os.Args[1:]))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "tapline:", err)

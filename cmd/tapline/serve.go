@@ -156,6 +156,7 @@ func serve(cfg config.Config, reread func() (config.Config, error)) error {
 		srv.SetAllowStore(st)
 		go watchAllowlist(bg, st, srv)
 	}
+	srv.UseTokens(startTokens(bg, cfg, st))
 	if sen.Active() {
 		go func() {
 			if err := sen.Run(bg); err != nil {

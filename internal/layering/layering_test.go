@@ -22,6 +22,7 @@ func TestImportRules(t *testing.T) {
 		{"tapline/sip", []string{"tapline/", gopacket}},
 		{"tapline/state", []string{"tapline/capture", "tapline/sensor", "tapline/config", gopacket}},
 		{"tapline/access", []string{"tapline/"}},
+		{"tapline/tokens", []string{"tapline/server", "tapline/commands", "tapline/sensor", "tapline/keyring", "tapline/redisstore", "tapline/config"}},
 		{"tapline/config", []string{"tapline/capture", "tapline/state", "tapline/sip", "tapline/crypto", "tapline/keyring", "tapline/redisstore", "tapline/server", "tapline/commands", "tapline/sensor"}},
 		{"tapline/capture", []string{"tapline/state", "tapline/sensor"}},
 		{"tapline/sensor", []string{"tapline/server", "tapline/commands", "tapline/keyring"}},
