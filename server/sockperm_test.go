@@ -46,7 +46,7 @@ func TestProtected(t *testing.T) {
 		name   string
 		cfg    func(*config.Config)
 		keyed  bool
-		tokens bool // a token exists
+		tokens bool     // a token exists
 		allow  []string // runtime allowlist entries
 		want   bool
 	}{
