@@ -360,3 +360,48 @@ func TestKeysStoreLevel(t *testing.T) {
 		t.Fatalf("ping at limited_read: %q", got)
 	}
 }
+
+// TestTokensFileReload: a reload that names another manager_tokens_file
+// swaps the token store: the old file's tokens stop (also in a session
+// authenticated before), the new file's work; a reload that drops the key
+// leaves no tokens at all.
+func TestTokensFileReload(t *testing.T) {
+	requireTools(t)
+	dir := t.TempDir()
+	fileA, fileB := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	confA := writeConfig(t, dir, "a.conf", "manager_tokens_file = "+fileA, "manager_plain_level = limited_read")
+	confB := writeConfig(t, dir, "b.conf", "manager_tokens_file = "+fileB, "manager_plain_level = limited_read")
+	_, tokA := createToken(t, confA, "--level", "full_read")
+	_, tokB := createToken(t, confB, "--level", "full_read")
+	s := startTestServer(t, serverConfig{flags: []string{"-c", confA, "--managerip", "127.0.0.1"}})
+	pollUntil(t, 2*time.Second, "token A accepted", func() (bool, string) {
+		got := ncText(t, s, "auth "+tokA+"\nclients\n")
+		return strings.HasPrefix(got, "["), got
+	})
+	sess := dialSession(t, "tcp", s.addr)
+	sess.send(`{"id":1,"cmd":"auth","args":{"token":"` + tokA + `"}}`)
+	if l, err := sess.readLine(5 * time.Second); err != nil || !strings.Contains(l, `"level":"full_read"`) {
+		t.Fatalf("session auth: %q %v", l, err)
+	}
+
+	writeConfig(t, dir, "a.conf", "manager_tokens_file = "+fileB, "manager_plain_level = limited_read")
+	s.signal(syscallHUP)
+	pollUntil(t, 3*time.Second, "token B accepted after the reload", func() (bool, string) {
+		got := ncText(t, s, "auth "+tokB+"\nclients\n")
+		return strings.HasPrefix(got, "["), got
+	})
+	if got := ncText(t, s, "auth "+tokA+"\nclients\n"); !strings.HasPrefix(got, "error: unauthenticated: ") {
+		t.Fatalf("token of the old file after the reload: %q", got)
+	}
+	sess.send(`{"id":2,"cmd":"clients"}`)
+	if l, _ := sess.readLine(5 * time.Second); !strings.Contains(l, `"code":"unauthenticated"`) {
+		t.Fatalf("session of the old file's token after the reload: %q", l)
+	}
+
+	writeConfig(t, dir, "a.conf", "manager_plain_level = limited_read")
+	s.signal(syscallHUP)
+	pollUntil(t, 3*time.Second, "no token store after the reload", func() (bool, string) {
+		got := ncText(t, s, "auth "+tokB+"\nclients\n")
+		return strings.HasPrefix(got, "error: unauthenticated: this sensor has no token store"), got
+	})
+}

@@ -43,6 +43,7 @@ type guard struct {
 	reloadMu sync.Mutex
 	loaded   config.Config                 // the config the access settings in force came from
 	reread   func() (config.Config, error) // re-reads the config file (cmd/tapline)
+	onReload func(config.Config)           // applies what cmd/tapline owns after a reload
 
 	refusedAllow   atomic.Int64 // TCP connections closed at accept: not on the allowlist
 	refusedBackoff atomic.Int64 // TCP connections closed at accept: address in its cool-down

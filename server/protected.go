@@ -48,7 +48,7 @@ func (s *Server) protected() bool {
 	if s.keys.RequireAES() && !s.cfg.Unencrypted {
 		return false
 	}
-	if s.tokens != nil && s.tokens.Len() > 0 {
+	if t := s.tokens.Load(); t != nil && t.Len() > 0 {
 		return false
 	}
 	return true

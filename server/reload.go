@@ -25,6 +25,11 @@ var reloadable = []string{
 // flags applied on top as at start. Call before Start.
 func (s *Server) SetReloader(reread func() (config.Config, error)) { s.guard.reread = reread }
 
+// OnReload registers what cmd/tapline applies itself after a reload that
+// succeeded (the token store's file: the server reads no files). It runs
+// under the reload lock, so reloads apply in order. Call before Start.
+func (s *Server) OnReload(f func(config.Config)) { s.guard.onReload = f }
+
 // ErrNoReloader: the server was started without a way to re-read its config.
 var ErrNoReloader = errors.New("this server has no config file to re-read")
 
@@ -87,6 +92,9 @@ func (s *Server) Reload(cfg config.Config) (changed, needsRestart []string, err 
 		g.rate.Store(access.NewRateLimiter(p.rate, 0))
 	}
 	g.loaded = cfg
+	if g.onReload != nil {
+		g.onReload(cfg)
+	}
 	slog.Info("config reloaded", "file", cfg.File, "changed", strings.Join(changed, ","),
 		"needs_restart", strings.Join(needsRestart, ","))
 	return changed, needsRestart, nil

@@ -58,13 +58,13 @@ type Server struct {
 
 	fatal chan error
 
-	access      accessState  // the access policy in force (access.go)
-	guard       guard        // allowlist, failure backoff, rate limit, audit bounds (guard.go)
-	policyErr   error        // the config's access settings did not resolve: Start fails
-	prot        protectState // protected mode (protected.go)
-	peerRefused atomic.Int64 // Unix peers without a level, refused at connect
-	tokens      *tokens.Set  // access tokens (tokens.go); nil: none accepted
-	authFailed  atomic.Int64 // auth refusals
+	access      accessState                // the access policy in force (access.go)
+	guard       guard                      // allowlist, failure backoff, rate limit, audit bounds (guard.go)
+	policyErr   error                      // the config's access settings did not resolve: Start fails
+	prot        protectState               // protected mode (protected.go)
+	peerRefused atomic.Int64               // Unix peers without a level, refused at connect
+	tokens      atomic.Pointer[tokens.Set] // access tokens (tokens.go); nil: none accepted
+	authFailed  atomic.Int64               // auth refusals
 
 	mu   sync.Mutex // tcp, file
 	tcp  *engine

@@ -13,8 +13,11 @@ import (
 
 // UseTokens gives the server the live token Set that auth checks tokens
 // against (cmd/tapline builds it from Redis or manager_tokens_file and
-// keeps it current). Without one every token is refused. Call before Start.
-func (s *Server) UseTokens(t *tokens.Set) { s.tokens = t }
+// keeps it current). Without one every token is refused. It may be called
+// again at any time (a reload that names another manager_tokens_file):
+// connections authenticated with the old set keep their tokens' entries,
+// which the old set's retirement still ends.
+func (s *Server) UseTokens(t *tokens.Set) { s.tokens.Store(t) }
 
 // Why auth refuses, besides the tokens package's errors.
 var (
@@ -46,13 +49,14 @@ func (s *Server) authToken(c *conn, tok []byte, framed bool) (*tokens.Entry, err
 	peer := peerAddr(c)
 	var err error
 	var e *tokens.Entry
+	set := s.tokens.Load()
 	switch {
-	case s.tokens == nil:
+	case set == nil:
 		err = errNoTokens
 	case c.listener == "tcp" && !framed && !peer.IsLoopback() && !s.policy().plainTokens:
 		err = errPlainAuth
 	default:
-		e, err = s.tokens.Check(tok, peer, time.Now())
+		e, err = set.Check(tok, peer, time.Now())
 	}
 	if err != nil {
 		s.authFailed.Add(1)
@@ -165,8 +169,8 @@ func (s *Server) frameTextRequest(c *conn, plain []byte) request {
 // tokenStats fills the token counters of sniffer_stat.
 func (s *Server) tokenStats(st *commands.Stats) {
 	var ts tokens.Stats
-	if s.tokens != nil {
-		ts = s.tokens.Stats()
+	if t := s.tokens.Load(); t != nil {
+		ts = t.Stats()
 	}
 	st.Access = append(st.Access, commands.Counter{Name: "tokens_loaded", Value: uint64(ts.Loaded)},
 		commands.Counter{Name: "auth_ok", Value: uint64(ts.OK)},

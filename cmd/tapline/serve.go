@@ -156,7 +156,9 @@ func serve(cfg config.Config, reread func() (config.Config, error)) error {
 		srv.SetAllowStore(st)
 		go watchAllowlist(bg, st, srv)
 	}
-	srv.UseTokens(startTokens(bg, cfg, st))
+	tw := &tokenWatcher{ctx: bg, st: st, srv: srv}
+	tw.apply(cfg)
+	srv.OnReload(tw.apply)
 	if sen.Active() {
 		go func() {
 			if err := sen.Run(bg); err != nil {

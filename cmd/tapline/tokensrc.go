@@ -9,6 +9,7 @@ import (
 
 	"tapline/config"
 	"tapline/redisstore"
+	"tapline/server"
 	"tapline/tokens"
 )
 
@@ -74,15 +75,42 @@ func tokenSource(cfg config.Config, st *redisstore.Store) tokens.Source {
 	return nil
 }
 
-// startTokens builds the Set the server checks and keeps it current.
-func startTokens(ctx context.Context, cfg config.Config, st *redisstore.Store) *tokens.Set {
-	src := tokenSource(cfg, st)
-	if src == nil {
-		return nil
+// tokenWatcher gives the server the Set it checks tokens against and
+// keeps it current (tokens.Watch), and follows manager_tokens_file across
+// reloads: a new file gets a new Set (read within Watch's poll), the old
+// Set's tokens are retired so sessions they authenticated end at their
+// next request, and no file (and no Redis) means no tokens at all. With
+// Redis the tokens live there, whatever the file says.
+type tokenWatcher struct {
+	ctx    context.Context
+	st     *redisstore.Store
+	srv    *server.Server
+	file   string
+	set    *tokens.Set
+	cancel context.CancelFunc
+}
+
+// apply installs cfg's token store; at start and after each reload (the
+// server serializes reloads).
+func (w *tokenWatcher) apply(cfg config.Config) {
+	if w.set != nil && (w.st != nil || cfg.TokensFile == w.file) {
+		return
 	}
-	set := tokens.NewSet()
-	go tokens.Watch(ctx, set, src, slog.Default())
-	return set
+	if w.cancel != nil {
+		w.cancel()
+		w.set.Replace(nil) // retire the old file's tokens
+		w.cancel, w.set = nil, nil
+	}
+	w.file = cfg.TokensFile
+	src := tokenSource(cfg, w.st)
+	if src == nil {
+		w.srv.UseTokens(nil)
+		return
+	}
+	ctx, cancel := context.WithCancel(w.ctx)
+	w.set, w.cancel = tokens.NewSet(), cancel
+	go tokens.Watch(ctx, w.set, src, slog.Default())
+	w.srv.UseTokens(w.set)
 }
 
 // errNoTokenStore: the CLI has nowhere to keep tokens.
