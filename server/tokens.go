@@ -88,12 +88,12 @@ func tokenReason(err error) string {
 	return "bad_token"
 }
 
-// tokenID is the public id part of a token text for logs, "-" when the
+// tokenID is the public id part of a token text for logs, "" when the
 // text is not a token (then nothing of it is logged).
 func tokenID(tok []byte) string {
 	id, _, err := tokens.Parse(tok)
 	if err != nil {
-		return "-"
+		return ""
 	}
 	return string(id)
 }
