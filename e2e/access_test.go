@@ -262,16 +262,7 @@ var (
 // ncReply runs `printf req | nc -N` against s and returns what nc printed.
 func ncReply(t *testing.T, s *server, network, req string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "nc.out")
-	script := "printf %s " + shellQuote(req) + " | timeout 10 " + s.ncCmd(network)
-	if stderr, err := runShell(20*time.Second, script, out); err != nil {
-		t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return shellOutput(t, "printf %s "+shellQuote(req)+" | timeout 10 "+s.ncCmd(network))
 }
 
 // TestAccessMatrix: every level × every transport that exists × allowed
@@ -380,17 +371,8 @@ func TestAccessUnixManyGroups(t *testing.T) {
 	startServer(t, serverConfig{socket: sock, flags: []string{
 		"--managersocket-mode", "0666", "--manager-unix-levels", "@" + granting + ":limited_read"}})
 	run := func(groups []string, req string) string {
-		out := filepath.Join(t.TempDir(), "nc.out")
-		script := "printf %s " + shellQuote(req) + " | timeout 10 setpriv --reuid " + uid + " --regid " + uid +
-			" --groups " + strings.Join(groups, ",") + " -- nc -N -U " + shellQuote(sock)
-		if stderr, err := runShell(20*time.Second, script, out); err != nil {
-			t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
+		return shellOutput(t, "printf %s "+shellQuote(req)+" | timeout 10 setpriv --reuid "+uid+" --regid "+uid+
+			" --groups "+strings.Join(groups, ",")+" -- nc -N -U "+shellQuote(sock))
 	}
 	with := append(append([]string{}, gids...), granting)
 	if got := run(with, "ping\n"); got != "pong\n" {

@@ -154,14 +154,5 @@ func newFarPeer(t *testing.T) farPeer {
 // nc and returns the reply.
 func (f farPeer) nc(t *testing.T, port int, req string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "nc.out")
-	script := fmt.Sprintf("printf %%s %s | timeout 10 ip netns exec %s nc -N -w 5 %s %d", shellQuote(req), f.ns, f.hostIP, port)
-	if stderr, err := runShell(20*time.Second, script, out); err != nil {
-		t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return shellOutput(t, fmt.Sprintf("printf %%s %s | timeout 10 ip netns exec %s nc -N -w 5 %s %d", shellQuote(req), f.ns, f.hostIP, port))
 }

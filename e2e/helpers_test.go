@@ -409,6 +409,21 @@ func runShell(limit time.Duration, script, outPath string) (string, error) {
 	return stderr.String(), err
 }
 
+// shellOutput runs script with bash (bounded by 20 s) and returns what it
+// wrote to stdout; the test fails when the script fails.
+func shellOutput(t *testing.T, script string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "sh.out")
+	if stderr, err := runShell(20*time.Second, script, out); err != nil {
+		t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // ncCmd is the netcat-openbsd command that talks to s over network and
 // half-closes after its input: "nc -N 127.0.0.1 PORT" or "nc -N -U SOCK".
 func (s *server) ncCmd(network string) string {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,19 +37,10 @@ func revokeToken(t *testing.T, conf, id string) time.Time {
 	return time.Now()
 }
 
-// ncText sends script's text through real nc to s and returns the reply.
+// ncText sends text through real nc to s over TCP and returns the reply.
 func ncText(t *testing.T, s *server, text string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "nc.out")
-	script := "printf %s " + shellQuote(text) + " | " + s.ncCmd("tcp")
-	if stderr, err := runShell(20*time.Second, script, out); err != nil {
-		t.Fatalf("`%s`: %v, stderr %q", script, err, stderr)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return ncReply(t, s, "tcp", text)
 }
 
 // identityIn parses a clients reply and returns the asking connection's

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -20,21 +19,11 @@ import (
 // not change where the log goes.
 func rereadConfig(file string, fs *pflag.FlagSet) func() (config.Config, error) {
 	return func() (config.Config, error) {
-		cfg, warns, err := readConfig(file)
-		if err != nil {
-			return cfg, err
-		}
-		for _, k := range config.Keys() {
-			if f := fs.Lookup(k.Flag); f != nil && f.Changed {
-				if err := cfg.Set(k.Name, f.Value.String()); err != nil {
-					return cfg, fmt.Errorf("flag --%s: %w", k.Flag, err)
-				}
-			}
-		}
-		if len(warns) > 0 {
+		cfg, warns, err := readWithFlags(file, fs)
+		if err == nil && len(warns) > 0 {
 			slog.Warn("config: reload found warnings (see the start log for the kinds)", "count", len(warns))
 		}
-		return cfg, cfg.Validate()
+		return cfg, err
 	}
 }
 

@@ -64,20 +64,27 @@ func readConfig(file string) (config.Config, []config.Warning, error) {
 	return config.Load(file)
 }
 
-// loadConfig reads the file (if any), then applies the flags the user set.
-func loadConfig(file string, fs *pflag.FlagSet) (config.Config, error) {
+// readWithFlags reads the file (if any), applies the flags the user set
+// on top and validates the result: at start and for every reload.
+func readWithFlags(file string, fs *pflag.FlagSet) (config.Config, []config.Warning, error) {
 	cfg, warns, err := readConfig(file)
 	if err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	for _, k := range config.Keys() {
 		if f := fs.Lookup(k.Flag); f != nil && f.Changed {
 			if err := cfg.Set(k.Name, f.Value.String()); err != nil {
-				return cfg, fmt.Errorf("flag --%s: %w", k.Flag, err)
+				return cfg, nil, fmt.Errorf("flag --%s: %w", k.Flag, err)
 			}
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	return cfg, warns, cfg.Validate()
+}
+
+// loadConfig reads the file (if any), then applies the flags the user set.
+func loadConfig(file string, fs *pflag.FlagSet) (config.Config, error) {
+	cfg, warns, err := readWithFlags(file, fs)
+	if err != nil {
 		return cfg, err
 	}
 	setupLogging(cfg)
