@@ -395,3 +395,32 @@ func TestTokensFileReload(t *testing.T) {
 		return strings.HasPrefix(got, "error: unauthenticated: this sensor has no token store"), got
 	})
 }
+
+// TestTokensSend: `tapline send --token` (or $TAPLINE_TOKEN) authenticates
+// first in text and JSON mode, and a refused token is an error exit.
+func TestTokensSend(t *testing.T) {
+	requireTools(t)
+	s, conf := tokensServer(t)
+	_, tok := createToken(t, conf, "--level", "full_read")
+	port := fmt.Sprint(s.port)
+	pollUntil(t, 2*time.Second, "token loaded", func() (bool, string) {
+		got := ncText(t, s, "auth "+tok+"\nclients\n")
+		return strings.HasPrefix(got, "["), got
+	})
+	if out, errOut, code := runCLI(t, "send", "-p", port, "clients"); code != 0 || !strings.Contains(out, "needs full_read") {
+		t.Fatalf("send without a token: exit %d, %q %q", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "send", "-p", port, "--token", tok, "clients"); code != 0 || !strings.HasPrefix(out, "[") {
+		t.Fatalf("send --token: exit %d, %q %q", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "send", "-p", port, "--json", "--token", tok, "clients"); code != 0 || !strings.HasPrefix(out, "[") {
+		t.Fatalf("send --json --token: exit %d, %q %q", code, out, errOut)
+	}
+	if out := shellOutput(t, "TAPLINE_TOKEN="+shellQuote(tok)+" "+shellQuote(taplineBin)+" send -p "+port+" clients"); !strings.HasPrefix(out, "[") {
+		t.Fatalf("send with $TAPLINE_TOKEN: %q", out)
+	}
+	out, _, code := runCLI(t, "send", "-p", port, "--json", "--token", "tlk_bad", "clients")
+	if code != 1 || strings.Contains(out, "[") {
+		t.Fatalf("send --json with a bad token: exit %d, %q", code, out)
+	}
+}
