@@ -173,7 +173,7 @@ func (s *Server) tokenStats(st *commands.Stats) {
 		ts = t.Stats()
 	}
 	st.Access = append(st.Access, commands.Counter{Name: "tokens_loaded", Value: uint64(ts.Loaded)},
-		commands.Counter{Name: "auth_ok", Value: uint64(ts.OK)},
-		commands.Counter{Name: "auth_failed", Value: uint64(s.authFailed.Load())},
+		commands.Counter{Name: "token_auth_ok", Value: uint64(ts.OK)},
+		commands.Counter{Name: "token_auth_failed", Value: uint64(s.authFailed.Load())},
 		commands.Counter{Name: "tokens_refused", Value: uint64(ts.OverLimit)})
 }
