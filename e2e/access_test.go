@@ -327,10 +327,11 @@ func TestAccessMatrix(t *testing.T) {
 			{"legacy manager_file", viaLegacy, mfStop, levelLine("manager_file", "read_write", "full_read", "legacy_key"), false},
 			{"hardened manager_file", viaHardened, mfStop, notRunning, false},
 		}},
-		{"key, hardened limited_read", []string{"--manager-key-level", "limited_read"}, true, []row{
+		{"key limited_read: both framings held to it", []string{"--manager-key-level", "limited_read"}, true, []row{
 			{"hardened ping", viaHardened, "ping", "pong\n", false},
 			{"hardened listcalls", viaHardened, "listcalls", levelLine("listcalls", "full_read", "limited_read", "hardened_key"), false},
-			{"legacy manager_file", viaLegacy, mfStop, notRunning, false},
+			{"legacy ping", viaLegacy, "ping", "pong\n", false},
+			{"legacy manager_file", viaLegacy, mfStop, levelLine("manager_file", "read_write", "limited_read", "legacy_key"), false},
 		}},
 		{"key, unencrypted allowed: levels still apply", []string{"--manager-enable-unencrypted", "yes"}, true, []row{
 			{"text listcalls", viaText, "listcalls", listcallsOK, true},

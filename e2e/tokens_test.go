@@ -349,6 +349,22 @@ func TestKeysStoreLevel(t *testing.T) {
 	if got := sealedDo(t, s, k, "ping"); got != "pong\n" {
 		t.Fatalf("ping at limited_read: %q", got)
 	}
+	// The same key in VoIPmonitor's framing is held to the key's level too
+	// (attack finding F7: it got manager_legacy_level, read_write).
+	for cmd, want := range map[string]string{
+		"reload":  "error: reload needs read_write; this connection has limited_read (legacy_key)\n",
+		"clients": "error: clients needs full_read; this connection has limited_read (legacy_key)\n",
+		"ping":    "pong\n",
+	} {
+		raw, err := legacyCall("tcp", s.addr, k, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := openLegacyReply(k, raw)
+		if err != nil || string(plain) != want {
+			t.Errorf("legacy %s with a limited_read key: %q %v, want %q", cmd, plain, err, want)
+		}
+	}
 }
 
 // TestTokensFileReload: a reload that names another manager_tokens_file

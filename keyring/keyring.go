@@ -239,6 +239,22 @@ func (r *Ring) KeyLevel(kid [8]byte) access.Level {
 	return access.None
 }
 
+// LegacyLevel is KeyLevel for a key that decrypted a legacy request (the
+// legacy framing names no key id; the key is compared whole, in constant
+// time).
+func (r *Ring) LegacyLevel(k crypto.Key) access.Level {
+	s := r.snap.Load()
+	if s.current != nil && sameKey(s.current.key, k) {
+		return s.current.level
+	}
+	for _, p := range s.prev {
+		if sameKey(p.key, k) {
+			return p.level
+		}
+	}
+	return access.None
+}
+
 // RequireAES says whether plaintext TCP requests must be refused (unless the
 // command is allowed in plaintext): a key exists, or a configured key source
 // has never answered, or the key this sensor enforced is missing (fail

@@ -71,10 +71,17 @@ func (s *Server) setPolicy(cfg *config.Config) {
 	s.access.pol.Store(p)
 }
 
-// legacyIdentity is the identity of a VoIPmonitor AES request: the manager
-// key is the credential of existing GUIs.
-func (s *Server) legacyIdentity() access.Identity {
-	return access.Identity{Level: s.policy().legacy, Via: access.ViaLegacy, Name: "legacy_key"}
+// legacyIdentity is the identity of a VoIPmonitor AES request decrypted
+// with a key stored with level keyLevel (None: manager_key_level): the
+// manager key is the credential of existing GUIs, at manager_legacy_level,
+// but never above the key's own level, or a key handed out as
+// limited_read would run everything in the older framing.
+func (s *Server) legacyIdentity(keyLevel access.Level) access.Identity {
+	p := s.policy()
+	if keyLevel == access.None {
+		keyLevel = p.key
+	}
+	return access.Identity{Level: min(p.legacy, keyLevel), Via: access.ViaLegacy, Name: "legacy_key"}
 }
 
 // keyIdentity is the identity of a hardened frame sealed with the key

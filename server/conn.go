@@ -161,9 +161,6 @@ func (c *conn) info(now time.Time) commands.ClientInfo {
 	if p := c.whoA.Load(); p != nil {
 		who = *p
 	}
-	if wireMode(c.modeA.Load()) == modeLegacy && who.Via != access.ViaToken {
-		who = c.eng.srv.legacyIdentity() // decided per request from the policy, not stored
-	}
 	return commands.ClientInfo{
 		Identity: who.Name, Level: who.Level.String(), Via: who.Via.String(),
 		ID: c.id, Peer: c.peer, Listener: c.listener,

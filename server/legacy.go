@@ -4,6 +4,7 @@ import (
 	"io"
 	"time"
 
+	"tapline/access"
 	"tapline/commands"
 	"tapline/crypto"
 )
@@ -157,6 +158,9 @@ func (s *Server) decryptLegacy(j *job, frame []byte) bool {
 	}
 	// The last plaintext accept took is the one that decrypted.
 	st.ok, st.key = true, key
+	if j.c.listener == "tcp" && j.c.who.Via != access.ViaToken { // on the Unix socket the peer's credentials decide
+		j.c.setWho(s.legacyIdentity(s.keys.LegacyLevel(key)))
+	}
 	j.reqs = append(j.reqs[:0], st.found)
 	return true
 }

@@ -24,19 +24,11 @@ type identity struct {
 func (id identity) encrypted() bool { return id.wire == modeLegacy || id.wire == modeHardened }
 
 // identity of c's requests; its mode is known once it sent a request. A
-// legacy request is the manager key's credential, at manager_legacy_level;
-// a hardened frame's is decided when the frame opens (conn.who). A token
-// (auth) outranks both for the rest of the connection.
+// legacy request's identity is set when it decrypts (decryptLegacy), a
+// hardened frame's when it opens (openFrames); a token (auth) outranks
+// both for the rest of the connection.
 func (c *conn) identity() identity {
-	who := c.who
-	if c.mode == modeLegacy && who.Via != access.ViaToken {
-		who = c.eng.srv.legacyIdentity()
-	}
-	id := identity{listener: c.listener, wire: c.mode, who: who, gen: c.whoGen}
-	if who.Via == access.ViaToken {
-		id.tok = c.tok
-	}
-	return id
+	return identity{listener: c.listener, wire: c.mode, who: c.who}
 }
 
 // run runs one request for id into j.rep. Every request of every wire mode
