@@ -28,7 +28,11 @@ func (id identity) encrypted() bool { return id.wire == modeLegacy || id.wire ==
 // hardened frame's when it opens (openFrames); a token (auth) outranks
 // both for the rest of the connection.
 func (c *conn) identity() identity {
-	return identity{listener: c.listener, wire: c.mode, who: c.who}
+	id := identity{listener: c.listener, wire: c.mode, who: c.who, gen: c.whoGen}
+	if c.who.Via == access.ViaToken {
+		id.tok = c.tok
+	}
+	return id
 }
 
 // run runs one request for id into j.rep. Every request of every wire mode

@@ -89,11 +89,40 @@ func readBounded(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if err := trusted(f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err == nil && len(b) > maxFile {
 		err = fmt.Errorf("%s: larger than %d bytes", path, maxFile)
 	}
 	return b, err
+}
+
+// ErrUntrusted: the tokens file could have been written by someone else
+// than root or the reader's user, who could then mint any token.
+var ErrUntrusted = errors.New("untrusted tokens file")
+
+// trusted refuses a tokens file that another user could have written, as
+// sshd's StrictModes refuses authorized_keys: owned by someone other than
+// root or the reading process's user, or writable by group or others.
+// The file is checked once opened, so a symlink is judged by its target.
+func trusted(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: owned by uid %d (want root or uid %d)", ErrUntrusted, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: mode %04o is writable by group or others (want 0600)", ErrUntrusted, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // FileSource is the tokens file named by manager_tokens_file. Once it held

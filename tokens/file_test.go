@@ -88,3 +88,38 @@ func TestWatchFailClosed(t *testing.T) {
 		t.Fatalf("emptied file: %v", err)
 	}
 }
+
+// TestFileUntrusted (attack finding F3): a tokens file writable by group
+// or others, or owned by another user, is refused; the reader keeps what
+// it had (Watch) instead of loading tokens someone else could have minted.
+func TestFileUntrusted(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens.json")
+	if err := WriteFile(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(path); err != nil {
+		t.Fatalf("0600 file of our own: %v", err)
+	}
+	for _, mode := range []os.FileMode{0o620, 0o602, 0o666} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadFile(path); !errors.Is(err, ErrUntrusted) {
+			t.Errorf("mode %04o: %v, want ErrUntrusted", mode, err)
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		t.Log("not root: the other-owner case needs chown (CI runs as root)")
+		return
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(path); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("owned by uid 65534: %v, want ErrUntrusted", err)
+	}
+}
