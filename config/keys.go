@@ -110,7 +110,7 @@ var table = []keyDef{
 		func(c *Config) *string { return &c.RunDir }),
 	securityKey(boolKey("manager_protected_mode", "yes", "while TCP listens on a non-loopback address and nothing protects it (no key, no token, no allowlist), refuse non-loopback peers with one line saying why; `no` turns protected mode off",
 		func(c *Config) *bool { return &c.ProtectedMode })),
-	securityKey(strKey("manager_tokens_file", "", "file holding the access tokens (hashed) when no `redis` is configured; `tapline tokens` maintains it and the server re-reads it within 1 s of a change", func(string) error { return nil },
+	securityKey(strKey("manager_tokens_file", "", "file holding the access tokens (hashed) when no `redis` is configured; `tapline tokens` maintains it and the server re-reads it within 1 s of a change. It must be owned by root or the server's user and not writable by group or others, else it is refused", func(string) error { return nil },
 		func(c *Config) *string { return &c.TokensFile })),
 	securityKey(boolKey("manager_plain_tokens", "no", "accept `auth <token>` over plaintext TCP from non-loopback peers, where anyone on the path can read the token; by default a token from afar must travel inside a hardened frame",
 		func(c *Config) *bool { return &c.PlainTokens })),
