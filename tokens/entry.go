@@ -90,12 +90,21 @@ func (e *Entry) Use(now time.Time) error {
 	if exp := e.expires.Load(); exp != 0 && n >= exp {
 		return ErrExpired
 	}
-	if e.renew {
+	// Written at most every useGrain: every connection of a shared token
+	// writes here on every request, and a store each time would bounce
+	// the cache line between cores for nothing a reader can see.
+	if e.renew && n+e.ttl-e.expires.Load() >= useGrain {
 		e.expires.Store(n + e.ttl)
 	}
-	e.lastUsed.Store(n)
+	if n-e.lastUsed.Load() >= useGrain {
+		e.lastUsed.Store(n)
+	}
 	return nil
 }
+
+// useGrain is the precision of a use's record (last used, a renewed
+// expiry): far below the write-back interval and any TTL a token has.
+const useGrain = int64(100 * time.Millisecond)
 
 // allows reports whether peer may use the token.
 func (e *Entry) allows(peer netip.Addr) bool {

@@ -92,8 +92,8 @@ func newRecord(level, cidrs, name string, ttl time.Duration, renew bool, now tim
 	if len(ps) > tokens.MaxCIDRs {
 		return tokens.Record{}, fmt.Errorf("--cidr: more than %d ranges", tokens.MaxCIDRs)
 	}
-	if ttl < 0 || ttl > tokens.MaxTTL || (renew && ttl == 0) {
-		return tokens.Record{}, errors.New("--ttl: must be positive (and at most ten years); --renew needs --ttl")
+	if ttl < 0 || (ttl > 0 && ttl < time.Second) || ttl > tokens.MaxTTL || (renew && ttl == 0) {
+		return tokens.Record{}, errors.New("--ttl: from 1s to ten years; --renew needs --ttl")
 	}
 	if err := tokens.ValidName(name); err != nil {
 		return tokens.Record{}, fmt.Errorf("--name: %w", err)
