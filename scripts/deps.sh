@@ -11,6 +11,9 @@ declare -A need=(
   [openssl]=openssl
   [sipp]=sip-tester
   [fail2ban-regex]=fail2ban
+  [ip]=iproute2        # network namespaces: protected mode and remote-peer tests
+  [useradd]=passwd     # throwaway users: Unix peer credentials tests
+  [setpriv]=util-linux # run nc as those users
 )
 
 missing=()
