@@ -34,7 +34,7 @@ type guard struct {
 	allow atomic.Pointer[access.Allowlist]
 	fails *access.FailTracker
 	rate  atomic.Pointer[access.RateLimiter] // nil: no limit
-	audit *access.RateLimiter                // global bound of audit failure lines (audit.go)
+	audit *access.WindowLimit                // global bound of audit failure lines (audit.go)
 	epoch time.Time                          // monotonic zero of the trackers' clocks
 
 	allowMu    sync.Mutex // serialises allowlist changes (read-modify-swap)
@@ -55,7 +55,9 @@ type guard struct {
 
 // auditLinesPerSec bounds the failure lines of the whole audit trail, on
 // top of the per-address bound (access.AuditBurst per window): a flood
-// from many addresses writes at most this many a second.
+// from many addresses writes at most this many within any one second (a
+// sliding window, not a token bucket: a bucket's burst plus its refill let
+// twice as many through in a second, attack report F9).
 const auditLinesPerSec = 50
 
 func (s *Server) initGuard(cfg *config.Config) {
@@ -63,7 +65,7 @@ func (s *Server) initGuard(cfg *config.Config) {
 	g.epoch = time.Now()
 	g.loaded = *cfg
 	g.fails = access.NewFailTracker(failSettings(cfg), 0)
-	g.audit = access.NewRateLimiter(auditLinesPerSec, 1)
+	g.audit = access.NewWindowLimit(auditLinesPerSec, int64(time.Second))
 	g.rate.Store(access.NewRateLimiter(cfg.RateLimit, 0))
 	prefixes, err := access.ParsePrefixes(cfg.Allow)
 	if err != nil && s.policyErr == nil {
@@ -76,6 +78,10 @@ func (s *Server) initGuard(cfg *config.Config) {
 func failSettings(cfg *config.Config) access.FailSettings {
 	return access.FailSettings{Limit: cfg.AuthFailLimit, Window: cfg.AuthFailWindow, Cooldown: cfg.AuthFailCooloff}
 }
+
+// auditAllow reports whether one more failure line fits the whole trail's
+// bound at now (the trackers' clock, passed in so tests need no clock).
+func (g *guard) auditAllow(now int64) bool { return g.audit.Allow(now) }
 
 // now is the trackers' clock: monotonic nanoseconds since start.
 func (g *guard) now() int64 { return int64(time.Since(g.epoch)) }
