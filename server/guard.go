@@ -19,7 +19,9 @@ import (
 // the runtime entries live in this process's memory only and are lost on
 // restart. Whoever holds the store also watches it and calls
 // Server.SetRuntimeAllow with what it holds, within about a second of a
-// change made by any sensor.
+// change made by any sensor. A RemoveAllow that leaves the store empty
+// must record that it did (the clear marker), so an empty store can be
+// told from a lost one.
 type AllowStore interface {
 	AddAllow(ctx context.Context, cidr string) error
 	RemoveAllow(ctx context.Context, cidr string) (existed bool, err error)
@@ -39,6 +41,13 @@ type guard struct {
 
 	allowMu    sync.Mutex // serialises allowlist changes (read-modify-swap)
 	allowStore AllowStore // nil: runtime entries in memory only
+	// The runtime entries' memory across a store that lost them and across
+	// restarts (allowlist.go); the fields below allowMissing are under allowMu.
+	allowMissing atomic.Bool     // the store is empty without the clear marker; entries kept
+	allowFile    *allowStateFile // <statedir>/allowlist.state; nil without a store
+	allowSaved   []netip.Prefix  // what allowFile holds
+	allowWritten bool            // allowSaved is known
+	allowFileErr string          // last write failure, "" when none
 
 	reloadMu sync.Mutex
 	loaded   config.Config                 // the config the access settings in force came from
@@ -134,7 +143,15 @@ func (s *Server) guardCounters() []counter {
 		{"requests_rate_limited", g.rateLimited.Load()},
 		{"rate_limit_evicted", g.rate.Load().Evicted()},
 		{"audit_suppressed", g.auditDropped.Load()},
+		{"allowlist_missing", b2i(g.allowMissing.Load())},
 	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type counter struct {
