@@ -25,7 +25,7 @@ const allowStateName = "allowlist.state"
 // JSON strings, and a little more.
 const maxAllowState = 128 << 10
 
-// allowState is the file's content.
+// allowStateData is the file's content.
 type allowStateData struct {
 	Entries []string  `json:"entries"`
 	Updated time.Time `json:"updated"`
