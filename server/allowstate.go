@@ -54,6 +54,12 @@ func (f allowStateFile) read() ([]netip.Prefix, error) {
 	if len(b) > maxAllowState {
 		return nil, fmt.Errorf("larger than %d bytes", maxAllowState)
 	}
+	return parseAllowState(b)
+}
+
+// parseAllowState decodes the file's content: at most
+// access.MaxRuntimeAllow entries, each one access.ParsePrefix accepts.
+func parseAllowState(b []byte) ([]netip.Prefix, error) {
 	var d allowStateData
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, err
