@@ -1,6 +1,7 @@
 package access
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -9,9 +10,16 @@ import (
 // maxPrefixes bounds an address list from a config file or a token.
 const maxPrefixes = 4096
 
+// ErrHostBits marks a CIDR whose address has bits set beyond its prefix
+// length ("10.1.2.3/8"). Masking it silently would turn a typo ("/0" for
+// "/30") into a range far wider than meant, so it is refused and the
+// error names the masked form.
+var ErrHostBits = errors.New("the address has host bits set beyond the prefix length")
+
 // ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address (a /32 or
 // /128). IPv4-mapped IPv6 forms are unmapped so that a list entry and a
-// peer address compare the same way; a zone is refused.
+// peer address compare the same way; a zone is refused, and so is a CIDR
+// with host bits set (ErrHostBits).
 func ParsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
@@ -22,7 +30,10 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
-		return p.Masked(), nil
+		if m := p.Masked(); m != p {
+			return netip.Prefix{}, fmt.Errorf("%w: %q; did you mean %s?", ErrHostBits, s, m)
+		}
+		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {

@@ -12,7 +12,12 @@ type AllowlistState struct {
 	Config  []string // manager_allow entries
 	Runtime []string // `allowlist add` entries
 	Store   string   // where runtime entries live: "redis" or "memory"
+	Missing bool     // Redis lost the runtime entries (empty, no clear marker): kept in force
 }
+
+// missingNote is the list's warning while Missing.
+const missingNote = "warning: the runtime entries are missing from Redis (lost, not cleared by an operator) and stay in force; " +
+	"`allowlist add CIDR` writes one back, `allowlist remove CIDR` clears them on every sensor"
 
 // Entries is the number of entries in force; 0 means every address may
 // connect (subject to protected mode).
@@ -49,6 +54,9 @@ func allowlist(req *Request, rep *Reply) {
 	note := allowNote(action, cidr, st)
 	if !req.JSON {
 		rep.WriteString(note + "\n")
+		if st.Missing {
+			rep.WriteString(missingNote + "\n")
+		}
 		if action == "list" {
 			for _, p := range st.Config {
 				rep.WriteString("config " + p + "\n")
@@ -69,6 +77,10 @@ func allowlist(req *Request, rep *Reply) {
 	b = appendStrings(jsonobj.AppendKey(b, "config"), st.Config)
 	b = appendStrings(jsonobj.AppendKey(b, "runtime"), st.Runtime)
 	b = jsonobj.AppendMemberString(b, "store", st.Store)
+	if st.Missing {
+		b = jsonobj.AppendMemberBool(b, "missing", true)
+		b = jsonobj.AppendMemberString(b, "warning", missingNote)
+	}
 	b = jsonobj.AppendMemberString(b, "note", note)
 	rep.Body = append(b, "}\n"...)
 }

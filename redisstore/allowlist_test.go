@@ -24,10 +24,10 @@ func TestAllowlistSet(t *testing.T) {
 	if err := st.AddAllow(ctx, "192.0.2.0/24"); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.ListAllow(ctx)
+	got, cleared, err := st.ListAllow(ctx)
 	slices.Sort(got)
-	if err != nil || !slices.Equal(got, []string{"10.0.0.0/8", "192.0.2.0/24"}) {
-		t.Fatalf("list: %v %v", got, err)
+	if err != nil || cleared || !slices.Equal(got, []string{"10.0.0.0/8", "192.0.2.0/24"}) {
+		t.Fatalf("list: %v %v %v", got, cleared, err)
 	}
 	if existed, err := st.RemoveAllow(ctx, "10.0.0.0/8"); err != nil || !existed {
 		t.Fatalf("remove: %v %v", existed, err)
@@ -50,10 +50,71 @@ func TestAllowlistBound(t *testing.T) {
 	if err := st.rdb.SAdd(ctx, keyAllowlist, members...).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ListAllow(ctx); !errors.Is(err, ErrBadValue) {
+	if _, _, err := st.ListAllow(ctx); !errors.Is(err, ErrBadValue) {
 		t.Fatalf("an oversized set was read: %v", err)
 	}
 	if err := st.AddAllow(ctx, "192.0.2.1"); err == nil {
 		t.Fatal("added to a full set")
+	}
+}
+
+// TestAllowlistClearedMarker is the store's half of attack report F4: an
+// empty set means "cleared" only with the operator's marker, which the
+// `allowlist remove` that empties the set writes and `allowlist add`
+// removes; a set Redis lost (DEL, FLUSHALL) has no marker.
+func TestAllowlistClearedMarker(t *testing.T) {
+	_, st := setup(t)
+	exerciseAllowlist(t, st)
+}
+
+// exerciseAllowlist runs the marker's rules against st (also under
+// TestACL's confined user).
+func exerciseAllowlist(t *testing.T, st *Store) {
+	t.Helper()
+	ctx := tctx(t)
+	list := func(step string, want []string, wantCleared bool) {
+		t.Helper()
+		got, cleared, err := st.ListAllow(ctx)
+		slices.Sort(got)
+		if err != nil || cleared != wantCleared || !slices.Equal(got, want) {
+			t.Fatalf("%s: ListAllow = %v, cleared %v, %v; want %v, cleared %v", step, got, cleared, err, want, wantCleared)
+		}
+	}
+	list("never used", nil, false)
+	for _, c := range []string{"10.0.0.0/8", "192.0.2.0/24"} {
+		if err := st.AddAllow(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.RemoveAllow(ctx, "10.0.0.0/8"); err != nil {
+		t.Fatal(err)
+	}
+	list("one entry left", []string{"192.0.2.0/24"}, false)
+	if n, _ := st.rdb.Exists(ctx, keyAllowlistCleared).Result(); n != 0 {
+		t.Fatal("a remove that left an entry set the marker")
+	}
+	if existed, err := st.RemoveAllow(ctx, "192.0.2.0/24"); err != nil || !existed {
+		t.Fatalf("remove the last: %v %v", existed, err)
+	}
+	list("the last removed", nil, true)
+	if err := st.AddAllow(ctx, "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	list("added again", []string{"198.51.100.7"}, false)
+	if n, _ := st.rdb.Exists(ctx, keyAllowlistCleared).Result(); n != 0 {
+		t.Fatal("add left the marker behind")
+	}
+	// Redis loses the set: empty, and no marker.
+	if err := st.rdb.Del(ctx, keyAllowlist).Err(); err != nil {
+		t.Fatal(err)
+	}
+	list("set lost", nil, false)
+	// An operator confirms the loss by removing an entry the set no longer has.
+	if existed, err := st.RemoveAllow(ctx, "198.51.100.7"); err != nil || existed {
+		t.Fatalf("remove from the lost set: %v %v", existed, err)
+	}
+	list("loss confirmed", nil, true)
+	if err := st.rdb.Del(ctx, keyAllowlistCleared).Err(); err != nil {
+		t.Fatal(err)
 	}
 }

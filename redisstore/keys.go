@@ -30,6 +30,16 @@
 //	                                manager_allow entries are not in it. No
 //	                                TTL. Every sensor re-reads it on an
 //	                                "allowlist" event and every second.
+//	tapline:allowlist_cleared
+//	                        string  JSON {"at":"RFC3339"}: set by an
+//	                                `allowlist remove` that leaves
+//	                                tapline:allowlist empty (in the same
+//	                                MULTI, under WATCH), removed by
+//	                                `allowlist add`. A sensor that holds
+//	                                runtime entries drops them for an empty
+//	                                set only when it finds this marker; an
+//	                                empty set without it (Redis lost its
+//	                                data) keeps them in force. No TTL.
 //	tapline:{tokens}        hash    access tokens by id: field <id> (16 hex
 //	                                digits), value JSON {"id","name","level",
 //	                                "cidrs","created","expires","ttl","renew",
@@ -54,11 +64,12 @@
 //	                                when tapline:allowlist changed.
 //
 // Commands used: GET, SET, DEL, SCAN (MATCH tapline:sensor:*), SADD, SREM,
-// SMEMBERS, SCARD, PUBLISH, SUBSCRIBE, PING, and for tokens HGETALL, HGET,
-// HSET, HSETNX, HDEL, HLEN, MULTI and EXEC. A Redis 7 ACL user for tapline
+// SMEMBERS, SCARD, SISMEMBER, WATCH, UNWATCH, PUBLISH, SUBSCRIBE, PING, and
+// for tokens HGETALL, HGET, HSET, HSETNX, HDEL, HLEN, MULTI and EXEC (also
+// used by the allowlist). A Redis 7 ACL user for tapline
 // needs no more than
 //
-//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +sadd +srem +smembers +scard +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +multi +exec
+//	ACL SETUSER tapline on >password resetchannels ~tapline:* &tapline:* +get +set +del +scan +sadd +srem +smembers +scard +sismember +watch +unwatch +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +multi +exec
 //
 // plus +select when the URL names a database other than 0.
 //
@@ -85,6 +96,9 @@ const (
 	keySensorPattern = keySensorPrefix + "*"
 	// keyAllowlist is the set of runtime allowlist entries.
 	keyAllowlist = "tapline:allowlist"
+	// keyAllowlistCleared marks an operator's `allowlist remove` that
+	// emptied keyAllowlist (AllowCleared as JSON).
+	keyAllowlistCleared = "tapline:allowlist_cleared"
 	// keyTokens, keyTokensUsed and keyTokensVersion hold the access
 	// tokens (tokens.go); the {tokens} hash tag keeps them in one slot.
 	keyTokens        = "tapline:{tokens}"

@@ -168,7 +168,7 @@ func TestACL(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := tctx(t)
 	acl := []any{"ACL", "SETUSER", "tapline", "on", ">pw", "resetchannels"}
-	for _, r := range strings.Fields("~tapline:* &tapline:* +get +set +del +scan +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +multi +exec") {
+	for _, r := range strings.Fields("~tapline:* &tapline:* +get +set +del +scan +sadd +srem +smembers +scard +sismember +watch +unwatch +publish +subscribe +ping +hgetall +hget +hset +hsetnx +hdel +hlen +multi +exec") {
 		acl = append(acl, r)
 	}
 	if err := srv.Client().Do(ctx, acl...).Err(); err != nil {
@@ -209,6 +209,7 @@ func TestACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	exerciseTokens(t, s)
+	exerciseAllowlist(t, s)
 	// And the user really is confined.
 	if err := s.rdb.Set(ctx, "other", "x", 0).Err(); err == nil {
 		t.Fatal("ACL let tapline write a foreign key")

@@ -20,7 +20,7 @@ import (
 // Never a secret: a token appears by its id, a key by its id. Failure
 // lines are bounded per address (access.AuditBurst per
 // manager_auth_fail_window, then one "suppressed" line with the count) and
-// as a whole (auditLinesPerSec); what is left out is counted in
+// as a whole (auditLinesPerSec within any one second); what is left out is counted in
 // sniffer_stat's audit_suppressed.
 
 // auditEvent is one audit line's content.
@@ -125,7 +125,7 @@ func (s *Server) failed(e *auditEvent) {
 
 // auditBounded logs e unless the whole trail's bound is spent.
 func (s *Server) auditBounded(e *auditEvent) {
-	if !s.guard.audit.Allow(access.RateKey{}, s.guard.now()) {
+	if !s.guard.auditAllow(s.guard.now()) {
 		s.guard.auditDropped.Add(1)
 		return
 	}

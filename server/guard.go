@@ -19,7 +19,9 @@ import (
 // the runtime entries live in this process's memory only and are lost on
 // restart. Whoever holds the store also watches it and calls
 // Server.SetRuntimeAllow with what it holds, within about a second of a
-// change made by any sensor.
+// change made by any sensor. A RemoveAllow that leaves the store empty
+// must record that it did (the clear marker), so an empty store can be
+// told from a lost one.
 type AllowStore interface {
 	AddAllow(ctx context.Context, cidr string) error
 	RemoveAllow(ctx context.Context, cidr string) (existed bool, err error)
@@ -34,11 +36,18 @@ type guard struct {
 	allow atomic.Pointer[access.Allowlist]
 	fails *access.FailTracker
 	rate  atomic.Pointer[access.RateLimiter] // nil: no limit
-	audit *access.RateLimiter                // global bound of audit failure lines (audit.go)
+	audit *access.WindowLimit                // global bound of audit failure lines (audit.go)
 	epoch time.Time                          // monotonic zero of the trackers' clocks
 
 	allowMu    sync.Mutex // serialises allowlist changes (read-modify-swap)
 	allowStore AllowStore // nil: runtime entries in memory only
+	// The runtime entries' memory across a store that lost them and across
+	// restarts (allowlist.go); the fields below allowMissing are under allowMu.
+	allowMissing atomic.Bool     // the store is empty without the clear marker; entries kept
+	allowFile    *allowStateFile // <statedir>/allowlist.state; nil without a store
+	allowSaved   []netip.Prefix  // what allowFile holds
+	allowWritten bool            // allowSaved is known
+	allowFileErr string          // last write failure, "" when none
 
 	reloadMu sync.Mutex
 	loaded   config.Config                 // the config the access settings in force came from
@@ -55,7 +64,9 @@ type guard struct {
 
 // auditLinesPerSec bounds the failure lines of the whole audit trail, on
 // top of the per-address bound (access.AuditBurst per window): a flood
-// from many addresses writes at most this many a second.
+// from many addresses writes at most this many within any one second (a
+// sliding window, not a token bucket: a bucket's burst plus its refill let
+// twice as many through in a second, attack report F9).
 const auditLinesPerSec = 50
 
 func (s *Server) initGuard(cfg *config.Config) {
@@ -63,7 +74,7 @@ func (s *Server) initGuard(cfg *config.Config) {
 	g.epoch = time.Now()
 	g.loaded = *cfg
 	g.fails = access.NewFailTracker(failSettings(cfg), 0)
-	g.audit = access.NewRateLimiter(auditLinesPerSec, 1)
+	g.audit = access.NewWindowLimit(auditLinesPerSec, int64(time.Second))
 	g.rate.Store(access.NewRateLimiter(cfg.RateLimit, 0))
 	prefixes, err := access.ParsePrefixes(cfg.Allow)
 	if err != nil && s.policyErr == nil {
@@ -76,6 +87,10 @@ func (s *Server) initGuard(cfg *config.Config) {
 func failSettings(cfg *config.Config) access.FailSettings {
 	return access.FailSettings{Limit: cfg.AuthFailLimit, Window: cfg.AuthFailWindow, Cooldown: cfg.AuthFailCooloff}
 }
+
+// auditAllow reports whether one more failure line fits the whole trail's
+// bound at now (the trackers' clock, passed in so tests need no clock).
+func (g *guard) auditAllow(now int64) bool { return g.audit.Allow(now) }
 
 // now is the trackers' clock: monotonic nanoseconds since start.
 func (g *guard) now() int64 { return int64(time.Since(g.epoch)) }
@@ -128,7 +143,15 @@ func (s *Server) guardCounters() []counter {
 		{"requests_rate_limited", g.rateLimited.Load()},
 		{"rate_limit_evicted", g.rate.Load().Evicted()},
 		{"audit_suppressed", g.auditDropped.Load()},
+		{"allowlist_missing", b2i(g.allowMissing.Load())},
 	}
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 type counter struct {

@@ -85,7 +85,7 @@ func TestProtected(t *testing.T) {
 			}
 			s.UseTokens(set)
 		}
-		if err := s.SetRuntimeAllow(tc.allow); err != nil {
+		if err := s.SetRuntimeAllow(tc.allow, false); err != nil {
 			t.Fatal(err)
 		}
 		if got := s.protected(); got != tc.want {

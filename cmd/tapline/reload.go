@@ -45,7 +45,9 @@ const allowPoll = time.Second
 // watchAllowlist keeps the server's runtime allowlist in step with Redis:
 // on every "allowlist" event (and every reconnect of the subscription) and
 // every allowPoll. While Redis is unreachable the entries last read stay
-// in force. The first failure and the recovery are logged, not every poll.
+// in force, and so they do when Redis answers with an empty set but
+// without the operator's clear marker (it lost the set: the server keeps
+// them and says so). The first failure and the recovery are logged, not every poll.
 func watchAllowlist(ctx context.Context, st *redisstore.Store, srv *server.Server) {
 	events := st.Subscribe(ctx)
 	tick := time.NewTicker(allowPoll)
@@ -61,9 +63,9 @@ func watchAllowlist(ctx context.Context, st *redisstore.Store, srv *server.Serve
 			}
 		case <-tick.C:
 		}
-		entries, err := st.ListAllow(ctx)
+		entries, cleared, err := st.ListAllow(ctx)
 		if err == nil {
-			err = srv.SetRuntimeAllow(entries)
+			err = srv.SetRuntimeAllow(entries, cleared)
 		}
 		switch {
 		case err != nil && !failing:

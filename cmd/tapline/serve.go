@@ -160,7 +160,7 @@ func serve(cfg config.Config, reread func() (config.Config, error)) error {
 	srv := server.New(cfg, commands.Default(), keys, commandEnv(cfg, keys, sen))
 	srv.SetReloader(reread)
 	if st != nil {
-		srv.SetAllowStore(st)
+		srv.SetAllowStore(st, cfg.StateDir)
 		go watchAllowlist(bg, st, srv)
 	}
 	tw := &tokenWatcher{ctx: bg, st: st, srv: srv}

@@ -50,7 +50,10 @@ once, at the end of the last line of output, and cannot be shown again.
 pushes the expiry to D after that use (a session key kept alive by use).
 --cidr: the token is refused from addresses outside these ranges.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cidrGiven(cmd.Flags().Changed("cidr"), cidrs); err != nil {
+				return &exitError{2, err}
+			}
 			r, err := newRecord(level, cidrs, name, ttl, renew, time.Now())
 			if err != nil {
 				return &exitError{2, err}
@@ -77,6 +80,22 @@ pushes the expiry to D after that use (a session key kept alive by use).
 	f.StringVar(&cidrs, "cidr", "", "comma separated addresses or CIDRs the token may be used from")
 	f.StringVar(&name, "name", "", "a label for listings and logs")
 	return c
+}
+
+// errEmptyCIDR: an empty --cidr ("--cidr="") names no address. Taking it as "any address"
+// would turn a restriction whose variable came out empty into none.
+var errEmptyCIDR = errors.New("--cidr: no address or CIDR given; omit --cidr for a token usable from any address")
+
+// cidrGiven refuses a --cidr flag that was given but lists nothing.
+func cidrGiven(given bool, text string) error {
+	if !given {
+		return nil
+	}
+	ps, err := access.ParsePrefixes(text)
+	if err == nil && len(ps) == 0 {
+		return errEmptyCIDR
+	}
+	return nil // a parse error is newRecord's to report
 }
 
 // newRecord validates the create flags into a record (no id or hash yet).
