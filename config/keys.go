@@ -118,7 +118,7 @@ var table = []keyDef{
 		func(c *Config) *string { return &c.Allow }))),
 	floatKey("manager_rate_limit", "0", "requests per second per identity (token, key, Unix user or plaintext address), with a burst of as many; over it requests are answered `rate_limited` (429). 0 turns the limit off",
 		func(c *Config) *float64 { return &c.RateLimit }),
-	intKey("manager_auth_fail_limit", "10", "failed authentications (bad token, wrong CIDR, undecryptable frames, `need aes!`, refused levels) from one address within `manager_auth_fail_window` before that address is refused for `manager_auth_fail_cooldown` (0 turns the backoff off)", "a count", 0, 1000000,
+	intKey("manager_auth_fail_limit", "10", "failed credentials (bad, expired or revoked token, wrong CIDR, undecryptable or bad frames; not refused levels or `need aes!`, never from loopback) from one address within `manager_auth_fail_window` before that address is refused for `manager_auth_fail_cooldown` (0 turns the backoff off)", "a count", 0, 1000000,
 		func(c *Config) *int { return &c.AuthFailLimit }),
 	durKey("manager_auth_fail_window", "60s", "the window `manager_auth_fail_limit` counts failures in (> 0)", false,
 		func(c *Config) *time.Duration { return &c.AuthFailWindow }),

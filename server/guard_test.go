@@ -49,6 +49,59 @@ func TestRunRateLimit(t *testing.T) {
 	}
 }
 
+// TestBackoffCountsCredentialsOnly: requests refused for their level
+// (and need aes!) are audited but never put an address in its cool-down,
+// nor does anything a loopback peer does; failed credentials from any
+// other address do. (F1 of the attack report: ten plaintext `reload`
+// from any local user shut 127.0.0.1 out.)
+func TestBackoffCountsCredentialsOnly(t *testing.T) {
+	cfg := config.Default()
+	cfg.AuthFailLimit = 3
+	s := New(cfg, commands.Default(), nil, nil)
+	t.Cleanup(s.pool.close)
+	plain := access.Identity{Level: access.LimitedRead, Via: access.ViaPlain}
+	mk := func(addr string) *conn {
+		a := netip.MustParseAddr(addr)
+		c := &conn{eng: &engine{srv: s}, listener: "tcp", mode: modeText, who: plain, addr: a, peer: addr + ":4000"}
+		c.hold.key, c.hold.hasKey = a, true
+		return c
+	}
+	blocked := func(addr string) bool {
+		return s.guard.fails.Blocked(access.AddrKey(netip.MustParseAddr(addr)), s.guard.now())
+	}
+	for _, addr := range []string{"192.0.2.1", "127.0.0.1"} {
+		for i := range 10 {
+			c := mk(addr)
+			j := newJob(c)
+			j.req.Ctx, j.req.Server = s.ctx, s
+			q := s.textRequest([]byte("clients"))
+			s.run(j, c.identity(), &q)
+			if j.rep.Code != commands.CodeUnauthenticated {
+				t.Fatalf("%s request %d: code %q, want a level refusal", addr, i, j.rep.Code)
+			}
+			j.release()
+		}
+		if blocked(addr) {
+			t.Errorf("%s: level refusals started a cool-down", addr)
+		}
+	}
+	for range 10 {
+		s.auditAuthFailure(mk("127.0.0.1"), "bad_token", "")
+	}
+	if blocked("127.0.0.1") {
+		t.Error("bad tokens from loopback started a cool-down")
+	}
+	for range 3 {
+		s.auditAuthFailure(mk("192.0.2.1"), "bad_token", "")
+	}
+	if !blocked("192.0.2.1") {
+		t.Error("three bad tokens from 192.0.2.1 did not start its cool-down")
+	}
+	if n := s.guard.authFailures.Load(); n != 33 {
+		t.Errorf("auth_failures = %d, want 33 (every failure counted)", n)
+	}
+}
+
 // TestReload: Reload swaps the access settings, names what changed and
 // what needs a restart, and keeps the old settings on a bad config.
 func TestReload(t *testing.T) {
