@@ -108,7 +108,7 @@ var table = []keyDef{
 		func(c *Config) *string { return &c.FileDir }),
 	strKey("rundir", "/run/tapline", "runtime directory; the default `manager_file_dir` when no `managersocket` is set. `make run` uses `./run`", checkOptionalAbsDir,
 		func(c *Config) *string { return &c.RunDir }),
-	securityKey(boolKey("manager_protected_mode", "yes", "while TCP listens on a non-loopback address and nothing protects it (no key, no token, no allowlist), refuse non-loopback peers with one line saying why; `no` turns protected mode off",
+	securityKey(boolKey("manager_protected_mode", "yes", "while TCP listens on a non-loopback address and nothing protects it (no key, no live token, no allowlist), refuse non-loopback peers with one line saying why; while live tokens are all that protects it, non-loopback plaintext peers get at most `limited_read` until they `auth`; `no` turns protected mode off",
 		func(c *Config) *bool { return &c.ProtectedMode })),
 	securityKey(strKey("manager_tokens_file", "", "file holding the access tokens (hashed) when no `redis` is configured; `tapline tokens` maintains it and the server re-reads it within 1 s of a change", func(string) error { return nil },
 		func(c *Config) *string { return &c.TokensFile })),

@@ -382,7 +382,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	writeConfig(t, dir, "t.conf", "manager_plain_level = read_write", "manager_max_connections = 77")
 	js := dialSession(t, "unix", s.sock)
 	js.send(`{"id":1,"cmd":"reload"}`)
-	js.expectLine(`{"id":1,"error":"","result":{"reload":"ok","changed":["manager_plain_level"],"needs_restart":["manager_max_connections"]}}`, 5*time.Second)
+	js.expectLine(`{"id":1,"error":"","result":{"reload":"ok","changed":["manager_plain_level"],"needs_restart":["manager_max_connections"],"widened":["manager_plain_level"]}}`, 5*time.Second)
 	s.expectReply(t, "unix", "reload\n", "reload ok\n")
 	if got := s.request(t, "tcp", "allowlist list\n"); !strings.HasPrefix(got, "allowlist empty") {
 		t.Fatalf("plaintext at read_write after reload: %q", got)
@@ -390,6 +390,60 @@ func TestReloadSIGHUP(t *testing.T) {
 	if l := auditLines(t, s, map[string]string{"event": "command", "cmd": "reload", "listener": "unix"}); len(l) != 3 {
 		t.Fatalf("%d audit lines for reload, want 3", len(l))
 	}
+}
+
+// TestReloadSecurityTypo: a reload (command or SIGHUP) of a file where a
+// security key is misspelt is refused, naming the key and what it should
+// be, and the old settings stay; a reload that widens access (here an
+// empty file: every restriction back to the defaults) applies, and the
+// reply and a WARN line name what it widened (F6 of the attack report).
+func TestReloadSecurityTypo(t *testing.T) {
+	requireTools(t)
+	dir := shortTempDir(t)
+	strict := []string{"manager_plain_level = limited_read", "manager_allow = 127.0.0.1, 127.0.8.1"}
+	conf := writeConfig(t, dir, "t.conf", strict...)
+	s := startTestServer(t, serverConfig{flags: []string{"-c", conf}})
+	from := func(src string) string {
+		return shellOutput(t, "printf 'ping\\n' | timeout 10 nc -N -s "+src+" 127.0.0.1 "+strconv.Itoa(s.port))
+	}
+	if got := from("127.0.8.77"); got != "" {
+		t.Fatalf("127.0.8.77 outside the allowlist got %q", got)
+	}
+	writeConfig(t, dir, "t.conf", "manager_plain_level = limited_read", "manager_alow = 127.0.0.1, 127.0.8.1")
+	js := dialSession(t, "unix", s.sock)
+	js.send(`{"id":1,"cmd":"reload"}`)
+	line, err := js.readLine(5 * time.Second)
+	if err != nil || !strings.Contains(line, `"code":"failed"`) || !strings.Contains(line, "reload failed, the old settings stay in force") ||
+		!strings.Contains(line, "unknown key manager_alow, did you mean manager_allow?") {
+		t.Fatalf("reload with a misspelt manager_allow: %q %v", line, err)
+	}
+	s.signal(syscallHUP)
+	waitUntil(t, 5*time.Second, "the SIGHUP refusal is logged", func() (bool, string) {
+		b, _ := os.ReadFile(s.logPath)
+		return strings.Count(string(b), "did you mean manager_allow?") >= 2, s.logTail(5)
+	})
+	for _, l := range strings.Split(s.logTail(20), "\n") {
+		if strings.Contains(l, "manager_alow") && !strings.Contains(l, `"level":"ERROR","msg":"reload failed, the old settings stay in force"`) {
+			t.Errorf("a log line about the typo that is not the one ERROR line: %s", l)
+		}
+	}
+	if got := from("127.0.8.77"); got != "" {
+		t.Fatalf("after the refused reloads 127.0.8.77 got %q: the allowlist was dropped", got)
+	}
+	if got := from("127.0.8.1"); got != "pong\n" {
+		t.Fatalf("127.0.8.1 on the allowlist: %q", got)
+	}
+	// An empty file applies (a reload applies what the file says) and says what it widened.
+	writeConfig(t, dir, "t.conf")
+	js.send(`{"id":2,"cmd":"reload"}`)
+	js.expectLine(`{"id":2,"error":"","result":{"reload":"ok","changed":["manager_plain_level","manager_allow"],"needs_restart":[],"widened":["manager_plain_level","manager_allow"]}}`, 5*time.Second)
+	if !strings.Contains(s.logTail(5), `"level":"WARN","msg":"config reloaded; access widened by manager_plain_level, manager_allow"`) {
+		t.Fatalf("no WARN naming the widened keys; log tail:\n%s", s.logTail(5))
+	}
+	if got := from("127.0.8.77"); got != "pong\n" {
+		t.Fatalf("after the empty file's reload: %q", got)
+	}
+	s.expectReply(t, "unix", "reload\n", "reload ok\n")
 }
 
 // TestAuditFail2ban runs the fail2ban filter of docs/AUDIT.md
