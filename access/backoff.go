@@ -73,8 +73,20 @@ func (f *FailTracker) SetSettings(set FailSettings) {
 	f.mu.Unlock()
 }
 
-// Fail records a failure of addr (an AddrKey) at now.
-func (f *FailTracker) Fail(addr netip.Addr, now int64) FailResult {
+// Fail records a failed authentication of addr (an AddrKey) at now: it
+// counts towards the address's cool-down and is bounded in the audit trail.
+func (f *FailTracker) Fail(addr netip.Addr, now int64) FailResult { return f.record(addr, now, true) }
+
+// Note records a failure of addr at now that is audited but never counts
+// towards a cool-down: a request refused for its level or for need aes!
+// (no credential was tried) or any failure of a loopback peer (a local
+// user, who could lock every local client out). Its audit line shares the
+// address's bound (AuditBurst per window) with Fail's; its Blocked is
+// always false.
+func (f *FailTracker) Note(addr netip.Addr, now int64) FailResult { return f.record(addr, now, false) }
+
+// record is Fail (count) and Note (!count).
+func (f *FailTracker) record(addr netip.Addr, now int64, count bool) FailResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var r FailResult
@@ -90,14 +102,16 @@ func (f *FailTracker) Fail(addr netip.Addr, now int64) FailResult {
 		r.Suppressed, e.suppressed = e.suppressed, 0
 		e.start, e.n, e.logged = now, 0, 0
 	}
-	e.n++
+	if count {
+		e.n++
+	}
 	if e.logged < AuditBurst {
 		e.logged++
 		r.Log = true
 	} else {
 		e.suppressed++
 	}
-	if f.set.Limit > 0 && e.n >= f.set.Limit && now >= e.until {
+	if count && f.set.Limit > 0 && e.n >= f.set.Limit && now >= e.until {
 		e.until = now + int64(f.set.Cooldown)
 		if e.until > f.maxUntil.Load() {
 			f.maxUntil.Store(e.until)

@@ -70,6 +70,33 @@ func TestFailTrackerAuditBound(t *testing.T) {
 	}
 }
 
+// TestFailTrackerNote: failures recorded with Note (level refusals,
+// loopback peers) share the audit bound but never start a cool-down, and
+// do not add to the count that Fail's credential failures build up.
+func TestFailTrackerNote(t *testing.T) {
+	f := NewFailTracker(FailSettings{Limit: 3, Window: time.Minute, Cooldown: time.Hour}, 0)
+	a := netip.MustParseAddr("192.0.2.1")
+	logged := 0
+	for i := range 100 {
+		r := f.Note(a, int64(i))
+		if r.Blocked {
+			t.Fatalf("Note %d started a cool-down", i)
+		}
+		if r.Log {
+			logged++
+		}
+	}
+	if logged != AuditBurst || f.Blocked(a, 100) {
+		t.Fatalf("after 100 Notes: %d lines (want %d), blocked %v", logged, AuditBurst, f.Blocked(a, 100))
+	}
+	if f.Fail(a, 101).Blocked || f.Fail(a, 102).Blocked {
+		t.Fatal("Notes counted towards the limit: the second credential failure started the cool-down")
+	}
+	if !f.Fail(a, 103).Blocked {
+		t.Fatal("the third credential failure did not start the cool-down")
+	}
+}
+
 func TestFailTrackerBounded(t *testing.T) {
 	f := NewFailTracker(FailSettings{Limit: 2, Window: time.Minute, Cooldown: time.Hour}, 8)
 	blocked := netip.MustParseAddr("198.51.100.1")

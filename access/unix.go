@@ -129,3 +129,33 @@ func (r *UnixRules) String() string {
 	}
 	return r.text
 }
+
+// Widens reports whether r may give some peer more than old: a user or
+// group entry added or raised, or a user entry removed (its groups'
+// levels then apply, which may be higher). Group memberships are not
+// looked at, so it may say yes where no actual peer gains (a new entry
+// below what a group already gave): it errs towards saying so.
+func (r *UnixRules) Widens(old *UnixRules) bool {
+	if r == nil {
+		return false
+	}
+	if old == nil {
+		return len(r.users) > 0 || len(r.groups) > 0
+	}
+	for id, l := range r.users {
+		if ol, ok := old.users[id]; !ok || l > ol {
+			return true
+		}
+	}
+	for id, l := range r.groups {
+		if ol, ok := old.groups[id]; !ok || l > ol {
+			return true
+		}
+	}
+	for id := range old.users {
+		if _, ok := r.users[id]; !ok {
+			return true
+		}
+	}
+	return false
+}

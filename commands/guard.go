@@ -27,6 +27,7 @@ func (a AllowlistState) Entries() int { return len(a.Config) + len(a.Runtime) }
 type ReloadResult struct {
 	Changed      []string // access settings now in force
 	NeedsRestart []string // other keys that differ from the running config
+	Widened      []string // of Changed, those that give someone more access than before
 }
 
 func registerGuard(t *Table) {
@@ -131,5 +132,6 @@ func reload(req *Request, rep *Reply) {
 	b = jsonobj.AppendMemberString(b, "reload", "ok")
 	b = appendStrings(jsonobj.AppendKey(b, "changed"), r.Changed)
 	b = appendStrings(jsonobj.AppendKey(b, "needs_restart"), r.NeedsRestart)
+	b = appendStrings(jsonobj.AppendKey(b, "widened"), r.Widened)
 	rep.Body = append(b, "}\n"...)
 }

@@ -179,7 +179,7 @@ func TestAccessProtectedMode(t *testing.T) {
 	requireRootTools(t, "ip")
 	far := newFarPeer(t)
 	wide := []string{"--managerip", "0.0.0.0"}
-	const refusal = "error: protected mode: this sensor listens on a non-loopback address with no manager key, no token and no allowlist, " +
+	const refusal = "error: protected mode: this sensor listens on a non-loopback address with no manager key, no live token and no allowlist, " +
 		"so only loopback peers are served; open access with manager_allow, a token (tapline tokens create) or a manager key, " +
 		"or set manager_protected_mode = no\n"
 
@@ -225,6 +225,56 @@ func TestAccessProtectedMode(t *testing.T) {
 			t.Errorf("a loopback-only listener logged protected mode")
 		}
 	})
+}
+
+// TestAccessProtectedModeTokens: tokens only count while live, and when
+// live tokens are all that lifts protected mode a far plaintext peer gets
+// at most limited_read until it authenticates (F2 of the attack report:
+// any token record, even revoked or expired, opened the sensor to the
+// network at manager_plain_level).
+func TestAccessProtectedModeTokens(t *testing.T) {
+	requireRootTools(t, "ip")
+	far := newFarPeer(t)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, "p.conf", "manager_tokens_file = "+filepath.Join(dir, "tokens.json"), "manager_plain_tokens = yes")
+	const refusedPrefix = "error: protected mode: "
+	limited := levelLine("listcalls", "full_read", "limited_read", "plaintext")
+
+	// Only an expired token at start: protected mode.
+	createToken(t, conf, "--level", "read_write", "--ttl", "1s")
+	time.Sleep(1100 * time.Millisecond)
+	s := startServer(t, serverConfig{noSocket: true, flags: []string{"-c", conf, "--managerip", "0.0.0.0"}})
+	if got := far.nc(t, s.port, "listcalls\n"); !strings.HasPrefix(got, refusedPrefix) {
+		t.Fatalf("far peer with only an expired token: %q", got)
+	}
+	// A live token: far plaintext peers come in at limited_read, auth raises them.
+	id, tok := createToken(t, conf, "--level", "full_read")
+	pollUntil(t, 3*time.Second, "far peer let in once a token is live", func() (bool, string) {
+		got := far.nc(t, s.port, "listcalls\n")
+		return got == limited, got
+	})
+	if got := far.nc(t, s.port, "ping\n"); got != "pong\n" {
+		t.Errorf("far ping at limited_read: %q", got)
+	}
+	if got := far.nc(t, s.port, "auth "+tok+"\nlistcalls\n"); !strings.HasPrefix(got, listcallsOK) {
+		t.Errorf("far listcalls after auth: %q", clip([]byte(got), 200))
+	}
+	loop := "printf 'listcalls\\n' | timeout 10 nc -N 127.0.0.1 " + strconv.Itoa(s.port)
+	if got := shellOutput(t, loop); !strings.HasPrefix(got, listcallsOK) {
+		t.Errorf("loopback plaintext is not capped: %q", clip([]byte(got), 200))
+	}
+	if !strings.Contains(s.logTail(50), "manager protected mode lifted by tokens only: non-loopback plaintext peers get at most limited_read") {
+		t.Errorf("no log line for the tokens-only state; log tail:\n%s", s.logTail(20))
+	}
+	// Revoked: protected mode is back.
+	revokeToken(t, conf, id)
+	pollUntil(t, 3*time.Second, "protected mode back after the only live token was revoked", func() (bool, string) {
+		got := far.nc(t, s.port, "listcalls\n")
+		return strings.HasPrefix(got, refusedPrefix), got
+	})
+	if n := strings.Count(s.logTail(100), "manager runs in protected mode"); n != 2 {
+		t.Errorf("%d protected-mode log lines, want 2 (start, after the revocation)", n)
+	}
 }
 
 // transport sends one request and returns the reply as the client sees it

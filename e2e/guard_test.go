@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"tapline/access"
 	"tapline/internal/redistest"
 )
 
@@ -193,39 +195,80 @@ func TestAllowlistFleet(t *testing.T) {
 	expectClosedSilently(t, c.addr, "new sensor")
 }
 
+// TestAuthBackoff: failed credentials from a non-loopback address (this
+// host's own, through a 0.0.0.0 listener) put it in a cool-down; requests
+// refused for their level do not count, and loopback peers are never put
+// in one (F1 of the attack report: ten plaintext `reload` from any local
+// user shut every 127.0.0.1 client out for a minute).
 func TestAuthBackoff(t *testing.T) {
 	requireTools(t)
-	s := startTestServer(t, serverConfig{flags: []string{"--manager-plain-level", "limited_read",
+	ip := localNonLoopback(t)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, "b.conf", "manager_tokens_file = "+filepath.Join(dir, "tokens.json"),
+		"manager_plain_level = limited_read")
+	_, rw := createToken(t, conf, "--level", "read_write")
+	s := startTestServer(t, serverConfig{flags: []string{"-c", conf, "--managerip", "0.0.0.0", "--manager-protected-mode", "no",
 		"--manager-auth-fail-limit", "3", "--manager-auth-fail-window", "60s", "--manager-auth-fail-cooldown", "2s"}})
-	sess := dialSession(t, "tcp", s.addr) // a JSON session, in before the cool-down
+	far := net.JoinHostPort(ip, strconv.Itoa(s.port))
+	farNC := func(req string) string {
+		return shellOutput(t, "printf %s "+shellQuote(req)+" | timeout 10 nc -N "+ip+" "+strconv.Itoa(s.port))
+	}
+
+	// Loopback: level refusals and bad tokens, far over the limit, lock nobody out.
+	for i := range 11 {
+		if got := ncTCP(t, s, `reload\n`); !strings.Contains(got, "reload needs read_write") {
+			t.Fatalf("plaintext reload %d: %q", i+1, got)
+		}
+	}
+	for range 4 {
+		if got := ncTCP(t, s, `auth tlk_0000000000000000_bad\nping\n`); !strings.Contains(got, "unknown token") {
+			t.Fatalf("bad token from loopback: %q", got)
+		}
+	}
+	if got := ncTCP(t, s, `ping\n`); got != "pong\n" {
+		t.Fatalf("ping from 127.0.0.1 after 15 failures: %q", got)
+	}
+	if got := ncText(t, s, "auth "+rw+"\nreload\n"); got != "reload ok\n" {
+		t.Fatalf("a read_write token from 127.0.0.1 after 15 failures: %q", got)
+	}
+	if l := auditLines(t, s, map[string]string{"event": "auth_failure", "outcome": "denied", "addr": "127.0.0.1", "cmd": "reload", "reason": "level", "via": "plaintext"}); len(l) != access.AuditBurst {
+		t.Fatalf("%d level auth_failure audit lines from loopback, want %d (the per-address bound)", len(l), access.AuditBurst)
+	}
+	// From afar, level refusals do not count either; failed credentials do.
+	for i := range 5 {
+		if got := farNC("clients\n"); !strings.Contains(got, "clients needs full_read") {
+			t.Fatalf("far level refusal %d: %q", i+1, got)
+		}
+	}
+	sess := dialSession(t, "tcp", far) // a JSON session, in before the cool-down
 	sess.send(`{"id":1,"cmd":"ping"}`)
 	sess.expectLine(`{"id":1,"error":"","result":"pong"}`, 5*time.Second)
 	for i := range 3 {
-		if got := s.request(t, "tcp", "clients\n"); !strings.Contains(got, "clients needs full_read") {
-			t.Fatalf("failure %d: %q", i+1, got)
+		if got := farNC("auth tlk_0000000000000000_bad\nping\n"); !strings.HasPrefix(got, "error: unauthenticated: ") {
+			t.Fatalf("far bad token %d: %q", i+1, got)
 		}
 	}
 	start := time.Now()
-	expectClosedSilently(t, s.addr, "address in its cool-down")
-	if got := ncTCP(t, s, `ping\n`); got != "" {
+	expectClosedSilently(t, far, "address in its cool-down")
+	if got := farNC("ping\n"); got != "" {
 		t.Fatalf("nc during the cool-down got %q", got)
 	}
 	sess.send(`{"id":2,"cmd":"ping"}`)
 	sess.expectLine(`{"id":2,"error":"too many failed authentications from your address; retry later","code":"rate_limited","status":429}`, 5*time.Second)
+	if got := ncTCP(t, s, `ping\n`); got != "pong\n" {
+		t.Fatalf("127.0.0.1 during the far address's cool-down: %q", got)
+	}
 	st := managerStats(t, s)
-	if st["connections_refused_backoff"].(float64) != 2 || st["auth_backoffs"].(float64) != 1 || st["auth_failures"].(float64) != 3 {
-		t.Fatalf("counters: refused_backoff %v backoffs %v failures %v", st["connections_refused_backoff"], st["auth_backoffs"], st["auth_failures"])
+	if st["connections_refused_backoff"].(float64) != 2 || st["auth_backoffs"].(float64) != 1 || st["auth_failures"].(float64) != 23 {
+		t.Fatalf("counters: refused_backoff %v backoffs %v failures %v (want 2, 1, 23)", st["connections_refused_backoff"], st["auth_backoffs"], st["auth_failures"])
 	}
-	if l := auditLines(t, s, map[string]string{"event": "auth_failure", "outcome": "denied", "addr": "127.0.0.1", "cmd": "clients", "reason": "level", "via": "plaintext"}); len(l) != 3 {
-		t.Fatalf("%d auth_failure audit lines, want 3", len(l))
-	}
-	if l := auditLines(t, s, map[string]string{"event": "backoff", "addr": "127.0.0.1", "reason": "auth_fail_limit"}); len(l) != 1 {
-		t.Fatalf("%d backoff audit lines, want 1", len(l))
+	if l := auditLines(t, s, map[string]string{"event": "backoff", "reason": "auth_fail_limit"}); len(l) != 1 || l[0]["addr"] != ip {
+		t.Fatalf("backoff audit lines %v, want one for %s", l, ip)
 	}
 	// The Unix socket is not affected; TCP is back after the cool-down.
 	s.expectReply(t, "unix", "ping\n", "pong\n")
 	took := waitUntil(t, 4*time.Second, "TCP accepted again after the cool-down", func() (bool, string) {
-		got := s.tryRequest("tcp", "ping\n")
+		got := farNC("ping\n")
 		return got == "pong\n", got
 	})
 	if since := time.Since(start); since < 1500*time.Millisecond {
@@ -339,7 +382,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	writeConfig(t, dir, "t.conf", "manager_plain_level = read_write", "manager_max_connections = 77")
 	js := dialSession(t, "unix", s.sock)
 	js.send(`{"id":1,"cmd":"reload"}`)
-	js.expectLine(`{"id":1,"error":"","result":{"reload":"ok","changed":["manager_plain_level"],"needs_restart":["manager_max_connections"]}}`, 5*time.Second)
+	js.expectLine(`{"id":1,"error":"","result":{"reload":"ok","changed":["manager_plain_level"],"needs_restart":["manager_max_connections"],"widened":["manager_plain_level"]}}`, 5*time.Second)
 	s.expectReply(t, "unix", "reload\n", "reload ok\n")
 	if got := s.request(t, "tcp", "allowlist list\n"); !strings.HasPrefix(got, "allowlist empty") {
 		t.Fatalf("plaintext at read_write after reload: %q", got)
@@ -347,6 +390,60 @@ func TestReloadSIGHUP(t *testing.T) {
 	if l := auditLines(t, s, map[string]string{"event": "command", "cmd": "reload", "listener": "unix"}); len(l) != 3 {
 		t.Fatalf("%d audit lines for reload, want 3", len(l))
 	}
+}
+
+// TestReloadSecurityTypo: a reload (command or SIGHUP) of a file where a
+// security key is misspelt is refused, naming the key and what it should
+// be, and the old settings stay; a reload that widens access (here an
+// empty file: every restriction back to the defaults) applies, and the
+// reply and a WARN line name what it widened (F6 of the attack report).
+func TestReloadSecurityTypo(t *testing.T) {
+	requireTools(t)
+	dir := shortTempDir(t)
+	strict := []string{"manager_plain_level = limited_read", "manager_allow = 127.0.0.1, 127.0.8.1"}
+	conf := writeConfig(t, dir, "t.conf", strict...)
+	s := startTestServer(t, serverConfig{flags: []string{"-c", conf}})
+	from := func(src string) string {
+		return shellOutput(t, "printf 'ping\\n' | timeout 10 nc -N -s "+src+" 127.0.0.1 "+strconv.Itoa(s.port))
+	}
+	if got := from("127.0.8.77"); got != "" {
+		t.Fatalf("127.0.8.77 outside the allowlist got %q", got)
+	}
+	writeConfig(t, dir, "t.conf", "manager_plain_level = limited_read", "manager_alow = 127.0.0.1, 127.0.8.1")
+	js := dialSession(t, "unix", s.sock)
+	js.send(`{"id":1,"cmd":"reload"}`)
+	line, err := js.readLine(5 * time.Second)
+	if err != nil || !strings.Contains(line, `"code":"failed"`) || !strings.Contains(line, "reload failed, the old settings stay in force") ||
+		!strings.Contains(line, "unknown key manager_alow, did you mean manager_allow?") {
+		t.Fatalf("reload with a misspelt manager_allow: %q %v", line, err)
+	}
+	s.signal(syscallHUP)
+	waitUntil(t, 5*time.Second, "the SIGHUP refusal is logged", func() (bool, string) {
+		b, _ := os.ReadFile(s.logPath)
+		return strings.Count(string(b), "did you mean manager_allow?") >= 2, s.logTail(5)
+	})
+	for _, l := range strings.Split(s.logTail(20), "\n") {
+		if strings.Contains(l, "manager_alow") && !strings.Contains(l, `"level":"ERROR","msg":"reload failed, the old settings stay in force"`) {
+			t.Errorf("a log line about the typo that is not the one ERROR line: %s", l)
+		}
+	}
+	if got := from("127.0.8.77"); got != "" {
+		t.Fatalf("after the refused reloads 127.0.8.77 got %q: the allowlist was dropped", got)
+	}
+	if got := from("127.0.8.1"); got != "pong\n" {
+		t.Fatalf("127.0.8.1 on the allowlist: %q", got)
+	}
+	// An empty file applies (a reload applies what the file says) and says what it widened.
+	writeConfig(t, dir, "t.conf")
+	js.send(`{"id":2,"cmd":"reload"}`)
+	js.expectLine(`{"id":2,"error":"","result":{"reload":"ok","changed":["manager_plain_level","manager_allow"],"needs_restart":[],"widened":["manager_plain_level","manager_allow"]}}`, 5*time.Second)
+	if !strings.Contains(s.logTail(5), `"level":"WARN","msg":"config reloaded; access widened by manager_plain_level, manager_allow"`) {
+		t.Fatalf("no WARN naming the widened keys; log tail:\n%s", s.logTail(5))
+	}
+	if got := from("127.0.8.77"); got != "pong\n" {
+		t.Fatalf("after the empty file's reload: %q", got)
+	}
+	s.expectReply(t, "unix", "reload\n", "reload ok\n")
 }
 
 // TestAuditFail2ban runs the fail2ban filter of docs/AUDIT.md

@@ -204,8 +204,9 @@ func launchServer(t testing.TB, cfg serverConfig) *server {
 		}
 		s.args = append(s.args, "--managersocket", s.sock)
 	}
-	// The failure backoff would refuse 127.0.0.1 in tests that send many
-	// bad requests on purpose; guard_test.go turns it on (a later flag wins).
+	// The failure backoff never refuses a loopback peer, but tests that
+	// connect from this host's own non-loopback address send bad
+	// credentials on purpose; guard_test.go turns it on (a later flag wins).
 	s.args = append(s.args, "--manager-auth-fail-limit", "0")
 	s.args = append(s.args, cfg.flags...)
 	s.logPath = filepath.Join(s.dir, "server.log")

@@ -106,11 +106,12 @@ func (s *Server) connectIdentity(c *conn) (access.Identity, []byte) {
 		if known {
 			addr = ta.AddrPort().Addr()
 		}
-		if s.protectRefuses(addr, known && addr.IsValid()) {
+		refused, most := s.protectConnect(addr, known && addr.IsValid())
+		if refused {
 			s.auditRefused(addr.Unmap(), c.peer, "protected_mode")
 			return access.Identity{}, msgProtected
 		}
-		return access.Identity{Level: p.plain, Via: access.ViaPlain}, nil
+		return access.Identity{Level: min(p.plain, most), Via: access.ViaPlain}, nil
 	}
 	uid, gids, err := peerCred(c.gc.Fd())
 	if err != nil { // fail closed: no credentials, no level

@@ -69,14 +69,14 @@ func (s *Server) auditCommand(c *conn, who access.Identity, cmd, outcome, reason
 // auditAuthFailure records a failed authentication of c: a bad token
 // (tokenID when the token's id is known; never the token), a token from
 // outside its CIDRs, a legacy frame that does not decrypt, a bad hardened
-// frame. It counts towards the address's backoff and is logged within the
-// audit bounds.
+// frame. It counts towards the address's backoff (a loopback address
+// aside: see countsTowardBackoff) and is logged within the audit bounds.
 func (s *Server) auditAuthFailure(c *conn, reason, tokenID string) {
 	s.authFailure(c, c.who, "", reason, tokenID)
 }
 
 // authFailure is auditAuthFailure with the identity and command of a
-// refused request (need aes!, a level too low).
+// refused request (need aes!, a level too low: audited, not counted).
 func (s *Server) authFailure(c *conn, who access.Identity, cmd, reason, tokenID string) {
 	g := &s.guard
 	g.authFailures.Add(1)
@@ -85,25 +85,52 @@ func (s *Server) authFailure(c *conn, who access.Identity, cmd, reason, tokenID 
 	if reason == "bad_frame" || reason == "legacy_decrypt" {
 		e.outcome = "failed"
 	}
-	s.failed(&e)
+	s.failed(&e, countsTowardBackoff(reason))
+}
+
+// countsTowardBackoff reports whether a failure of this reason counts
+// towards the per-address cool-down: only a credential that was presented
+// and failed (a bad, expired, revoked or out-of-CIDR token, a token in
+// plaintext from afar, a legacy frame that does not decrypt, a bad
+// hardened frame). A request refused for its level or with need aes!
+// presented no credential: anyone may send one, and counting them let
+// any local user lock every 127.0.0.1 client out with ten plaintext
+// requests. Refusals at connect (allowlist, protected mode) are not
+// attempts either. All of them are audited all the same.
+func countsTowardBackoff(reason string) bool {
+	switch reason {
+	case "level", "need_aes", "peercred", "allowlist", "protected_mode":
+		return false
+	}
+	return true
 }
 
 // auditRefused records a TCP connection closed at accept (allowlist).
 func (s *Server) auditRefused(ip netip.Addr, peer, reason string) {
 	e := auditEvent{event: "refused", outcome: "denied", listener: "tcp", addr: ip, peer: peer, reason: reason}
-	s.failed(&e)
+	s.failed(&e, countsTowardBackoff(reason))
 }
 
-// failed counts a failure against its address (TCP) and logs it within the
-// bounds: a first failure line per address and window, a summary of the
-// lines left out, the start of a cool-down.
-func (s *Server) failed(e *auditEvent) {
+// failed logs a failure within the bounds (a first failure line per
+// address and window, a summary of the lines left out, the start of a
+// cool-down) and, when count, counts it towards its address's cool-down.
+// A loopback peer is never put in a cool-down: it is a local user, who
+// can reach the Unix socket anyway and cannot guess a 256-bit token, and
+// a cool-down of 127.0.0.1 would shut out every local client (GUIs with
+// the legacy key, token holders, monitoring) for all.
+func (s *Server) failed(e *auditEvent, count bool) {
 	g := &s.guard
 	if !e.addr.IsValid() { // Unix: no address to count against; the global bound only
 		s.auditBounded(e)
 		return
 	}
-	r := g.fails.Fail(access.AddrKey(e.addr), g.now())
+	key, now := access.AddrKey(e.addr), g.now()
+	var r access.FailResult
+	if count && !e.addr.IsLoopback() {
+		r = g.fails.Fail(key, now)
+	} else {
+		r = g.fails.Note(key, now)
+	}
 	if r.Suppressed > 0 {
 		sum := auditEvent{event: "suppressed", outcome: e.outcome, listener: e.listener, addr: e.addr, peer: e.peer,
 			reason: "audit_bound", count: r.Suppressed}

@@ -44,8 +44,7 @@ func (s *Server) ReloadAccess() (commands.ReloadResult, error) {
 		slog.Error("reload failed, the old settings stay in force", "err", err)
 		return commands.ReloadResult{}, err
 	}
-	changed, restart, err := s.Reload(cfg)
-	return commands.ReloadResult{Changed: changed, NeedsRestart: restart}, err
+	return s.Reload(cfg)
 }
 
 // Reload installs cfg's access settings (reloadable) without dropping a
@@ -53,10 +52,13 @@ func (s *Server) ReloadAccess() (commands.ReloadResult, error) {
 // settings and the rate limit are swapped whole. Connections keep the
 // identity they have; new ones, and every request's level check against a
 // per-request identity (legacy key), see the new settings. On an error
-// nothing changes. changed lists the access keys now different,
-// needsRestart the other keys that differ from the config the server
-// started with.
-func (s *Server) Reload(cfg config.Config) (changed, needsRestart []string, err error) {
+// nothing changes. Changed lists the access keys now different,
+// NeedsRestart the other keys that differ from the config the server
+// started with, Widened the changed keys that give someone more access
+// (widen.go): operators do that on purpose, so it applies, but the log
+// line is a WARN that names them. A reload applies what the file says: an
+// empty file is all defaults, and shows as widened where that is so.
+func (s *Server) Reload(cfg config.Config) (r commands.ReloadResult, err error) {
 	g := &s.guard
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
@@ -66,26 +68,27 @@ func (s *Server) Reload(cfg config.Config) (changed, needsRestart []string, err 
 		}
 	}()
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return r, err
 	}
 	p, err := newPolicy(&cfg)
 	if err != nil {
-		return nil, nil, err
+		return r, err
 	}
 	for _, k := range config.Diff(&g.loaded, &cfg) {
 		if slices.Contains(reloadable, k) {
-			changed = append(changed, k)
+			r.Changed = append(r.Changed, k)
 		}
 	}
 	for _, k := range config.Diff(&s.cfg, &cfg) {
 		if !slices.Contains(reloadable, k) {
-			needsRestart = append(needsRestart, k)
+			r.NeedsRestart = append(r.NeedsRestart, k)
 		}
 	}
-	if err := s.swapAllowConfig(p); err != nil {
-		return nil, nil, err
-	}
 	old := s.policy()
+	r.Widened = p.widens(old)
+	if err := s.swapAllowConfig(p); err != nil {
+		return commands.ReloadResult{}, err
+	}
 	s.access.pol.Store(p)
 	g.fails.SetSettings(p.fail)
 	if p.rate != old.rate {
@@ -95,9 +98,15 @@ func (s *Server) Reload(cfg config.Config) (changed, needsRestart []string, err 
 	if g.onReload != nil {
 		g.onReload(cfg)
 	}
-	slog.Info("config reloaded", "file", cfg.File, "changed", strings.Join(changed, ","),
-		"needs_restart", strings.Join(needsRestart, ","))
-	return changed, needsRestart, nil
+	if len(r.Widened) > 0 {
+		slog.Warn("config reloaded; access widened by "+strings.Join(r.Widened, ", "), "file", cfg.File,
+			"widened", strings.Join(r.Widened, ","), "changed", strings.Join(r.Changed, ","),
+			"needs_restart", strings.Join(r.NeedsRestart, ","))
+	} else {
+		slog.Info("config reloaded", "file", cfg.File, "changed", strings.Join(r.Changed, ","),
+			"needs_restart", strings.Join(r.NeedsRestart, ","))
+	}
+	return r, nil
 }
 
 // swapAllowConfig installs p's manager_allow with the runtime entries kept.

@@ -88,9 +88,11 @@ func (s *Server) run(j *job, id identity, q *request) {
 
 // refuseRequest answers a request that may not run: its address is in a
 // failure cool-down (rate_limited), a key is required (need aes!), its
-// level is too low, or its identity is over manager_rate_limit. The
-// first three are failed authentications (audited, counted towards the
-// backoff); a rate-limited read_write command is audited as denied.
+// level is too low, or its identity is over manager_rate_limit. need aes!
+// and a level refusal are audited as auth_failure but do not count
+// towards the backoff (no credential was tried: audit.go,
+// countsTowardBackoff); a rate-limited read_write command is audited as
+// denied.
 func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool {
 	c := j.c
 	g := &s.guard

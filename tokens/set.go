@@ -32,7 +32,8 @@ type Set struct {
 }
 
 type table struct {
-	m map[string]*Entry
+	m         map[string]*Entry
+	liveUntil atomic.Int64 // whether a token is live: see live.go
 }
 
 // NewSet returns a Set that was never loaded: every token is refused
@@ -80,7 +81,8 @@ func (s *Set) Check(tok []byte, peer netip.Addr, now time.Time) (*Entry, error) 
 // Loaded reports whether the Set was ever loaded.
 func (s *Set) Loaded() bool { return s.tab.Load() != nil }
 
-// Len is the number of tokens loaded (revoked ones included).
+// Len is the number of tokens loaded (revoked and expired ones included;
+// Live tells whether one works).
 func (s *Set) Len() int {
 	if t := s.tab.Load(); t != nil {
 		return len(t.m)
@@ -122,6 +124,7 @@ func (s *Set) Replace(recs []Record) (refused int) {
 		}
 		t.m[r.ID] = e
 	}
+	t.liveUntil.Store(t.latestLive(0)) // a past expiry is found out at the first Live
 	s.tab.Store(t)
 	if old != nil {
 		for id, o := range old.m {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -15,16 +16,38 @@ import (
 
 // rereadConfig reads the config file again with the command-line flags
 // applied on top, as at start, for reload and SIGHUP. Unlike loadConfig it
-// leaves logging alone and reports warnings only by count: a reload must
-// not change where the log goes.
+// leaves logging alone (a reload must not change where the log goes); it
+// logs the file's warnings as at start. A near miss of a security key
+// (manager_alow for manager_allow) is an error: the reload is refused and
+// the old settings stay, since applying the file would silently drop the
+// restriction the operator meant to keep.
 func rereadConfig(file string, fs *pflag.FlagSet) func() (config.Config, error) {
 	return func() (config.Config, error) {
 		cfg, warns, err := readWithFlags(file, fs)
-		if err == nil && len(warns) > 0 {
-			slog.Warn("config: reload found warnings (see the start log for the kinds)", "count", len(warns))
+		if err != nil {
+			return cfg, err
 		}
-		return cfg, err
+		if err := securityNearMiss(warns); err != nil {
+			return cfg, err
+		}
+		logWarnings(warns)
+		return cfg, nil
 	}
+}
+
+// securityNearMiss is the error for the config's unknown keys that are
+// near misses of a security key, nil when there are none.
+func securityNearMiss(warns []config.Warning) error {
+	var miss []string
+	for _, w := range warns {
+		if w.Unknown() && w.Security && w.Suggest != "" {
+			miss = append(miss, fmt.Sprintf("%s:%d: unknown key %s, did you mean %s?", w.File, w.Line, w.Key, w.Suggest))
+		}
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s (a misspelt security setting would be dropped; fix the file and reload again)", strings.Join(miss, "; "))
 }
 
 // reloadOnHUP applies a SIGHUP: the same as the reload command. It never
@@ -35,7 +58,7 @@ func reloadOnHUP(srv *server.Server) {
 		return // logged by the server, one line
 	}
 	slog.Info("SIGHUP: access settings reloaded", "changed", strings.Join(r.Changed, ","),
-		"needs_restart", strings.Join(r.NeedsRestart, ","))
+		"needs_restart", strings.Join(r.NeedsRestart, ","), "widened", strings.Join(r.Widened, ","))
 }
 
 // allowPoll is how often the runtime allowlist is re-read from Redis even
