@@ -41,3 +41,32 @@ func FuzzAllowEntry(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnixRules: manager_unix_levels comes from a config file, which is
+// hostile too. Whatever parses gives every peer a level that is one of
+// the rules' levels or None, its own user entry first, and never panics;
+// what does not parse is an error, not a partial rule set.
+func FuzzUnixRules(f *testing.F) {
+	for _, s := range []string{"", "0:read_write", "1001:full_read, @1002:limited_read", "root:limited_read", "@root:full_read",
+		"1001:admin", "1001", ":full_read", "@:limited_read", "4294967296:full_read", "1001:full_read,1001:limited_read"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseUnixRules(s)
+		if err != nil {
+			if r != nil {
+				t.Fatalf("%q: rules %v with error %v", s, r, err)
+			}
+			return
+		}
+		for _, uid := range []uint32{0, 1, 1001, 1002, 65534, 1<<32 - 1} {
+			l, _ := r.Match(uid, []uint32{uid, 1002, 0})
+			if l > ReadWrite {
+				t.Fatalf("%q: uid %d gets level %v", s, uid, l)
+			}
+			if u, ok := r.users[uid]; ok && l != u {
+				t.Fatalf("%q: uid %d has its own entry %v but gets %v", s, uid, u, l)
+			}
+		}
+	})
+}
