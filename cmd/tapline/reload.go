@@ -47,7 +47,7 @@ func securityNearMiss(warns []config.Warning) error {
 	if len(miss) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s (a misspelt security setting would be dropped; fix the file and reload again)", strings.Join(miss, "; "))
+	return fmt.Errorf("%s (a misspelt security setting would be dropped: fix the file)", strings.Join(miss, "; "))
 }
 
 // reloadOnHUP applies a SIGHUP: the same as the reload command. It never

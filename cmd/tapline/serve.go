@@ -89,6 +89,9 @@ func loadConfig(file string, fs *pflag.FlagSet) (config.Config, error) {
 	}
 	setupLogging(cfg)
 	logWarnings(warns)
+	if err := securityNearMiss(warns); err != nil {
+		return cfg, err // the sensor would run without a protection its operator asked for
+	}
 	return cfg, nil
 }
 
@@ -96,7 +99,8 @@ func loadConfig(file string, fs *pflag.FlagSet) (config.Config, error) {
 // voipmonitor.conf has dozens of keys tapline does not use, so unknown keys
 // are listed once, on one line, and only near misses of a known key get a
 // line of their own, "did you mean", at ERROR when the key is a security
-// key (reids = … leaves the sensor without its Redis key source). No
+// key (reids = … leaves the sensor without its Redis key source); such a
+// near miss then stops the start, as it refuses a reload. No
 // attribute is named "msg": the JSON handler would write that key twice.
 func logWarnings(warns []config.Warning) {
 	var unknown []string
