@@ -70,7 +70,7 @@ func scanLines(file string, data []byte) (map[string]int, map[string][]string, [
 		case err != nil:
 			return nil, nil, warns, fmt.Errorf("%s:%d: %v", file, n, err)
 		case msg != "":
-			warns = append(warns, Warning{File: file, Line: n, Msg: msg})
+			warns = append(warns, ignoredLine(file, n, line, msg))
 		case key != "":
 			lines[key] = n
 			if d := lookupName(key); d != nil && d.merge {
@@ -81,6 +81,27 @@ func scanLines(file string, data []byte) (map[string]int, map[string][]string, [
 		}
 	}
 	return lines, merged, warns, nil
+}
+
+// ignoredLine is the warning for a line that sets nothing. When its first
+// word is (or nearly is) a security key ("manager_plain_level: full_read"
+// without '='), it names that key as a near miss, so that start and reload
+// refuse the file like a misspelt security key: the setting is lost either way.
+func ignoredLine(file string, n int, line, msg string) Warning {
+	w := Warning{File: file, Line: n, Msg: msg}
+	word, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	word = strings.ToLower(strings.TrimRight(word, ":\t"))
+	if word == "" {
+		return w
+	}
+	d := lookupName(word)
+	if d == nil {
+		d = nearKey(word)
+	}
+	if d != nil && d.security {
+		w.Key, w.Suggest, w.Security = word, d.name, true
+	}
+	return w
 }
 
 // scanLine classifies one left-trimmed line: a key, a line to warn about

@@ -40,8 +40,11 @@ func rereadConfig(file string, fs *pflag.FlagSet) func() (config.Config, error) 
 func securityNearMiss(warns []config.Warning) error {
 	var miss []string
 	for _, w := range warns {
-		if w.Unknown() && w.Security && w.Suggest != "" {
+		switch {
+		case w.Unknown() && w.Security && w.Suggest != "":
 			miss = append(miss, fmt.Sprintf("%s:%d: unknown key %s, did you mean %s?", w.File, w.Line, w.Key, w.Suggest))
+		case w.Security && w.Suggest != "": // a line that sets nothing, naming a security key
+			miss = append(miss, fmt.Sprintf("%s:%d: %s (%s?)", w.File, w.Line, w.Msg, w.Suggest))
 		}
 	}
 	if len(miss) == 0 {
