@@ -27,6 +27,11 @@ var (
 type Allowlist struct {
 	config  []netip.Prefix
 	runtime []netip.Prefix
+	// unknown: runtime entries were in force but could not be read back
+	// (a sensor's state file unreadable at start while Redis is down or
+	// empty). The list is then in force with the config's entries only,
+	// until the store answers: not knowing the entries never opens it.
+	unknown bool
 }
 
 // NewAllowlist builds a snapshot; runtime entries beyond MaxRuntimeAllow
@@ -48,7 +53,17 @@ func NewAllowlist(config, runtime []netip.Prefix) (*Allowlist, error) {
 
 // Active reports whether the list is in force: with no entry at all every
 // address may connect.
-func (a *Allowlist) Active() bool { return a != nil && len(a.config)+len(a.runtime) > 0 }
+func (a *Allowlist) Active() bool { return a != nil && (len(a.config)+len(a.runtime) > 0 || a.unknown) }
+
+// Unknown reports whether runtime entries are in force but not known (see
+// the field).
+func (a *Allowlist) Unknown() bool { return a != nil && a.unknown }
+
+// WithUnknownRuntime is a new snapshot whose runtime entries are in force
+// but unknown: only the config's entries admit anyone until WithRuntime.
+func (a *Allowlist) WithUnknownRuntime() *Allowlist {
+	return &Allowlist{config: a.Config(), unknown: true}
+}
 
 // Len is the number of entries in force.
 func (a *Allowlist) Len() int {
@@ -138,7 +153,11 @@ func (a *Allowlist) WithRemoved(p netip.Prefix) (*Allowlist, error) {
 // WithConfig is a new snapshot with the config's entries replaced (reload)
 // and the runtime ones kept.
 func (a *Allowlist) WithConfig(config []netip.Prefix) (*Allowlist, error) {
-	return NewAllowlist(config, a.Runtime())
+	n, err := NewAllowlist(config, a.Runtime())
+	if err == nil {
+		n.unknown = a.Unknown()
+	}
+	return n, err
 }
 
 // WithRuntime is a new snapshot with the runtime entries replaced (what

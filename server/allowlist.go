@@ -29,9 +29,12 @@ func (s *Server) SetAllowStore(st AllowStore, stateDir string) {
 	}
 	g.allowFile = &allowStateFile{dir: stateDir}
 	ps, err := g.allowFile.read()
-	if err != nil {
-		slog.Error("runtime allowlist state file unreadable: only manager_allow applies until Redis answers",
-			"path", g.allowFile.path(), "err", err)
+	if err != nil { // fail closed: entries were kept here, so some were in force
+		g.allow.Store(g.allow.Load().WithUnknownRuntime())
+		g.allowMissing.Store(true)
+		slog.Error("runtime allowlist state file unreadable: TCP admits only manager_allow until Redis holds the list again",
+			"path", g.allowFile.path(), "err", err,
+			"fix", "`allowlist add CIDR` or `allowlist remove CIDR` over the Unix socket sets the list; fix or remove the file and restart")
 		return
 	}
 	if len(ps) == 0 {
@@ -75,17 +78,39 @@ func (s *Server) Allowlist(action, cidr string) (commands.AllowlistState, error)
 		}
 	} else {
 		next, err = cur.WithRemoved(p)
+		if errors.Is(err, access.ErrNotListed) && cur.Unknown() {
+			next, err = cur.WithRuntime(nil) // the entries are unknown: removing confirms the loss
+		}
 	}
 	if err != nil {
 		return s.allowState(cur), err
 	}
-	if err := s.storeAllow(action, p); err != nil {
+	if err := s.storeAllowChange(action, p, next); err != nil {
 		return s.allowState(cur), err
+	}
+	g.allowGen.Add(1)
+	if cur.Unknown() { // the operator set the list: it is known again
+		s.allowFound(action == "remove", len(next.Runtime()))
 	}
 	g.allow.Store(next)
 	s.rememberAllow(next)
 	slog.Info("allowlist changed", "action", action, "cidr", p.String(), "entries", next.Len(), "store", s.allowStoreName())
 	return s.allowState(next), nil
+}
+
+// storeAllowChange writes an add or remove of p to the store. An add while
+// the store lost the entries (missing) writes back every entry kept in
+// force with it, or the store's next read would drop those.
+func (s *Server) storeAllowChange(action string, p netip.Prefix, next *access.Allowlist) error {
+	if action != "add" || !s.guard.allowMissing.Load() {
+		return s.storeAllow(action, p)
+	}
+	for _, q := range next.Runtime() {
+		if err := s.storeAllow("add", q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Server) storeAllow(action string, p netip.Prefix) error {
@@ -120,6 +145,11 @@ func (s *Server) allowState(a *access.Allowlist) commands.AllowlistState {
 	return st
 }
 
+// AllowGen is taken before reading the store and handed to
+// SetRuntimeAllow with what was read, which ignores a read that started
+// before a change made on this sensor (the change may not be in it yet).
+func (s *Server) AllowGen() uint64 { return s.guard.allowGen.Load() }
+
 // ErrBadAllowEntry marks a runtime entry from the store that is not an
 // address or CIDR; it is left out, the others apply.
 var ErrBadAllowEntry = errors.New("allowlist: invalid runtime entry ignored")
@@ -137,13 +167,16 @@ var ErrBadAllowEntry = errors.New("allowlist: invalid runtime entry ignored")
 // closed, with one ERROR line, and the state shows in `allowlist list` and
 // sniffer_stat (allowlist_missing) until the store holds entries or the
 // marker again.
-func (s *Server) SetRuntimeAllow(entries []string, cleared bool) error {
+func (s *Server) SetRuntimeAllow(entries []string, cleared bool, gen uint64) error {
 	ps, bad := parseAllowEntries(entries)
 	g := &s.guard
 	g.allowMu.Lock()
 	defer g.allowMu.Unlock()
+	if gen != g.allowGen.Load() {
+		return nil // read before a change made here: the next read sees it
+	}
 	cur := g.allow.Load()
-	if len(ps) == 0 && !cleared && len(cur.Runtime()) > 0 {
+	if len(ps) == 0 && !cleared && (len(cur.Runtime()) > 0 || cur.Unknown()) {
 		s.allowLost(cur)
 		return bad
 	}

@@ -152,9 +152,14 @@ func (s *Server) failed(e *auditEvent, count bool) {
 
 // auditBounded logs e unless the whole trail's bound is spent.
 func (s *Server) auditBounded(e *auditEvent) {
-	if !s.guard.auditAllow(s.guard.now()) {
+	ok, left := s.guard.auditAllow(s.guard.now(), countsTowardBackoff(e.reason))
+	if !ok {
 		s.guard.auditDropped.Add(1)
 		return
+	}
+	if left > 0 { // the global bound left lines out: say so before the next one
+		sum := auditEvent{event: "suppressed", outcome: e.outcome, listener: e.listener, reason: "audit_global", count: int(left)}
+		sum.log()
 	}
 	e.log()
 }

@@ -22,13 +22,13 @@ func TestAuditGlobalBound(t *testing.T) {
 	var times []int64
 	at := start
 	for i := 0; i < 3000; i++ {
-		if g.auditAllow(at) {
+		if ok, _ := g.auditAllow(at, true); ok {
 			times = append(times, at)
 		}
 		at += int64(300 * time.Microsecond)
 	}
 	for i := 0; i < 300; i++ {
-		if g.auditAllow(at) {
+		if ok, _ := g.auditAllow(at, true); ok {
 			times = append(times, at)
 		}
 		at += int64(10 * time.Millisecond)
@@ -48,5 +48,26 @@ func TestAuditGlobalBound(t *testing.T) {
 	}
 	if len(times) < 4*auditLinesPerSec {
 		t.Errorf("%d lines in 3.9 s; the bound should let about 50 a second through", len(times))
+	}
+}
+
+// TestAuditClassesApart (attack round 2, R2-4): refusals that cost nothing
+// to provoke (a level refused) spend their own global bound, never the one
+// failed credentials are logged under, and the lines a bound left out are
+// reported with the next line it allows.
+func TestAuditClassesApart(t *testing.T) {
+	s := New(config.Default(), commands.Default(), nil, nil)
+	t.Cleanup(s.pool.close)
+	g := &s.guard
+	at := int64(10 * time.Second)
+	for i := 0; i < 10*auditLinesPerSec; i++ { // a flood of free refusals within 0.1 s
+		g.auditAllow(at+int64(i)*int64(10*time.Microsecond), false)
+	}
+	if ok, _ := g.auditAllow(at+int64(200*time.Millisecond), true); !ok {
+		t.Fatal("a failed credential was crowded out by refusals")
+	}
+	ok, left := g.auditAllow(at+int64(1100*time.Millisecond), false)
+	if !ok || left != 9*auditLinesPerSec {
+		t.Fatalf("next refusal line after the flood: allowed %v, reports %d left out; want %d", ok, left, 9*auditLinesPerSec)
 	}
 }

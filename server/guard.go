@@ -36,7 +36,7 @@ type guard struct {
 	allow atomic.Pointer[access.Allowlist]
 	fails *access.FailTracker
 	rate  atomic.Pointer[access.RateLimiter] // nil: no limit
-	audit *access.WindowLimit                // global bound of audit failure lines (audit.go)
+	audit [2]auditBound // global bounds of audit failure lines: [0] refusals, [1] failed credentials (audit.go)
 	epoch time.Time                          // monotonic zero of the trackers' clocks
 
 	allowMu    sync.Mutex // serialises allowlist changes (read-modify-swap)
@@ -44,6 +44,7 @@ type guard struct {
 	// The runtime entries' memory across a store that lost them and across
 	// restarts (allowlist.go); the fields below allowMissing are under allowMu.
 	allowMissing atomic.Bool     // the store is empty without the clear marker; entries kept
+	allowGen     atomic.Uint64   // local allowlist changes so far: a store read older than one is stale
 	allowFile    *allowStateFile // <statedir>/allowlist.state; nil without a store
 	allowSaved   []netip.Prefix  // what allowFile holds
 	allowWritten bool            // allowSaved is known
@@ -74,7 +75,9 @@ func (s *Server) initGuard(cfg *config.Config) {
 	g.epoch = time.Now()
 	g.loaded = *cfg
 	g.fails = access.NewFailTracker(failSettings(cfg), 0)
-	g.audit = access.NewWindowLimit(auditLinesPerSec, int64(time.Second))
+	for i := range g.audit {
+		g.audit[i].w = access.NewWindowLimit(auditLinesPerSec, int64(time.Second))
+	}
 	g.rate.Store(access.NewRateLimiter(cfg.RateLimit, 0))
 	prefixes, err := access.ParsePrefixes(cfg.Allow)
 	if err != nil && s.policyErr == nil {
@@ -88,9 +91,27 @@ func failSettings(cfg *config.Config) access.FailSettings {
 	return access.FailSettings{Limit: cfg.AuthFailLimit, Window: cfg.AuthFailWindow, Cooldown: cfg.AuthFailCooloff}
 }
 
-// auditAllow reports whether one more failure line fits the whole trail's
-// bound at now (the trackers' clock, passed in so tests need no clock).
-func (g *guard) auditAllow(now int64) bool { return g.audit.Allow(now) }
+// auditBound is one global bound of the audit trail, with the lines it
+// left out since the last summary line.
+type auditBound struct {
+	w       *access.WindowLimit
+	dropped atomic.Int64
+}
+
+// auditAllow reports whether one more failure line of class cred (a
+// failed credential, what fail2ban bans for) fits its global bound at now
+// (the trackers' clock, passed in so tests need no clock), and how many
+// lines of that class the bound left out since it last allowed one. The
+// two classes have a bound each, so refusals that cost nothing to provoke
+// (a level refused) cannot crowd failed credentials out of the log.
+func (g *guard) auditAllow(now int64, cred bool) (bool, int64) {
+	b := &g.audit[b2i(cred)]
+	if !b.w.Allow(now) {
+		b.dropped.Add(1)
+		return false, 0
+	}
+	return true, b.dropped.Swap(0)
+}
 
 // now is the trackers' clock: monotonic nanoseconds since start.
 func (g *guard) now() int64 { return int64(time.Since(g.epoch)) }

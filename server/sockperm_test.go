@@ -103,7 +103,7 @@ func TestProtected(t *testing.T) {
 			}
 			s.UseTokens(set)
 		}
-		if err := s.SetRuntimeAllow(tc.allow, false); err != nil {
+		if err := s.SetRuntimeAllow(tc.allow, false, s.AllowGen()); err != nil {
 			t.Fatal(err)
 		}
 		if got := s.protection(); got != tc.want {

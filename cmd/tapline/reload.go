@@ -89,9 +89,10 @@ func watchAllowlist(ctx context.Context, st *redisstore.Store, srv *server.Serve
 			}
 		case <-tick.C:
 		}
+		gen := srv.AllowGen()
 		entries, cleared, err := st.ListAllow(ctx)
 		if err == nil {
-			err = srv.SetRuntimeAllow(entries, cleared)
+			err = srv.SetRuntimeAllow(entries, cleared, gen)
 		}
 		switch {
 		case err != nil && !failing:
