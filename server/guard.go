@@ -36,7 +36,7 @@ type guard struct {
 	allow atomic.Pointer[access.Allowlist]
 	fails *access.FailTracker
 	rate  atomic.Pointer[access.RateLimiter] // nil: no limit
-	audit [2]auditBound // global bounds of audit failure lines: [0] refusals, [1] failed credentials (audit.go)
+	audit [2]auditBound                      // global bounds of audit failure lines: [0] refusals, [1] failed credentials (audit.go)
 	epoch time.Time                          // monotonic zero of the trackers' clocks
 
 	allowMu    sync.Mutex // serialises allowlist changes (read-modify-swap)
