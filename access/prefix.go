@@ -16,6 +16,9 @@ const maxPrefixes = 4096
 // error names the masked form.
 var ErrHostBits = errors.New("the address has host bits set beyond the prefix length")
 
+// ErrBadPrefix: the text is neither an address nor a CIDR.
+var ErrBadPrefix = errors.New("not an address or CIDR")
+
 // ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address (a /32 or
 // /128). IPv4-mapped IPv6 forms are unmapped so that a list entry and a
 // peer address compare the same way; a zone is refused, and so is a CIDR
@@ -25,19 +28,22 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil || p.Addr().Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+			return netip.Prefix{}, fmt.Errorf("%w: %q", ErrBadPrefix, s)
 		}
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		if m := p.Masked(); m != p {
+			if p.Bits() == 0 { // the masked form admits every address: never suggest it
+				return netip.Prefix{}, fmt.Errorf("%w: %q is a /0, which would admit every address (write 0.0.0.0/0 or ::/0 if that is meant)", ErrHostBits, s)
+			}
 			return netip.Prefix{}, fmt.Errorf("%w: %q; did you mean %s?", ErrHostBits, s, m)
 		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+		return netip.Prefix{}, fmt.Errorf("%w: %q", ErrBadPrefix, s)
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil

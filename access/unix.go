@@ -49,6 +49,9 @@ func ParseUnixRules(text string) (*UnixRules, error) {
 			if err != nil {
 				return nil, err
 			}
+			if _, dup := r.groups[id]; dup { // which one was meant? never guess a level
+				return nil, fmt.Errorf("group %q (gid %d) is listed twice", g, id)
+			}
 			r.groups[id] = l
 			r.names[uint64(id)|groupBit] = "@" + g
 			continue
@@ -56,6 +59,9 @@ func ParseUnixRules(text string) (*UnixRules, error) {
 		id, err := resolve(who, "user")
 		if err != nil {
 			return nil, err
+		}
+		if _, dup := r.users[id]; dup {
+			return nil, fmt.Errorf("user %q (uid %d) is listed twice", who, id)
 		}
 		r.users[id] = l
 		r.names[uint64(id)] = who

@@ -1,6 +1,10 @@
 package commands
 
 import (
+	"tapline/access"
+
+	"errors"
+
 	"strconv"
 	"strings"
 
@@ -41,6 +45,22 @@ func registerGuard(t *Table) {
 		Summary: "re-read the config file's access settings (levels, allowlist, tokens file, protected mode, rate limit, backoff) without dropping connections; a bad config keeps the old settings"})
 }
 
+// allowCode is the error code of a refused allowlist change: the client's
+// mistake (400, 404 for an entry that is not there, 413 for a full list)
+// or the store's failure (500).
+func allowCode(err error) string {
+	switch {
+	case errors.Is(err, access.ErrNotListed):
+		return CodeNotFound
+	case errors.Is(err, access.ErrAllowlistFull):
+		return CodeTooLarge
+	case errors.Is(err, access.ErrBadPrefix), errors.Is(err, access.ErrHostBits),
+		errors.Is(err, access.ErrListed), errors.Is(err, access.ErrFromConfig):
+		return CodeInvalid
+	}
+	return CodeFailed
+}
+
 func allowlist(req *Request, rep *Reply) {
 	action, cidr := string(req.Arg(0)), string(req.Arg(1))
 	if action != "list" && action != "add" && action != "remove" || (action != "list") == (cidr == "") {
@@ -49,7 +69,7 @@ func allowlist(req *Request, rep *Reply) {
 	}
 	st, err := req.Server.Allowlist(action, cidr)
 	if err != nil {
-		rep.Fail(CodeFailed, "allowlist "+action+": "+err.Error())
+		rep.Fail(allowCode(err), "allowlist "+action+": "+err.Error())
 		return
 	}
 	note := allowNote(action, cidr, st)

@@ -142,7 +142,7 @@ func TestAllowlistRuntime(t *testing.T) {
 		t.Fatalf("plaintext TCP allowlist list: %q", got)
 	}
 	js.send(`{"id":2,"cmd":"allowlist","args":{"action":"remove","cidr":"10.0.0.0/8"}}`)
-	js.expectLine(`{"id":2,"error":"allowlist remove: no such runtime allowlist entry","code":"failed","status":500}`, 5*time.Second)
+	js.expectLine(`{"id":2,"error":"allowlist remove: no such runtime allowlist entry","code":"not_found","status":404}`, 5*time.Second)
 	s.expectReply(t, "unix", "allowlist remove 192.0.2.0/24\n", "removed 192.0.2.0/24 (memory); allowlist now in force: 1 entries\n")
 	s.expectReply(t, "unix", "allowlist list\n", "allowlist now in force: 1 entries\nruntime 127.0.0.1/32\n")
 	s.expectReply(t, "unix", "allowlist remove 127.0.0.1\n", "removed 127.0.0.1 (memory); allowlist empty: every address may connect (subject to protected mode)\n")
@@ -159,7 +159,7 @@ func TestAllowlistConfigEntries(t *testing.T) {
 		"error: allowlist remove: the entry is from the config (manager_allow); only runtime entries can be removed\n")
 	s.expectReply(t, "unix", "allowlist add 192.0.2.1\n", "added 192.0.2.1 (memory); allowlist now in force: 3 entries\n")
 	s.expectReply(t, "unix", "allowlist add 192.0.2.1\n", "error: allowlist add: the entry is already listed\n")
-	s.expectReply(t, "unix", "allowlist add nonsense\n", "error: allowlist add: \"nonsense\" is not an address or CIDR\n")
+	s.expectReply(t, "unix", "allowlist add nonsense\n", "error: allowlist add: not an address or CIDR: \"nonsense\"\n")
 	s.expectReply(t, "tcp", "ping\n", "pong\n")
 }
 

@@ -16,13 +16,13 @@ func TestCIDRHostBits(t *testing.T) {
 	requireTools(t)
 	s := startTestServer(t, serverConfig{})
 	s.expectReply(t, "unix", "allowlist add 10.231.0.2/0\n",
-		"error: allowlist add: the address has host bits set beyond the prefix length: \"10.231.0.2/0\"; did you mean 0.0.0.0/0?\n")
+		"error: allowlist add: the address has host bits set beyond the prefix length: \"10.231.0.2/0\" is a /0, which would admit every address (write 0.0.0.0/0 or ::/0 if that is meant)\n")
 	s.expectReply(t, "unix", "allowlist list\n", "allowlist empty: every address may connect (subject to protected mode)\n")
 
 	dir := t.TempDir()
 	conf := writeConfig(t, dir, "tokens.conf", "manager_tokens_file = "+filepath.Join(dir, "tokens.json"))
 	for _, c := range []struct{ cidr, want string }{
-		{"127.0.0.2/0", "did you mean 0.0.0.0/0?"},
+		{"127.0.0.2/0", "is a /0, which would admit every address"},
 		{"192.0.2.9/24", "did you mean 192.0.2.0/24?"},
 		{"", "omit --cidr for a token usable from any address"},
 		{" , ", "omit --cidr for a token usable from any address"},

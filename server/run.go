@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+	"strconv"
 	"time"
 
 	"tapline/access"
@@ -108,7 +110,7 @@ func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool 
 	case !id.who.Level.Allows(cmd.Level):
 		levelRefused(&j.rep, cmd, id.who)
 		s.authFailure(c, id.who, cmd.Name, "level", "")
-	case !g.rate.Load().Allow(rateKey(c, id.who), now):
+	case !owner(id.who) && !g.rate.Load().Allow(rateKey(c, id.who), now):
 		g.rateLimited.Add(1)
 		j.rep.FailText(commands.CodeRateLimited, "rate limited (manager_rate_limit)", "error: rate limited\n")
 		if cmd.Level == access.ReadWrite {
@@ -119,6 +121,16 @@ func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool 
 	}
 	return true
 }
+
+// owner reports whether who is root or the server's own user on the Unix
+// socket: they own the process anyway, and a rate limit must never keep
+// the operator from a reload in the middle of a flood.
+func owner(who access.Identity) bool {
+	return who.Via == access.ViaPeerCred && (who.Name == "uid:0" || who.Name == ownUID)
+}
+
+// ownUID is the identity name of the server's own user.
+var ownUID = "uid:" + strconv.Itoa(os.Geteuid())
 
 // rateKey is whom c's requests count against: the token, key or Unix user
 // behind who, or the address for plaintext and legacy requests (which all

@@ -89,3 +89,37 @@ func TestRunLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitSparesOwner (attack round 2): manager_rate_limit never
+// refuses root or the server's own user on the Unix socket (a reload in a
+// flood must get through); other identities are limited.
+func TestRateLimitSparesOwner(t *testing.T) {
+	cfg := config.Default()
+	cfg.RateLimit = 1
+	s := New(cfg, commands.Default(), nil, nil)
+	t.Cleanup(s.pool.close)
+	limited := func(name string) int {
+		n := 0
+		for i := 0; i < 20; i++ {
+			c := &conn{eng: &engine{srv: s}, listener: "unix", mode: modeText}
+			j := newJob(c)
+			j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
+			q := s.textRequest([]byte("ping"))
+			s.run(j, identity{listener: "unix", wire: modeText, who: access.Identity{Level: access.ReadWrite, Via: access.ViaPeerCred, Name: name}}, &q)
+			if j.rep.Code == commands.CodeRateLimited {
+				n++
+			}
+			j.release()
+		}
+		return n
+	}
+	if n := limited("uid:0"); n != 0 {
+		t.Errorf("root rate limited %d times", n)
+	}
+	if n := limited(ownUID); n != 0 {
+		t.Errorf("the server's own user rate limited %d times", n)
+	}
+	if n := limited("uid:1001(alice)"); n == 0 {
+		t.Error("another user was never rate limited at 1 request/s")
+	}
+}

@@ -63,12 +63,12 @@ func keysStoreCmd(load func() (config.Config, error)) *cobra.Command {
 				}
 				printKey(k, true)
 				if level != "" {
-					fmt.Printf("# level %s for hardened frames sealed with this key\n", level)
+					fmt.Printf("# level %s for requests encrypted with this key (hardened frames; legacy AES requests at most this)\n", level)
 				}
 				return nil
 			})
 		}}
-	c.Flags().StringVar(&level, "level", "", "access level of hardened frames sealed with the key (default: manager_key_level, read_write)")
+	c.Flags().StringVar(&level, "level", "", "access level of requests encrypted with the key, in either framing (default: manager_key_level, read_write)")
 	return c
 }
 
