@@ -116,6 +116,9 @@ func (g *guard) auditAllow(now int64, cred bool) (bool, int64) {
 // now is the trackers' clock: monotonic nanoseconds since start.
 func (g *guard) now() int64 { return int64(time.Since(g.epoch)) }
 
+// since is the trackers' clock at t (a reading already taken).
+func (g *guard) since(t time.Time) int64 { return int64(t.Sub(g.epoch)) }
+
 // allowlistActive reports whether the TCP allowlist is in force (config or
 // runtime entries): protected mode treats that as access being managed.
 func (s *Server) allowlistActive() bool { return s.guard.allow.Load().Active() }

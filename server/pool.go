@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"sync"
 
 	"tapline/commands"
@@ -66,6 +68,10 @@ type job struct {
 	req   commands.Request
 	rep   commands.Reply
 	st    jobState // the wire mode's own state: nil, *legacyState or *hardenedState
+	// now is when the job started running (execJob): one clock read for
+	// the access checks of all its requests (a token's expiry, the
+	// backoff and rate windows), which a batch runs within microseconds.
+	now time.Time
 }
 
 // jobState is a wire mode's per-job state, kept with its pooled job.
@@ -96,7 +102,7 @@ func (j *job) release() {
 	j.c, j.in, j.lines, j.tooLarge = nil, j.in[:0], 0, false
 	clear(j.reqs) // no references into old input
 	j.reqs = j.reqs[:0]
-	j.next, j.more = 0, false
+	j.next, j.more, j.now = 0, false, time.Time{}
 	j.items = j.items[:0]
 	j.req.Reset()
 	if j.st != nil {
@@ -142,5 +148,6 @@ func (s *Server) execJob(j *job) {
 	j.req.Ctx = s.ctx
 	j.req.Server, j.req.Env = s, s.env
 	j.req.Conn = commands.ConnInfo{ID: c.id, Listener: c.listener, Peer: c.peer, Engine: c.eng, Handle: c}
+	j.now = time.Now()
 	c.wire().exec(s, j)
 }

@@ -44,6 +44,9 @@ func (c *conn) identity() identity {
 func (s *Server) run(j *job, id identity, q *request) {
 	j.rep.Reset()
 	j.c.requests.Add(1)
+	if j.now.IsZero() { // a job not started by execJob (tests)
+		j.now = time.Now()
+	}
 	cmd := q.cmd
 	switch {
 	case q.code != "":
@@ -61,7 +64,7 @@ func (s *Server) run(j *job, id identity, q *request) {
 	}
 	s.reqs[cmd.Index].Add(1)
 	if id.tok != nil {
-		if err := id.tok.Use(time.Now()); err != nil && cmd.Name != "auth" {
+		if err := id.tok.Use(j.now); err != nil && cmd.Name != "auth" {
 			s.errors.Add(1)
 			tokenRefused(&j.rep, id.who, err)
 			return
@@ -98,7 +101,7 @@ func (s *Server) run(j *job, id identity, q *request) {
 func (s *Server) refuseRequest(j *job, id identity, cmd *commands.Command) bool {
 	c := j.c
 	g := &s.guard
-	now := g.now()
+	now := g.since(j.now)
 	switch {
 	case c.addr.IsValid() && g.fails.Blocked(access.AddrKey(c.addr), now):
 		g.rateLimited.Add(1)

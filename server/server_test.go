@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"tapline/access"
 	"tapline/clients"
 	"tapline/commands"
 	"tapline/config"
@@ -209,7 +210,9 @@ func TestEnvelope(t *testing.T) {
 func benchConn(b *testing.B, mode wireMode) *conn {
 	s := New(config.Default(), commands.Default(), nil, nil)
 	b.Cleanup(func() { s.pool.close() })
-	return &conn{eng: &engine{srv: s}, mode: mode}
+	c := &conn{eng: &engine{srv: s}, mode: mode, listener: "tcp"}
+	c.setWho(access.Identity{Level: s.policy().plain, Via: access.ViaPlain}) // as connectIdentity gives a TCP peer
+	return c
 }
 
 // BenchmarkExecText measures the path of a small text command: split and
@@ -242,6 +245,9 @@ func BenchmarkExecJSONBatch100(b *testing.B) {
 		}
 		c.wire().prepare(c.eng.srv, j)
 		c.eng.srv.execJob(j)
+		if j.rep.Code != "" {
+			b.Fatalf("refused: %s", j.rep.Msg)
+		}
 		putBuf(j.items[0].pooled)
 		j.release()
 	}
