@@ -130,7 +130,16 @@ func (c *conn) takeDup() error {
 func (c *conn) writer() {
 	srv := c.eng.srv
 	defer c.eng.writers.Add(-1)
-	w := &deadlineWriter{conn: c.out.dup, timeout: srv.cfg.WriteTimeout, c: c}
+	// The dup is read under the lock: an abort on the loop (a failed
+	// earlier writer's) may release it between enqueue and this line.
+	c.out.mu.Lock()
+	dup := c.out.dup
+	c.out.mu.Unlock()
+	if dup == nil { // released already: nothing can be written any more
+		c.dropQueue()
+		return
+	}
+	w := &deadlineWriter{conn: dup, timeout: srv.cfg.WriteTimeout, c: c}
 	for {
 		c.out.mu.Lock()
 		if len(c.out.queue) == 0 {
@@ -222,7 +231,10 @@ func (c *conn) afterWriter(err error, end bool) {
 		c.eng.srv.errors.Add(1)
 	}
 	if end && err == nil {
-		if sc, ok := c.out.dup.(interface{ CloseWrite() error }); ok {
+		c.out.mu.Lock()
+		dup := c.out.dup
+		c.out.mu.Unlock()
+		if sc, ok := dup.(interface{ CloseWrite() error }); ok {
 			_ = sc.CloseWrite()
 		}
 	}
