@@ -62,11 +62,7 @@ func TestRunLevels(t *testing.T) {
 	for _, via := range vias {
 		for have := access.None; have <= access.ReadWrite; have++ {
 			for need, name := range cmds {
-				c := &conn{eng: &engine{srv: s}, listener: "unix", mode: modeText}
-				j := newJob(c)
-				j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
-				q := s.textRequest([]byte(name + " status"))
-				s.run(j, identity{listener: "unix", wire: modeText, who: access.Identity{Level: have, Via: via}}, &q)
+				code, body := runOnce(s, identity{listener: "unix", wire: modeText, who: access.Identity{Level: have, Via: via}}, name+" status")
 				want := ""
 				if !have.Allows(need) {
 					want = commands.CodeForbidden
@@ -74,17 +70,16 @@ func TestRunLevels(t *testing.T) {
 						want = commands.CodeUnauthenticated
 					}
 				}
-				got := j.rep.Code
+				got := code
 				if got != commands.CodeForbidden && got != commands.CodeUnauthenticated {
 					got = "" // ran: whatever it answered, the level let it through
 				}
 				if got != want {
-					t.Errorf("%v at %v running %s: code %q, want %q", via, have, name, j.rep.Code, want)
+					t.Errorf("%v at %v running %s: code %q, want %q", via, have, name, code, want)
 				}
-				if want != "" && !strings.Contains(string(j.rep.Body), "needs "+need.String()) {
-					t.Errorf("%v at %v running %s: reply %q does not name the level needed", via, have, name, j.rep.Body)
+				if want != "" && !strings.Contains(body, "needs "+need.String()) {
+					t.Errorf("%v at %v running %s: reply %q does not name the level needed", via, have, name, body)
 				}
-				j.release()
 			}
 		}
 	}
@@ -101,15 +96,10 @@ func TestRateLimitSparesOwner(t *testing.T) {
 	limited := func(name string) int {
 		n := 0
 		for i := 0; i < 20; i++ {
-			c := &conn{eng: &engine{srv: s}, listener: "unix", mode: modeText}
-			j := newJob(c)
-			j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
-			q := s.textRequest([]byte("ping"))
-			s.run(j, identity{listener: "unix", wire: modeText, who: access.Identity{Level: access.ReadWrite, Via: access.ViaPeerCred, Name: name}}, &q)
-			if j.rep.Code == commands.CodeRateLimited {
+			id := identity{listener: "unix", wire: modeText, who: access.Identity{Level: access.ReadWrite, Via: access.ViaPeerCred, Name: name}}
+			if code, _ := runOnce(s, id, "ping"); code == commands.CodeRateLimited {
 				n++
 			}
-			j.release()
 		}
 		return n
 	}
@@ -122,4 +112,16 @@ func TestRateLimitSparesOwner(t *testing.T) {
 	if n := limited("uid:1001(alice)"); n == 0 {
 		t.Error("another user was never rate limited at 1 request/s")
 	}
+}
+
+// runOnce runs one text request line through Server.run as id, on a
+// connection of its own, and returns the reply's code and bytes.
+func runOnce(s *Server, id identity, line string) (code, body string) {
+	c := &conn{eng: &engine{srv: s}, listener: id.listener, mode: id.wire}
+	j := newJob(c)
+	defer j.release()
+	j.req.Ctx, j.req.Server, j.req.Env = s.ctx, s, s.env
+	q := s.textRequest([]byte(line))
+	s.run(j, id, &q)
+	return j.rep.Code, string(j.rep.Body)
 }

@@ -231,8 +231,11 @@ func BenchmarkExecText(b *testing.B) {
 	}
 }
 
-func BenchmarkExecJSONBatch100(b *testing.B) {
-	c := benchConn(b, modeJSON)
+func BenchmarkExecJSONBatch100(b *testing.B) { benchJSONBatch(b, benchConn(b, modeJSON)) }
+
+// benchJSONBatch runs batches of 100 pipelined pings on c through
+// prepare, run and the envelopes; a refused request fails it.
+func benchJSONBatch(b *testing.B, c *conn) {
 	var lines [][]byte
 	for i := range 100 {
 		lines = append(lines, fmt.Appendf(nil, `{"id":%d,"cmd":"ping"}`, i))

@@ -2,7 +2,6 @@ package server
 
 import (
 	"crypto/rand"
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -30,22 +29,5 @@ func BenchmarkExecJSONBatch100Token(b *testing.B) {
 	}
 	c.setWho(e.Identity())
 	c.tok = e
-	var lines [][]byte
-	for i := range 100 {
-		lines = append(lines, fmt.Appendf(nil, `{"id":%d,"cmd":"ping"}`, i))
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		j := newJob(c)
-		for _, l := range lines {
-			j.add(l)
-		}
-		c.wire().prepare(c.eng.srv, j)
-		c.eng.srv.execJob(j)
-		if j.rep.Code != "" {
-			b.Fatalf("refused: %s", j.rep.Msg)
-		}
-		putBuf(j.items[0].pooled)
-		j.release()
-	}
+	benchJSONBatch(b, c)
 }
