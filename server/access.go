@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -101,14 +100,9 @@ func (s *Server) keyIdentity(kid [8]byte) access.Identity {
 func (s *Server) connectIdentity(c *conn) (access.Identity, []byte) {
 	p := s.policy()
 	if c.listener == "tcp" {
-		var addr netip.Addr
-		ta, known := c.gc.RemoteAddr().(*net.TCPAddr)
-		if known {
-			addr = ta.AddrPort().Addr()
-		}
-		refused, most := s.protectConnect(addr, known && addr.IsValid())
+		refused, most := s.protectConnect(c.addr, c.addr.IsValid())
 		if refused {
-			s.auditRefused(addr.Unmap(), c.peer, "protected_mode")
+			s.auditRefused(c.addr, c.peer, "protected_mode")
 			return access.Identity{}, msgProtected
 		}
 		return access.Identity{Level: min(p.plain, most), Via: access.ViaPlain}, nil

@@ -178,14 +178,15 @@ func (c *conn) info(now time.Time) commands.ClientInfo {
 
 func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := e.srv
-	if e.name == "tcp" && s.refuseAtAccept(gc) { // not a byte read or written (guard.go)
-		return nil, gnet.Close
-	}
-	c := &conn{id: s.nextID.Add(1), eng: e, gc: gc, loop: gc.EventLoop(), listener: e.name, opened: time.Now()}
-	c.peer = peerOf(gc, e.name)
+	var addr netip.Addr // the TCP peer's address, parsed once for every check
 	if e.name == "tcp" {
-		c.addr, _ = tcpAddr(gc.RemoteAddr())
+		addr, _ = tcpAddr(gc.RemoteAddr())
+		if s.refuseAtAccept(addr, gc) { // not a byte read or written (guard.go)
+			return nil, gnet.Close
+		}
 	}
+	c := &conn{id: s.nextID.Add(1), eng: e, gc: gc, loop: gc.EventLoop(), listener: e.name, opened: time.Now(), addr: addr}
+	c.peer = peerOf(gc, e.name)
 	gc.SetContext(c)
 	s.total.Add(1)
 	e.mu.Lock()
@@ -219,8 +220,7 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 func (e *engine) holdPlace(c *conn) []byte {
 	s := e.srv
 	if e.name == "tcp" {
-		key, ok := ipKey(c.gc.RemoteAddr())
-		return e.holdTCP(c, key, ok)
+		return e.holdTCP(c, access.AddrKey(c.addr), c.addr.IsValid())
 	}
 	if s.hold.unix.Add(1)+int64(s.holdTCPCount()) > int64(s.limits.hard) {
 		s.hold.unix.Add(-1)

@@ -137,10 +137,9 @@ func tcpAddr(a net.Addr) (netip.Addr, bool) {
 // new TCP connection is closed at once without a byte: a peer outside the
 // allowlist, or an address in its failure cool-down. Both are counted and
 // audited (bounded). On the loop, first thing in OnOpen.
-func (s *Server) refuseAtAccept(gc gnet.Conn) bool {
+func (s *Server) refuseAtAccept(ip netip.Addr, gc gnet.Conn) bool {
 	g := &s.guard
-	ip, ok := tcpAddr(gc.RemoteAddr())
-	if !ok {
+	if !ip.IsValid() {
 		return false
 	}
 	if !g.allow.Load().Allows(ip) {

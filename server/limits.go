@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+
+	"tapline/access"
 )
 
 // connLimits are the connection limits in force, derived from the config and
@@ -145,23 +147,13 @@ var (
 // ipKey is the address a per-address limit counts against: the IPv4
 // address, or the /64 of an IPv6 address (one host or LAN usually holds a
 // whole /64, so counting single IPv6 addresses would not limit anything).
+// access.AddrKey is the same key for the failure backoff.
 func ipKey(a net.Addr) (netip.Addr, bool) {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || ta == nil {
+	ip, ok := tcpAddr(a)
+	if !ok {
 		return netip.Addr{}, false
 	}
-	ip := ta.AddrPort().Addr().Unmap()
-	if !ip.IsValid() {
-		return netip.Addr{}, false
-	}
-	if ip.Is6() {
-		p, err := ip.Prefix(64)
-		if err != nil {
-			return netip.Addr{}, false
-		}
-		return p.Addr(), true
-	}
-	return ip, true
+	return access.AddrKey(ip), true
 }
 
 // takeIP counts one more connection from key unless it is at the limit.

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"errors"
-	"net/netip"
 	"time"
 
 	"tapline/access"
@@ -46,7 +45,7 @@ func (s *Server) Auth(tok []byte, from commands.ConnInfo) (commands.AuthResult, 
 // calls it. A refusal leaves c's identity as it was and is logged with
 // the token's id (when the text has one), never its secret.
 func (s *Server) authToken(c *conn, tok []byte, framed bool) (*tokens.Entry, error) {
-	peer := peerAddr(c)
+	peer := c.addr // invalid on the Unix socket: a CIDR-bound token is refused there
 	var err error
 	var e *tokens.Entry
 	set := s.tokens.Load()
@@ -98,18 +97,6 @@ func tokenID(tok []byte) string {
 	return string(id)
 }
 
-// peerAddr is c's TCP peer address; invalid for a Unix socket peer.
-func peerAddr(c *conn) netip.Addr {
-	if c.listener != "tcp" {
-		return netip.Addr{}
-	}
-	ap, err := netip.ParseAddrPort(c.peer)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
 // tokenRefused answers a request on a connection whose token expired or
 // was revoked since it authenticated: unauthenticated (401). The
 // connection may authenticate again.
@@ -129,22 +116,12 @@ func isAuthLine(line []byte) bool {
 // is written and the next line is the request; on failure one error line
 // is written and the connection ends. On the loop.
 func (s *Server) textAuth(c *conn, line []byte) bool {
-	tok := trimSpace(line[len(authPrefix):])
+	tok := bytes.Trim(line[len(authPrefix):], " \t")
 	if _, err := s.authToken(c, tok, false); err != nil {
 		c.failNow("unauthenticated: "+err.Error(), commands.CodeUnauthenticated)
 		return false
 	}
 	return true
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // frameTextRequest is the request of a text frame: its first line, or,
@@ -156,7 +133,7 @@ func (s *Server) frameTextRequest(c *conn, plain []byte) request {
 	if !isAuthLine(line) {
 		return s.textRequest(line)
 	}
-	if _, err := s.authToken(c, trimSpace(line[len(authPrefix):]), true); err != nil {
+	if _, err := s.authToken(c, bytes.Trim(line[len(authPrefix):], " \t"), true); err != nil {
 		return request{msg: "unauthenticated: " + err.Error(), code: commands.CodeUnauthenticated}
 	}
 	i := bytes.IndexByte(plain, '\n')
